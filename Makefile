@@ -1,0 +1,40 @@
+# Two commands do all the set-up on a fresh machine: `make test` and `make run`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Where the MNIST / Fashion-MNIST files live; the loader downloads into it when they are missing.
+LATENT_ATLAS_DATA ?= $(abspath ../shared/datasets)
+export LATENT_ATLAS_DATA
+
+.PHONY: test run venv system-deps models bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# The CPU build of torch, pinned: an unpinned torch pulls gigabytes of CUDA packages.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[train,app,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Xvfb and the libraries Qt's xcb platform needs, for the explorer's real-window test.
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+test: venv system-deps
+	$(PY) -m pytest
+
+run: venv
+	$(VENV)/bin/latent-atlas explore
+
+models: venv
+	bash scripts/make-models.sh
+
+bench: venv
+	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/runtime_latency.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,0 +1,163 @@
+"""Checkpoints that survive Ctrl-C, SIGKILL and untrusted sources.
+
+A run directory holds:
+    checkpoint.json                     config, progress, metrics, optimizer settings, RNG states
+    checkpoints/last-E-B.safetensors    model and optimizer tensors after E epochs and B batches
+    checkpoints/best-E.safetensors      model weights of the epoch with the lowest test -ELBO
+
+Tensors are stored as safetensors and everything else as JSON, so loading never unpickles
+anything. Each file is written to a temporary name and renamed into place, and checkpoint.json is
+renamed last: a crash at any moment leaves the previous consistent checkpoint in charge.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+FORMAT = "latent-atlas-checkpoint"
+FORMAT_VERSION = 1
+CHECKPOINT_JSON = "checkpoint.json"
+
+
+def atomic_write(path: Path, write) -> None:
+    """Calls write(tmp_path), fsyncs, and renames onto `path`; never leaves a half file under `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def encode_rng(state: torch.Tensor) -> str:
+    return base64.b64encode(state.cpu().numpy().tobytes()).decode("ascii")
+
+
+def decode_rng(text: str) -> torch.Tensor:
+    return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8)
+
+
+def split_optimizer_state(state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Optimizer state -> (tensors for safetensors, JSON-able rest)."""
+    tensors, scalars = {}, {}
+    for index, slots in state_dict["state"].items():
+        for name, value in slots.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.{index}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(index), {})[name] = value
+    return tensors, {"param_groups": state_dict["param_groups"], "scalars": scalars}
+
+
+def join_optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    for index, slots in meta["scalars"].items():
+        state.setdefault(int(index), {}).update(slots)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+@dataclass
+class Checkpoint:
+    run_dir: Path
+    meta: dict  # the parsed checkpoint.json
+
+    @property
+    def epoch(self) -> int:
+        return self.meta["epoch"]
+
+    def tensors(self, which: str = "last") -> dict[str, torch.Tensor]:
+        """Tensors of the `last` or `best` weights file, after checking its SHA-256."""
+        entry = self.meta[which]
+        path = self.run_dir / entry["file"]
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: weights file named by {CHECKPOINT_JSON} is missing")
+        if sha256_file(path) != entry["sha256"]:
+            raise ValueError(f"{path}: SHA-256 does not match {CHECKPOINT_JSON} (corrupt or modified checkpoint)")
+        try:
+            return load_file(path)
+        except SafetensorError as exc:
+            raise ValueError(f"{path}: not a readable safetensors file ({exc})") from exc
+
+    def model_state(self, which: str = "last") -> dict[str, torch.Tensor]:
+        return {k[len("model."):]: v for k, v in self.tensors(which).items() if k.startswith("model.")}
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return (Path(run_dir) / CHECKPOINT_JSON).is_file()
+
+
+def load_checkpoint(run_dir: str | Path) -> Checkpoint:
+    run_dir = Path(run_dir)
+    path = run_dir / CHECKPOINT_JSON
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: no such run directory")
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir}: not a run directory (no {CHECKPOINT_JSON}); train one with "
+                                f"'latent-atlas train --out {run_dir}'")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: corrupt checkpoint metadata ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a Latent Atlas checkpoint (expected \"format\": \"{FORMAT}\")")
+    if meta.get("version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: checkpoint format version {meta.get('version')} is not supported "
+                         f"(this version reads {FORMAT_VERSION})")
+    return Checkpoint(run_dir, meta)
+
+
+def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, meta: dict,
+                    is_best: bool) -> None:
+    """Writes the tensors, then checkpoint.json (which makes them current), then prunes stale files.
+
+    `meta` carries everything JSON-able (config, epoch, batches_done, metrics, rng, ...)."""
+    weights_dir = run_dir / "checkpoints"
+    model_tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    optim_tensors, optim_meta = split_optimizer_state(optimizer.state_dict())
+
+    last = weights_dir / f"last-{meta['epoch']:04d}-{meta['batches_done']:05d}.safetensors"
+    atomic_write(last, lambda tmp: save_file({**model_tensors, **optim_tensors}, str(tmp)))
+    meta = {**meta, "format": FORMAT, "version": FORMAT_VERSION, "optimizer": optim_meta,
+            "last": {"file": str(last.relative_to(run_dir)), "sha256": sha256_file(last)}}
+    if is_best:
+        best = weights_dir / f"best-{meta['epoch']:04d}.safetensors"
+        atomic_write(best, lambda tmp: save_file(model_tensors, str(tmp)))
+        meta["best"] = {"file": str(best.relative_to(run_dir)), "sha256": sha256_file(best),
+                        "epoch": meta["epoch"]}
+    atomic_write_text(run_dir / CHECKPOINT_JSON, json.dumps(meta, indent=1, sort_keys=True))
+
+    keep = {meta["last"]["file"], meta.get("best", {}).get("file")}
+    for stale in weights_dir.glob("*.safetensors"):
+        if str(stale.relative_to(run_dir)) not in keep:
+            stale.unlink()

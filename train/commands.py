@@ -1,0 +1,103 @@
+"""`latent-atlas train` and `latent-atlas evaluate` (torch is imported only when they run)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a VAE on MNIST or Fashion-MNIST",
+                              description="Train the convolutional VAE; a checkpoint is written after every epoch.")
+    p.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    p.add_argument("--preset", default="default", choices=["default", "seed"],
+                   help="default: Adam, batch 128, bf16 on capable CPUs (recommended); seed: the original Keras recipe")
+    p.add_argument("--latent-dim", type=int, default=None, help="size of z (default 2)")
+    p.add_argument("--epochs", type=int, default=None, help="total epochs to reach, also with --resume (default 20)")
+    p.add_argument("--limit", type=int, default=None, help="train on the first N training images only")
+    p.add_argument("--seed", type=int, default=None, help="makes a CPU run reproducible (default 0)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--beta", type=float, default=None, help="KL weight (1 = the ELBO)")
+    p.add_argument("--beta-warmup", type=int, default=None, metavar="EPOCHS", help="ramp beta up linearly over EPOCHS")
+    p.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--data-dir", default=None, help="where the dataset files are (or are downloaded to); "
+                   "default: $LATENT_ATLAS_DATA, then the user cache directory")
+    p.add_argument("--out", default=None, help="run directory (default runs/DATASET-PRESET)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--no-plots", action="store_true", help="skip the per-epoch PNGs")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run_train)
+
+    p = subparsers.add_parser("evaluate", help="test-set -ELBO and importance-weighted NLL bound, in nats",
+                              description="Evaluate a run's best weights on the test set (beta = 1, float32).")
+    p.add_argument("run_dir")
+    p.add_argument("--iw-samples", type=int, default=100, help="K for the importance-weighted bound (0 = skip)")
+    p.add_argument("--binarize", action="store_true", help="dynamically binarized test images (the literature's setting)")
+    p.add_argument("--weights", default="best", choices=["best", "last"])
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=run_evaluate)
+
+
+def run_train(args) -> int:
+    from .config import TrainConfig
+    from .train import train
+
+    config = TrainConfig.from_preset(
+        args.preset, dataset=args.dataset, latent_dim=args.latent_dim, epochs=args.epochs, limit=args.limit,
+        seed=args.seed, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
+        beta_warmup_epochs=args.beta_warmup, patience=args.patience, device=args.device)
+    out = args.out or f"runs/{args.dataset}-{args.preset}"
+    if args.resume:
+        _check_resume_options(args, out, config)
+    meta = train(config, out, data_dir=args.data_dir, resume=args.resume, progress=not args.quiet,
+                 plots=not args.no_plots, command=shlex.join(["latent-atlas", *sys.argv[1:]]))
+    if meta.get("stopped") == "interrupted":
+        return 130
+    metrics = meta.get("metrics", {})
+    print(f"{out}: {meta['epoch']} epochs, test -ELBO {metrics.get('test_neg_elbo', float('nan')):.2f} nats")
+    return 0
+
+
+def run_evaluate(args) -> int:
+    from .evaluate import evaluate_run
+
+    result = evaluate_run(args.run_dir, iw_samples=args.iw_samples, binarize=args.binarize, weights=args.weights,
+                          data_dir=args.data_dir, device=args.device)
+    if args.json:
+        json.dump(result, sys.stdout, indent=2)
+        print()
+        return 0
+    rows = [("test images", f"{result['images']}" + (" (binarized)" if result["binarized"] else "")),
+            ("-ELBO (nats/image)", f"{result['neg_elbo']:.2f}"),
+            ("  reconstruction", f"{result['recon']:.2f}"),
+            ("  KL", f"{result['kl']:.2f}")]
+    if "iw_nll" in result:
+        rows.append((f"IW NLL bound, K={result['iw_samples']}", f"{result['iw_nll']:.2f}"))
+    width = max(len(k) for k, _ in rows)
+    print(f"{result['dataset']} · {result['run_dir']} · {result['weights']} weights (epoch {result['epoch']})")
+    for key, value in rows:
+        print(f"  {key:<{width}}  {value:>10}")
+    return 0
+
+
+def _check_resume_options(args, out: str, config) -> None:
+    """A resumed run keeps its saved config: refuse options that contradict it, keep its epoch target."""
+    from .checkpoint import load_checkpoint
+
+    saved = load_checkpoint(out).meta["config"]
+    given = {"dataset": args.dataset, "preset": args.preset, "latent_dim": args.latent_dim, "limit": args.limit,
+             "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "beta": args.beta,
+             "beta_warmup_epochs": args.beta_warmup, "patience": args.patience}
+    explicit = {k: v for k, v in given.items() if v is not None and k not in ("dataset", "preset")}
+    explicit.update({k: given[k] for k in ("dataset", "preset") if f"--{k}" in sys.argv})
+    conflicts = [f"{k}={v!r} (the run has {saved.get(k)!r})" for k, v in explicit.items() if saved.get(k) != v]
+    if conflicts:
+        raise ValueError(f"--resume continues {out} with its saved settings; these options contradict them: "
+                         + ", ".join(conflicts))
+    if args.epochs is None:
+        config.epochs = saved["epochs"]
