@@ -24,7 +24,7 @@ _EXTRA_FOR_MODULE = {"torch": "train", "onnx": "train", "onnxscript": "train", "
 
 # Errors that mean "the user asked for something we cannot do": one line, no traceback.
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError,
-               IsADirectoryError, PermissionError, ConnectionError, TimeoutError)
+               IsADirectoryError, PermissionError, ConnectionError, TimeoutError, FloatingPointError)
 
 
 def build_parser() -> argparse.ArgumentParser:

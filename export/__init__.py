@@ -1,0 +1,1 @@
+"""Export: a trained run -> encoder.onnx + decoder.onnx in a verified, self-describing bundle."""

@@ -19,6 +19,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=None, help="makes a CPU run reproducible (default 0)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None)
     p.add_argument("--beta", type=float, default=None, help="KL weight (1 = the ELBO)")
     p.add_argument("--beta-warmup", type=int, default=None, metavar="EPOCHS", help="ramp beta up linearly over EPOCHS")
     p.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs")
@@ -49,7 +50,7 @@ def run_train(args) -> int:
 
     config = TrainConfig.from_preset(
         args.preset, dataset=args.dataset, latent_dim=args.latent_dim, epochs=args.epochs, limit=args.limit,
-        seed=args.seed, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
+        seed=args.seed, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule, beta=args.beta,
         beta_warmup_epochs=args.beta_warmup, patience=args.patience, device=args.device)
     out = args.out or f"runs/{args.dataset}-{args.preset}"
     if args.resume:
@@ -91,7 +92,8 @@ def _check_resume_options(args, out: str, config) -> None:
 
     saved = load_checkpoint(out).meta["config"]
     given = {"dataset": args.dataset, "preset": args.preset, "latent_dim": args.latent_dim, "limit": args.limit,
-             "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "beta": args.beta,
+             "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule,
+             "beta": args.beta,
              "beta_warmup_epochs": args.beta_warmup, "patience": args.patience}
     explicit = {k: v for k, v in given.items() if v is not None and k not in ("dataset", "preset")}
     explicit.update({k: given[k] for k in ("dataset", "preset") if f"--{k}" in sys.argv})

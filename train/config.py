@@ -8,6 +8,7 @@ latent space and its nats are not those of a VAE trained on its ELBO.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 PRESETS: dict[str, dict] = {
@@ -34,6 +35,7 @@ class TrainConfig:
     objective: str = "elbo"  # "elbo" or "keras-seed"
     optimizer: str = "adam"  # "adam" or "rmsprop"
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # "constant" or "cosine" (decays to 0 over `epochs`, per step)
     batch_size: int = 128
     beta: float = 1.0  # weight of the KL term (1 is the true ELBO)
     beta_warmup_epochs: int = 0  # ramp beta linearly from 0 over this many epochs (0 = off)
@@ -46,6 +48,7 @@ class TrainConfig:
             (self.preset in PRESETS, f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}"),
             (self.objective in ("elbo", "keras-seed"), f"objective must be 'elbo' or 'keras-seed', got {self.objective!r}"),
             (self.optimizer in ("adam", "rmsprop"), f"optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}"),
+            (self.lr_schedule in ("constant", "cosine"), f"lr schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"),
             (self.device in ("auto", "cpu", "cuda"), f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}"),
             (self.latent_dim >= 1, f"latent dim must be >= 1, got {self.latent_dim}"),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
@@ -75,6 +78,13 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def lr_at(self, step: int, total_steps: int) -> float:
+        """The learning rate at optimizer step `step` of `total_steps`. A pure function of the step,
+        so a resumed run follows the same schedule without saving scheduler state."""
+        if self.lr_schedule == "constant":
+            return self.lr
+        return self.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
 
     def beta_at(self, epoch: int) -> float:
         """The KL weight during `epoch` (0-based): a linear warm-up, then `beta`."""

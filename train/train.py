@@ -145,8 +145,14 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None 
                 x = x.contiguous(memory_format=memory_format)
                 with autocast():
                     terms = objective(model, x, beta, noise_rng)
+                if b % 20 == 0 and not torch.isfinite(terms.loss):
+                    # Checked every 20 batches (a check is a device sync); the last checkpoint is intact.
+                    raise FloatingPointError(f"the loss became {terms.loss.item()} at epoch {epoch + 1}, batch {b + 1}; "
+                                             f"lower --lr (the last good checkpoint in {run_dir} is kept)")
                 optimizer.zero_grad(set_to_none=True)
                 terms.loss.backward()
+                for group in optimizer.param_groups:
+                    group["lr"] = config.lr_at(epoch * n_batches + b, config.epochs * n_batches)
                 optimizer.step()
                 totals += torch.stack([terms.loss.detach(), terms.recon.detach(), terms.kl.detach()]).double() * len(x)
                 bar.update(1)

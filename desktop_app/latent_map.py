@@ -1,0 +1,311 @@
+"""The latent map: the test set's embeddings as a scatter coloured by label, pan and zoom, a cursor
+that decodes as the mouse hovers or drags, and the markers (encoded images, drawing, samples, A/B,
+the interpolation path, the grid's extent).
+
+Painting ten thousand antialiased points takes tens of milliseconds, far too slow for every mouse
+move; so the scatter, axes and legend are rendered once per view (size, centre, zoom, dims) into a
+cached pixmap, and a hover repaint only blits it and draws the few overlay items.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PyQt6.QtCore import QPointF, QRectF, Qt
+from PyQt6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
+from PyQt6.QtWidgets import QSizePolicy, QWidget
+
+from . import theme
+from .state import ExplorerState
+
+HOME_MARGIN = 0.06     # extra room around the p01..p99 box of the initial view
+ZOOM_STEP = 1.25       # per wheel notch or +/- key
+MAX_LEGEND_ROWS = 12   # more classes than this: the legend is left out rather than covering the map
+POINT_SIZE = 3.2
+POINT_PASSES = 4       # classes are drawn interleaved in this many passes so no class hides the others
+
+
+class LatentMap(QWidget):
+    def __init__(self, state: ExplorerState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.follow_hover = True    # hovering moves the cursor; off: only clicks and drags do
+        self.center = (0.0, 0.0)    # latent coordinates at the widget's centre
+        self.scale = 100.0          # pixels per latent unit, the same on both axes
+        self._cache: QPixmap | None = None
+        self._cache_key = None
+        self._auto_fit = True       # until the user pans or zooms, a resize re-fits the data
+        self._dragging = False
+        self._pan_from: QPointF | None = None
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMinimumSize(360, 320)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        state.model_changed.connect(self.reset_view)
+        state.dims_changed.connect(self.reset_view)
+        for signal in (state.cursor_changed, state.markers_changed, state.grid_changed,
+                       state.interpolation_changed, state.frame_changed):
+            signal.connect(self.update)
+
+    # -- view transform ----------------------------------------------------------------------------
+
+    def to_screen(self, x: float, y: float) -> QPointF:
+        return QPointF(self.width() / 2 + (x - self.center[0]) * self.scale,
+                       self.height() / 2 - (y - self.center[1]) * self.scale)
+
+    def to_latent(self, point: QPointF) -> tuple[float, float]:
+        return (self.center[0] + (point.x() - self.width() / 2) / self.scale,
+                self.center[1] - (point.y() - self.height() / 2) / self.scale)
+
+    def visible_extent(self):
+        (x0, y1), (x1, y0) = self.to_latent(QPointF(0, 0)), self.to_latent(QPointF(self.width(), self.height()))
+        return (x0, x1), (y0, y1)
+
+    def reset_view(self) -> None:
+        """Fits the test set's p01..p99 box (plus a margin) into the widget."""
+        if self.state.engine is None:
+            return
+        (x0, x1), (y0, y1) = self.state.home_extent()
+        w, h = max(x1 - x0, 1e-6) * (1 + 2 * HOME_MARGIN), max(y1 - y0, 1e-6) * (1 + 2 * HOME_MARGIN)
+        self.center = ((x0 + x1) / 2, (y0 + y1) / 2)
+        self.scale = min(self.width() / w, self.height() / h)
+        self._auto_fit = True
+        self._view_changed()
+
+    def zoom(self, factor: float, anchor: QPointF | None = None) -> None:
+        """Zooms by `factor` keeping the latent point under `anchor` (default: the centre) in place."""
+        anchor = anchor if anchor is not None else QPointF(self.width() / 2, self.height() / 2)
+        ax, ay = self.to_latent(anchor)
+        self.scale *= factor
+        self._auto_fit = False
+        self.center = (ax - (anchor.x() - self.width() / 2) / self.scale,
+                       ay + (anchor.y() - self.height() / 2) / self.scale)
+        self._view_changed()
+
+    def _view_changed(self) -> None:
+        self.state.set_view_extent(self.visible_extent())
+        self.update()
+
+    def resizeEvent(self, event) -> None:
+        if self._auto_fit:
+            self.reset_view()
+        else:
+            self._view_changed()
+
+    # -- input: hover/drag moves the cursor, Shift/Ctrl+click sets A/B, right/middle drag pans --------
+
+    def mousePressEvent(self, event) -> None:
+        pos, modifiers = event.position(), event.modifiers()
+        if event.button() in (Qt.MouseButton.RightButton, Qt.MouseButton.MiddleButton):
+            self._pan_from = pos
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+        elif event.button() == Qt.MouseButton.LeftButton and self.state.engine is not None:
+            x, y = self.to_latent(pos)
+            if modifiers & (Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.ControlModifier):
+                z = self.state.cursor.copy()
+                z[self.state.dims[0]], z[self.state.dims[1]] = x, y
+                self.state.set_endpoint("a" if modifiers & Qt.KeyboardModifier.ShiftModifier else "b", z)
+            else:
+                self._dragging = True
+                self.state.move_cursor(x, y)
+
+    def mouseMoveEvent(self, event) -> None:
+        pos = event.position()
+        if self._pan_from is not None:
+            delta = pos - self._pan_from
+            self._pan_from = pos
+            self.center = (self.center[0] - delta.x() / self.scale, self.center[1] + delta.y() / self.scale)
+            self._auto_fit = False
+            self._view_changed()
+        elif self.state.engine is not None and (self._dragging or self.follow_hover):
+            self.state.move_cursor(*self.to_latent(pos))
+
+    def mouseReleaseEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._dragging = False
+        elif self._pan_from is not None:
+            self._pan_from = None
+            self.setCursor(Qt.CursorShape.CrossCursor)
+
+    def wheelEvent(self, event) -> None:
+        notches = event.angleDelta().y() / 120
+        if notches:
+            self.zoom(ZOOM_STEP ** notches, event.position())
+
+    # -- painting ----------------------------------------------------------------------------------
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        if self.state.engine is None:
+            painter.fillRect(self.rect(), theme.MAP_BACKGROUND)
+            painter.setPen(theme.MUTED)
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No model loaded: Model ▸ Open bundle… (Ctrl+Shift+O)")
+            return
+        painter.drawPixmap(0, 0, self._scatter())
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self._paint_grid_box(painter)
+        self._paint_interpolation(painter)
+        self._paint_markers(painter)
+        self._paint_cursor(painter)
+
+    def _plane(self, z: np.ndarray) -> QPointF:
+        dx, dy = self.state.dims
+        return self.to_screen(float(z[dx]), float(z[dy]))
+
+    def _scatter(self) -> QPixmap:
+        key = (self.width(), self.height(), self.devicePixelRatioF(), self.center, self.scale,
+               self.state.dims, id(self.state.engine))
+        if self._cache is None or key != self._cache_key:
+            self._cache, self._cache_key = self._render_scatter(), key
+        return self._cache
+
+    def _render_scatter(self) -> QPixmap:
+        ratio = self.devicePixelRatioF()
+        pixmap = QPixmap(round(self.width() * ratio), round(self.height() * ratio))
+        pixmap.setDevicePixelRatio(ratio)
+        pixmap.fill(theme.MAP_BACKGROUND)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self._paint_axes(painter)
+        self._paint_points(painter)
+        self._paint_legend(painter)
+        painter.end()
+        return pixmap
+
+    def _paint_axes(self, painter: QPainter) -> None:
+        (x0, x1), (y0, y1) = self.visible_extent()
+        step = _nice_step(max(x1 - x0, y1 - y0) / 8)
+        font = QFont(self.font())
+        font.setPointSizeF(8.5)
+        painter.setFont(font)
+        for value in np.arange(math.ceil(x0 / step) * step, x1, step):
+            sx = self.to_screen(value, 0).x()
+            painter.setPen(QPen(theme.MAP_GRID if abs(value) > step / 2 else QColor(255, 255, 255, 60), 1))
+            painter.drawLine(QPointF(sx, 0), QPointF(sx, self.height()))
+            painter.setPen(theme.MUTED)
+            painter.drawText(QPointF(sx + 3, self.height() - 5), _tick_label(value, step))
+        for value in np.arange(math.ceil(y0 / step) * step, y1, step):
+            sy = self.to_screen(0, value).y()
+            painter.setPen(QPen(theme.MAP_GRID if abs(value) > step / 2 else QColor(255, 255, 255, 60), 1))
+            painter.drawLine(QPointF(0, sy), QPointF(self.width(), sy))
+            painter.setPen(theme.MUTED)
+            painter.drawText(QPointF(4, sy - 3), _tick_label(value, step))
+        dx, dy = self.state.dims
+        painter.setPen(theme.TEXT)
+        painter.drawText(QPointF(self.width() - 44, self.height() - 20), f"z[{dx}] →")
+        painter.save()
+        painter.translate(18, 64)
+        painter.rotate(-90)
+        painter.drawText(QPointF(0, 0), f"z[{dy}] →")
+        painter.restore()
+
+    def _paint_points(self, painter: QPainter) -> None:
+        z, labels = self.state.engine.atlas()
+        if not len(z):
+            return
+        dx, dy = self.state.dims
+        sx = self.width() / 2 + (z[:, dx] - self.center[0]) * self.scale
+        sy = self.height() / 2 - (z[:, dy] - self.center[1]) * self.scale
+        inside = (sx > -4) & (sx < self.width() + 4) & (sy > -4) & (sy < self.height() + 4)
+        order = np.flatnonzero(inside)
+        for part in range(POINT_PASSES):
+            chunk = order[part::POINT_PASSES]
+            for label in np.unique(labels[chunk]):
+                picked = chunk[labels[chunk] == label]
+                colour = QColor(theme.class_colour(label))
+                colour.setAlpha(190)
+                painter.setPen(QPen(colour, POINT_SIZE, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+                painter.drawPoints(QPolygonF([QPointF(x, y) for x, y in zip(sx[picked].tolist(), sy[picked].tolist())]))
+
+    def _paint_legend(self, painter: QPainter) -> None:
+        names = self.state.engine.class_names
+        _, labels = self.state.engine.atlas()
+        if not len(labels) or len(names) > MAX_LEGEND_ROWS:
+            return
+        metrics = QFontMetrics(self.font())
+        row = metrics.height() + 4
+        width = max(metrics.horizontalAdvance(n) for n in names) + 34
+        box = QRectF(self.width() - width - 12, 12, width, row * len(names) + 12)
+        painter.setPen(QPen(QColor(255, 255, 255, 40), 1))
+        painter.setBrush(QColor(18, 20, 24, 215))
+        painter.drawRoundedRect(box, 6, 6)
+        painter.setFont(self.font())
+        for i, name in enumerate(names):
+            y = box.top() + 6 + i * row + row / 2
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(theme.class_colour(i))
+            painter.drawEllipse(QPointF(box.left() + 14, y), 5, 5)
+            painter.setPen(theme.TEXT)
+            painter.drawText(QRectF(box.left() + 26, y - row / 2, width - 28, row), Qt.AlignmentFlag.AlignVCenter, name)
+
+    def _paint_grid_box(self, painter: QPainter) -> None:
+        box = self.state.grid_box()
+        if box is None:
+            return
+        (x0, x1), (y0, y1) = box
+        painter.setPen(QPen(QColor(255, 255, 255, 110), 1, Qt.PenStyle.DashLine))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(QRectF(self.to_screen(x0, y1), self.to_screen(x1, y0)))
+
+    def _paint_interpolation(self, painter: QPainter) -> None:
+        interpolation = self.state.interpolation
+        if interpolation is None:
+            return
+        points = [self._plane(z) for z in interpolation.path]
+        painter.setPen(QPen(theme.MARKER_COLOURS["a"], 2))
+        painter.drawPolyline(QPolygonF(points))
+        painter.setBrush(theme.MARKER_COLOURS["a"])
+        for point in points:
+            painter.drawEllipse(point, 2.5, 2.5)
+        painter.setPen(QPen(QColor("#000000"), 1.5))
+        painter.drawEllipse(points[self.state.frame_index], 6, 6)
+
+    def _paint_markers(self, painter: QPainter) -> None:
+        painter.setFont(self.font())
+        for marker in self.state.markers():
+            point = self._plane(marker.z)
+            colour = theme.MARKER_COLOURS[marker.kind]
+            painter.setPen(QPen(QColor("#000000"), 1.5))
+            painter.setBrush(colour)
+            if marker.kind == "encoded":
+                diamond = QPainterPath()
+                diamond.addPolygon(QPolygonF([point + QPointF(0, -7), point + QPointF(7, 0), point + QPointF(0, 7),
+                                              point + QPointF(-7, 0), point + QPointF(0, -7)]))
+                painter.drawPath(diamond)
+            else:
+                painter.drawEllipse(point, 7, 7)
+            _outlined_text(painter, point + QPointF(10, -8), marker.label, colour)
+
+    def _paint_cursor(self, painter: QPainter) -> None:
+        point = self._plane(self.state.cursor)
+        painter.setPen(QPen(QColor(255, 255, 255, 70), 1))
+        painter.drawLine(QPointF(point.x(), 0), QPointF(point.x(), self.height()))
+        painter.drawLine(QPointF(0, point.y()), QPointF(self.width(), point.y()))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(QPen(QColor("#000000"), 4))
+        painter.drawEllipse(point, 9, 9)
+        painter.setPen(QPen(theme.CURSOR, 2))
+        painter.drawEllipse(point, 9, 9)
+
+
+def _outlined_text(painter: QPainter, at: QPointF, text: str, colour: QColor) -> None:
+    """Text readable over any colour of the scatter: a dark halo under it."""
+    painter.setPen(QColor(0, 0, 0, 200))
+    for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        painter.drawText(at + QPointF(dx, dy), text)
+    painter.setPen(colour)
+    painter.setBrush(QBrush(colour))
+    painter.drawText(at, text)
+
+
+def _nice_step(raw: float) -> float:
+    """1, 2 or 5 times a power of ten, at least `raw`: tick spacing that reads well."""
+    power = 10 ** math.floor(math.log10(max(raw, 1e-12)))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+def _tick_label(value: float, step: float) -> str:
+    decimals = max(0, -math.floor(math.log10(step)))
+    return f"{0.0 if abs(value) < step / 2 else value:.{decimals}f}"

@@ -1,0 +1,369 @@
+"""The panels beside the map: preview (with extra-dim sliders), grid, interpolation, encode, draw.
+
+Each panel shows a slice of the ExplorerState and forwards its buttons to state methods; file
+dialogs and the clipboard belong to the window, so panels ask for them with signals.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PyQt6.QtCore import Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QIcon, QPixmap
+from PyQt6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget,
+                             QListWidgetItem, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
+
+from .drawpad import DrawPad
+from .imageview import ImageView, TiledView, to_qimage
+from .state import GRID_SIZES, GRID_SOURCES, INTERPOLATION_METHODS, INTERPOLATION_STEPS, ExplorerState
+
+SLIDER_TICKS = 1000
+FRAME_MS = 90
+GRID_SOURCE_NAMES = {"view": "visible region", "percentiles": "percentile extent"}
+
+
+def format_z(z: np.ndarray, limit: int = 4) -> str:
+    values = ", ".join(f"{v:+.2f}" for v in z[:limit])
+    return f"({values}{', …' if len(z) > limit else ''})"
+
+
+def _caption(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("caption")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    return label
+
+
+def _column(*widgets, stretch_first: bool = False) -> QVBoxLayout:
+    layout = QVBoxLayout()
+    for i, widget in enumerate(widgets):
+        layout.addWidget(widget, 1 if stretch_first and i == 0 else 0)
+    return layout
+
+
+def _row(*items) -> QHBoxLayout:
+    """Widgets side by side; an int is a stretch."""
+    layout = QHBoxLayout()
+    for item in items:
+        if isinstance(item, int):
+            layout.addStretch(item)
+        else:
+            layout.addWidget(item)
+    return layout
+
+
+def _button(text: str, tooltip: str, slot) -> QPushButton:
+    button = QPushButton(text)
+    button.setToolTip(tooltip)
+    button.clicked.connect(slot)
+    return button
+
+
+def _combo(items: dict[str, str], current: str, slot) -> QComboBox:
+    """A combo box of {value: shown text} that calls slot(value)."""
+    combo = QComboBox()
+    for value, text in items.items():
+        combo.addItem(text, value)
+    combo.setCurrentIndex(max(0, combo.findData(current)))
+    combo.currentIndexChanged.connect(lambda _: slot(combo.currentData()))
+    return combo
+
+
+def _spin(bounds: tuple[int, int], value: int, slot, suffix: str = "") -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(*bounds)
+    spin.setValue(value)
+    spin.setSuffix(suffix)
+    spin.valueChanged.connect(slot)
+    return spin
+
+
+class PreviewPanel(QWidget):
+    """The cursor's decode, large and crisp, its coordinates, and the controls of the latent dims."""
+
+    def __init__(self, state: ExplorerState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.view = ImageView("Hover over the map to decode", minimum=196)
+        self.coordinates = QLabel("z = –")
+        self.coordinates.setObjectName("coordinates")
+        self.coordinates.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.coordinates.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.x_dim, self.y_dim = QComboBox(), QComboBox()
+        for combo in (self.x_dim, self.y_dim):
+            combo.currentIndexChanged.connect(self._dims_picked)
+        self.sliders: dict[int, QSlider] = {}
+        self.slider_form = QFormLayout()
+        self.dims_box = QGroupBox("Latent dims")
+        box_layout = QVBoxLayout(self.dims_box)
+        box_layout.addLayout(_row(QLabel("Map x"), self.x_dim, QLabel("y"), self.y_dim, 1))
+        box_layout.addLayout(self.slider_form)
+        layout = _column(self.view, self.coordinates, self.dims_box, stretch_first=True)
+        self.setLayout(layout)
+        state.model_changed.connect(self._rebuild_dims)
+        state.dims_changed.connect(self._rebuild_dims)
+        state.cursor_changed.connect(self._show_cursor)
+        self._rebuild_dims()
+
+    def _show_cursor(self) -> None:
+        state = self.state
+        self.view.set_image(state.preview)
+        if state.engine is None:
+            return
+        dx, dy = state.dims
+        shown = f"z[{dx}] = {state.cursor[dx]:+.3f}   z[{dy}] = {state.cursor[dy]:+.3f}"
+        self.coordinates.setText(shown if state.latent_dim > 2 else f"z = ({state.cursor[0]:+.3f}, {state.cursor[1]:+.3f})")
+        for dim, slider in self.sliders.items():
+            slider.blockSignals(True)  # following the cursor must not feed back into it
+            slider.setValue(self._to_ticks(dim, state.cursor[dim]))
+            slider.blockSignals(False)
+
+    def _rebuild_dims(self) -> None:
+        state = self.state
+        self.dims_box.setVisible(state.latent_dim > 2)
+        for combo, value in ((self.x_dim, state.dims[0]), (self.y_dim, state.dims[1])):
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems([f"z[{d}]" for d in range(state.latent_dim)])
+            combo.setCurrentIndex(value)
+            combo.blockSignals(False)
+        while self.slider_form.rowCount():
+            self.slider_form.removeRow(0)
+        self.sliders = {}
+        for dim in range(state.latent_dim):
+            if dim in state.dims:
+                continue
+            slider = QSlider(Qt.Orientation.Horizontal)
+            slider.setRange(0, SLIDER_TICKS)
+            slider.valueChanged.connect(lambda ticks, d=dim: state.set_dim_value(d, self._from_ticks(d, ticks)))
+            self.sliders[dim] = slider
+            self.slider_form.addRow(f"z[{dim}]", slider)
+        self._show_cursor()
+
+    def _dims_picked(self) -> None:
+        x, y = self.x_dim.currentIndex(), self.y_dim.currentIndex()
+        if x != y and x >= 0 and y >= 0:
+            self.state.set_dims(x, y)
+
+    def _to_ticks(self, dim: int, value: float) -> int:
+        lo, hi = self.state.dim_range(dim)
+        return int(round(np.clip((value - lo) / (hi - lo), 0, 1) * SLIDER_TICKS))
+
+    def _from_ticks(self, dim: int, ticks: int) -> float:
+        lo, hi = self.state.dim_range(dim)
+        return lo + (hi - lo) * ticks / SLIDER_TICKS
+
+
+class GridPanel(QWidget):
+    """An n x n grid of decodes over the visible region or the percentile extent; a click moves the cursor."""
+
+    save_requested = pyqtSignal(str)
+
+    def __init__(self, state: ExplorerState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.size = _spin(GRID_SIZES, state.grid_n, lambda n: state.set_grid_options(n=n), suffix=" × n")
+        self.source = _combo({s: GRID_SOURCE_NAMES[s] for s in GRID_SOURCES}, state.grid_source,
+                             lambda s: state.set_grid_options(source=s))
+        self.compute = _button("Decode grid", "Decode an n × n grid (G)", state.request_grid)
+        self.busy = QLabel("")
+        self.busy.setObjectName("caption")
+        self.view = TiledView("Press G to decode an n × n grid over the map's visible region.\n"
+                              "Click a tile to move the cursor there.", minimum=240)
+        self.view.tile_clicked.connect(self._tile_clicked)
+        save = _button("Save PNG…", "Save the grid as a PNG", lambda: self.save_requested.emit("grid"))
+        layout = _column(self.view, stretch_first=True)
+        layout.insertLayout(0, _row(QLabel("Size"), self.size, QLabel("over"), self.source, 1, self.compute))
+        layout.addLayout(_row(self.busy, 1, save))
+        self.setLayout(layout)
+        state.grid_changed.connect(self._show_grid)
+        state.grid_busy_changed.connect(self._show_busy)
+
+    def sync_options(self) -> None:
+        """Shows the state's options (after settings were restored)."""
+        self.size.setValue(self.state.grid_n)
+        self.source.setCurrentIndex(self.source.findData(self.state.grid_source))
+
+    def _show_grid(self) -> None:
+        grid = self.state.grid
+        self.view.set_tiles(None if grid is None else grid.images, grid.n if grid else 1)
+
+    def _show_busy(self, busy: bool) -> None:
+        self.busy.setText(f"Decoding {self.state.grid_n} × {self.state.grid_n} tiles…" if busy else "")
+
+    def _tile_clicked(self, index: int) -> None:
+        self.view.highlight(index)
+        self.state.select_tile(index)
+
+
+class InterpolationPanel(QWidget):
+    """Two endpoints, the strip of frames between them, and an animation of the path."""
+
+    save_requested = pyqtSignal(str)
+
+    def __init__(self, state: ExplorerState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.endpoint_labels = {k: QLabel("–") for k in ("a", "b")}
+        set_a = _button("A ← cursor", "Set endpoint A to the cursor (A, or Shift+click on the map)",
+                        lambda: state.set_endpoint("a"))
+        set_b = _button("B ← cursor", "Set endpoint B to the cursor (B, or Ctrl+click on the map)",
+                        lambda: state.set_endpoint("b"))
+        self.method = _combo({m: m for m in INTERPOLATION_METHODS}, state.interp_method,
+                             lambda m: state.set_interpolation(method=m))
+        self.steps = _spin(INTERPOLATION_STEPS, state.interp_steps, lambda n: state.set_interpolation(steps=n),
+                           suffix=" frames")
+        run = _button("Interpolate", "Decode the path from A to B (I)", state.interpolate)
+        self.strip = TiledView("Set A and B, then Interpolate (I).", minimum=48)
+        self.strip.setMaximumHeight(120)
+        self.strip.tile_clicked.connect(state.set_frame)
+        self.animation = ImageView("", minimum=150)
+        self.play_button = _button("▶ Play", "Play or pause the animation (Space)", self.toggle_play)
+        self.frame_label = _caption("")
+        self.timer = QTimer(self)
+        self.timer.setInterval(FRAME_MS)
+        self.timer.timeout.connect(state.advance_frame)
+        save_png = _button("Save strip…", "Save the frames as one PNG", lambda: self.save_requested.emit("interpolation"))
+        save_gif = _button("Save GIF…", "Save the animation as a GIF", lambda: self.save_requested.emit("animation"))
+
+        ends = QGridLayout()
+        for row, (button, key) in enumerate(((set_a, "a"), (set_b, "b"))):
+            ends.addWidget(button, row, 0)
+            ends.addWidget(self.endpoint_labels[key], row, 1)
+        ends.setColumnStretch(1, 1)
+        layout = QVBoxLayout()
+        layout.addLayout(ends)
+        layout.addLayout(_row(QLabel("Method"), self.method, QLabel("Steps"), self.steps, 1, run))
+        layout.addWidget(self.strip)
+        layout.addWidget(self.animation, 1)
+        layout.addLayout(_row(self.play_button, self.frame_label, 1, save_png, save_gif))
+        self.setLayout(layout)
+        state.markers_changed.connect(self._show_endpoints)
+        state.interpolation_changed.connect(self._show_strip)
+        state.frame_changed.connect(self._show_frame)
+
+    def sync_options(self) -> None:
+        self.method.setCurrentIndex(self.method.findData(self.state.interp_method))
+        self.steps.setValue(self.state.interp_steps)
+
+    def toggle_play(self) -> None:
+        if self.timer.isActive():
+            self.timer.stop()
+        elif self.state.interpolation is not None or self.state.interpolate():
+            self.timer.start()
+        self.play_button.setText("❚❚ Pause" if self.timer.isActive() else "▶ Play")
+
+    def _show_endpoints(self) -> None:
+        for key, label in self.endpoint_labels.items():
+            z = self.state.endpoints[key]
+            label.setText("–" if z is None else format_z(z))
+
+    def _show_strip(self) -> None:
+        interpolation = self.state.interpolation
+        if interpolation is None:
+            self.timer.stop()
+            self.play_button.setText("▶ Play")
+            self.strip.set_tiles(None, 1)
+            self.animation.set_image(None)
+            self.frame_label.setText("")
+            return
+        self.strip.set_tiles(interpolation.frames, len(interpolation.frames), padding=2)
+
+    def _show_frame(self) -> None:
+        interpolation = self.state.interpolation
+        if interpolation is None:
+            return
+        i = self.state.frame_index
+        self.animation.set_image(interpolation.frames[i])
+        self.strip.highlight(i)
+        self.frame_label.setText(f"frame {i + 1} / {len(interpolation.frames)} · {interpolation.method}")
+
+
+class EncodePanel(QWidget):
+    """Your own images: open, paste or drop one; see what the encoder saw and what comes back."""
+
+    open_requested = pyqtSignal()
+    paste_requested = pyqtSignal()
+
+    def __init__(self, state: ExplorerState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.input = ImageView("Input", minimum=120)
+        self.reconstruction = ImageView("Reconstruction", minimum=120)
+        self.list = QListWidget()
+        self.list.setIconSize(QPixmap(28, 28).size() * 1.5)
+        self.list.currentRowChanged.connect(self._picked)
+        buttons = _row(_button("Open image…", "Encode an image file (Ctrl+O)", self.open_requested.emit),
+                       _button("Paste", "Encode the image on the clipboard (Ctrl+V)", self.paste_requested.emit), 1)
+        hint = _caption("…or drop an image file anywhere on the window.\n"
+                        "It is preprocessed like MNIST (grey, centred, 28 × 28).")
+        pictures = QGridLayout()
+        pictures.addWidget(self.input, 0, 0)
+        pictures.addWidget(self.reconstruction, 0, 1)
+        pictures.addWidget(_caption("input, as the encoder sees it"), 1, 0)
+        pictures.addWidget(_caption("reconstruction"), 1, 1)
+        layout = QVBoxLayout()
+        layout.addLayout(buttons)
+        layout.addWidget(hint)
+        layout.addLayout(pictures, 1)
+        layout.addWidget(QLabel("Encoded images (click one to move the cursor there)"))
+        layout.addWidget(self.list)
+        self.setLayout(layout)
+        state.markers_changed.connect(self._show_encodings)
+
+    def _show_encodings(self) -> None:
+        encodings = self.state.encodings
+        if self.list.count() == len(encodings) and all(
+                self.list.item(i).data(Qt.ItemDataRole.UserRole) is e for i, e in enumerate(encodings)):
+            return  # only other markers changed
+        self.list.blockSignals(True)
+        self.list.clear()
+        for encoding in encodings:
+            item = QListWidgetItem(QIcon(QPixmap.fromImage(to_qimage(encoding.image))),
+                                   f"{encoding.name}   {format_z(encoding.z)}")
+            item.setData(Qt.ItemDataRole.UserRole, encoding)
+            self.list.addItem(item)
+        self.list.setCurrentRow(len(encodings) - 1)
+        self.list.blockSignals(False)
+        self._show(len(encodings) - 1)
+
+    def _picked(self, row: int) -> None:
+        if row >= 0:
+            self._show(row)
+            self.state.select_encoding(row)
+
+    def _show(self, row: int) -> None:
+        encoding = self.state.encodings[row] if row >= 0 else None
+        self.input.set_image(None if encoding is None else encoding.image)
+        self.reconstruction.set_image(None if encoding is None else encoding.reconstruction)
+
+
+class DrawPanel(QWidget):
+    """Draw a digit; its encoding follows the pen, its point moves on the map."""
+
+    def __init__(self, state: ExplorerState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.pad = DrawPad()
+        self.reconstruction = ImageView("Reconstruction", minimum=120)
+        self.z_label = _caption("")
+        clear = _button("Clear", "Clear the pad", self.pad.clear)
+        to_cursor = _button("Cursor ← drawing", "Move the cursor to the drawing's point", self._cursor_to_drawing)
+        right = _column(self.reconstruction, _caption("reconstruction"), self.z_label, stretch_first=True)
+        right.addLayout(_row(clear, to_cursor))
+        layout = QHBoxLayout()
+        layout.addWidget(self.pad, 3)
+        layout.addLayout(right, 2)
+        self.setLayout(layout)
+        self.pad.changed.connect(lambda: state.update_drawing(self.pad.pixels()))
+        state.drawing_changed.connect(self._show_drawing)
+        # A new model re-encodes what is on the pad.
+        state.model_changed.connect(lambda: None if self.pad.empty else state.update_drawing(self.pad.pixels()))
+
+    def _show_drawing(self) -> None:
+        drawing = self.state.drawing
+        self.reconstruction.set_image(None if drawing is None else drawing.reconstruction)
+        self.z_label.setText("" if drawing is None else f"z = {format_z(drawing.z)}")
+
+    def _cursor_to_drawing(self) -> None:
+        if self.state.drawing is not None:
+            self.state.set_cursor(self.state.drawing.z)

@@ -1,0 +1,35 @@
+"""`latent-atlas export`: a run directory -> a verified ONNX model bundle (needs the train extra)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("export", help="export a trained run to an ONNX model bundle",
+                              description="Export a run's weights to encoder.onnx + decoder.onnx with metadata, "
+                                          "checked against PyTorch, in a bundle directory.")
+    p.add_argument("run_dir", help="a run directory written by 'latent-atlas train'")
+    p.add_argument("--out", required=True, help="bundle directory to write")
+    p.add_argument("--name", default=None, help="the bundle's name (default: the dataset's)")
+    variant = p.add_mutually_exclusive_group()
+    variant.add_argument("--quantize", choices=["int8"], default=None,
+                         help="static int8 QDQ quantization calibrated on training images (CPU edge devices)")
+    variant.add_argument("--fp16", action="store_true", help="float16 weights and math for GPU providers (float32 I/O)")
+    p.add_argument("--weights", default="best", choices=["best", "last"])
+    p.add_argument("--iw-samples", type=int, default=100, help="K of the importance-weighted bound recorded in bundle.json (0 = skip)")
+    p.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime vs PyTorch parity check")
+    p.add_argument("--force", action="store_true", help="replace a different bundle already in --out")
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(handler=run_export)
+
+
+def run_export(args) -> int:
+    from .exporter import export_bundle
+
+    variant = "int8" if args.quantize else ("fp16" if args.fp16 else "fp32")
+    export_bundle(args.run_dir, args.out, name=args.name, variant=variant, force=args.force,
+                  verify=not args.no_verify, iw_samples=args.iw_samples, weights=args.weights,
+                  data_dir=args.data_dir, command=shlex.join(["latent-atlas", *sys.argv[1:]]))
+    return 0

@@ -1,0 +1,364 @@
+"""The models: a lone `Encoder` or `Decoder` (one ONNX file each), and `LatentModel`, a whole bundle.
+
+Every public method validates its input and raises ValueError/TypeError naming what was expected.
+All state is read-only after construction (plus one lock-guarded cache), and ONNX Runtime's
+`InferenceSession.run` is thread-safe, so one model can serve many threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, NamedTuple
+
+import numpy as np
+from PIL import Image
+
+from . import bundle as bundle_format
+from .images import grid_image, to_pil
+from .latent import check_dims, grid_points, interpolation_path, manifold_axes
+from .preprocess import IMAGE_SIDE, prepare_batch
+from .session import ProviderSpec, make_session
+
+# Larger batches are run in chunks of this many, so memory stays bounded (~150 kB of activations
+# per image) while a 30x30 grid still goes through in one call.
+MAX_BATCH = 1024
+_FLOAT = "tensor(float)"
+
+
+class Posterior(NamedTuple):
+    """q(z|x) = N(mean, diag(exp(logvar))); unpacks as `mean, logvar = encoder.encode(x)`.
+
+    Shapes are [N, D] for a batch and [D] for a single image."""
+
+    mean: np.ndarray
+    logvar: np.ndarray
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.exp(0.5 * self.logvar)
+
+    def sample(self, seed: int | None = None) -> np.ndarray:
+        """One draw z = mean + std * eps per image (the reparameterised sample), float32."""
+        eps = np.random.default_rng(seed).standard_normal(self.mean.shape, dtype=np.float32)
+        return (self.mean + self.std * eps).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Latent points and the images decoded from them: z [N, D], images [N, 28, 28] in [0, 1].
+
+    Unpacks as `z, images = model.sample(16)`. `ncols` is the grid width a manifold was laid out with."""
+
+    z: np.ndarray
+    images: np.ndarray
+    ncols: int | None = None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter((self.z, self.images))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def grid(self, ncols: int | None = None, scale: int = 1, padding: int = 2) -> Image.Image:
+        """All images tiled into one PIL image (a manifold keeps its n x n layout)."""
+        return grid_image(self.images, ncols or self.ncols, padding=padding, scale=scale)
+
+    def pil(self, index: int = 0, scale: int = 1) -> Image.Image:
+        return to_pil(self.images[index], scale=scale)
+
+
+class _OnnxFile:
+    """One ONNX file in a session, with its signature checked against the bundle format."""
+
+    role = ""
+
+    def __init__(self, path: str | Path, providers: ProviderSpec = "auto", strict: bool = False,
+                 threads: int | None = None):
+        self.path = Path(path)
+        self._session = make_session(self.path, providers, strict, threads)
+        self.session = self._session.inference
+        self.metadata: dict = bundle_format.parse_onnx_metadata(self.session.get_modelmeta().custom_metadata_map)
+        self.latent_dim = self._check_signature()
+
+    @property
+    def provider(self) -> str:
+        """The execution provider actually running this file, e.g. "CPUExecutionProvider"."""
+        return self._session.provider
+
+    def _check_signature(self) -> int:
+        raise NotImplementedError
+
+    def _expect(self, args, names: tuple[str, ...], shape: tuple, kind: str) -> list[int | None]:
+        """Checks inputs or outputs against names and a shape (None = any size, "D" = the latent size);
+        returns the static "D" values found (None where dynamic)."""
+        found = [(a.name, a.type, list(a.shape)) for a in args]
+        wanted = ", ".join(f"{n} float32 {_shape_text(shape)}" for n in names)
+        ok = [a.name for a in args] == list(names) and all(
+            a.type == _FLOAT and len(a.shape) == len(shape) and all(
+                want in (None, "D") or have == want for have, want in zip(a.shape, shape)) for a in args)
+        if not ok:
+            have = ", ".join(f"{n} {t} {s}" for n, t, s in found) or "none"
+            raise ValueError(f"{self.path}: not a latent-atlas {self.role}: expected {kind} {wanted}; found {have}")
+        return [dim if isinstance(dim, int) else None for a in args for dim, want in zip(a.shape, shape) if want == "D"]
+
+    def _latent_dim(self, static_dims: list[int | None]) -> int:
+        """The latent size from the graph's static shapes and the metadata, which must agree."""
+        candidates = {d for d in static_dims if d is not None}
+        if "latent_dim" in self.metadata:
+            candidates.add(self.metadata["latent_dim"])
+        if len(candidates) != 1 or not isinstance(next(iter(candidates)), int) or next(iter(candidates)) < 1:
+            raise ValueError(f"{self.path}: cannot tell the latent size: the graph's shapes and its "
+                             f"latent_atlas.latent_dim metadata give {sorted(map(str, candidates)) or 'nothing'}")
+        return next(iter(candidates))
+
+    def _run_chunked(self, outputs: list[str], name: str, batch: np.ndarray) -> list[np.ndarray]:
+        if len(batch) <= MAX_BATCH:
+            return self.session.run(outputs, {name: batch})
+        parts = [self.session.run(outputs, {name: batch[i:i + MAX_BATCH]}) for i in range(0, len(batch), MAX_BATCH)]
+        return [np.concatenate(column) for column in zip(*parts)]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, latent_dim={self.latent_dim}, provider={self.provider!r})"
+
+
+def _shape_text(shape: tuple) -> str:
+    return "[" + ", ".join("N" if d is None else str(d) for d in shape) + "]"
+
+
+class Encoder(_OnnxFile):
+    """encoder.onnx on its own: images -> Posterior. See `encode` for what it accepts."""
+
+    role = "encoder"
+
+    def _check_signature(self) -> int:
+        self._expect(self.session.get_inputs(), (bundle_format.ENCODER_INPUT,), (None, 1, IMAGE_SIDE, IMAGE_SIDE), "input")
+        dims = self._expect(self.session.get_outputs(), bundle_format.ENCODER_OUTPUTS, (None, "D"), "outputs")
+        return self._latent_dim(dims)
+
+    def encode(self, images: Any, preprocess: str | bool = "auto") -> Posterior:
+        """Images -> the posterior q(z|x): `mean, logvar`, each [N, D] ([D] for a single image).
+
+        Accepts a file path, bytes, a PIL image (any size and mode), an array ([H, W] or [H, W, 3|4]
+        for one image; [N, H, W], [N, 1, H, W] or [N, H, W, 1|3|4] for a batch; uint8, uint16, bool
+        or floats in [0, 1]) or a list of these. With preprocess="auto", grey 28x28 arrays are used as
+        they are (MNIST format) and everything else is preprocessed MNIST-style (see
+        `latent_atlas.runtime.preprocess`); True/False force it on/off for everything."""
+        batch, single = prepare_batch(images, preprocess)
+        if len(batch) == 0:
+            empty = np.zeros((0, self.latent_dim), dtype=np.float32)
+            return Posterior(empty, empty.copy())
+        mean, logvar = self._run_chunked(list(bundle_format.ENCODER_OUTPUTS), bundle_format.ENCODER_INPUT, batch)
+        return Posterior(mean[0], logvar[0]) if single else Posterior(mean, logvar)
+
+
+class Decoder(_OnnxFile):
+    """decoder.onnx on its own: latent points -> images, plus the ways of choosing points."""
+
+    role = "decoder"
+
+    def __init__(self, path: str | Path, providers: ProviderSpec = "auto", strict: bool = False,
+                 threads: int | None = None, latent_stats: dict | None = None):
+        super().__init__(path, providers, strict, threads)
+        self._latent_stats = latent_stats
+
+    @property
+    def latent_stats(self) -> dict | None:
+        """Per-dim statistics of the test set's encodings (mean, std, min, max, p01, p05, p95, p99),
+        from the bundle or the file's metadata; None when neither has them."""
+        return self._latent_stats or self.metadata.get("latent_stats")
+
+    def _check_signature(self) -> int:
+        dims = self._expect(self.session.get_inputs(), (bundle_format.DECODER_INPUT,), (None, "D"), "input")
+        self._expect(self.session.get_outputs(), (bundle_format.DECODER_OUTPUT,), (None, 1, IMAGE_SIDE, IMAGE_SIDE),
+                     "output")
+        return self._latent_dim(dims)
+
+    def decode(self, z: Any) -> np.ndarray:
+        """Latent points [N, D] -> images float32 [N, 28, 28] of pixel probabilities in [0, 1];
+        one point [D] -> one image [28, 28]."""
+        z = self.latents(z)
+        single = z.ndim == 1
+        batch = z[None] if single else z
+        if len(batch) == 0:
+            return np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
+        images = self._run_chunked([bundle_format.DECODER_OUTPUT], bundle_format.DECODER_INPUT, batch)[0][:, 0]
+        return images[0] if single else images
+
+    def latents(self, z: Any) -> np.ndarray:
+        """Validates latent points: [D] or [N, D] of finite real numbers -> contiguous float32."""
+        try:
+            array = np.asarray(z)
+        except ValueError as exc:
+            raise ValueError(f"expected latent points [N, {self.latent_dim}] or [{self.latent_dim}], "
+                             f"got a ragged sequence") from exc
+        if array.dtype.kind not in "biuf":
+            try:
+                array = array.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"expected latent points as real numbers, got dtype {array.dtype}") from exc
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        if array.ndim not in (1, 2) or array.shape[-1] != self.latent_dim:
+            raise ValueError(f"expected latent points [N, {self.latent_dim}] or [{self.latent_dim}], "
+                             f"got shape {array.shape}")
+        if not np.isfinite(array).all():
+            raise ValueError("latent points must be finite (no NaN or infinity, and within float32 range)")
+        return array
+
+    def sample(self, n: int, seed: int | None = None) -> Decoded:
+        """n points drawn from the prior N(0, I) and their images; the same seed gives the same draw."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"n must be a non-negative integer, got {n!r}")
+        z = np.random.default_rng(seed).standard_normal((int(n), self.latent_dim), dtype=np.float32)
+        return Decoded(z, self.decode(z))
+
+    def interpolate(self, a: Any, b: Any, steps: int = 10, method: str = "linear") -> Decoded:
+        """The path from latent point a to b (both included, `steps` points) and its images.
+        method: "linear" or "slerp" (see latent.interpolation_path)."""
+        path = interpolation_path(self._point(a, "a"), self._point(b, "b"), steps, method)
+        return Decoded(path, self.decode(path))
+
+    def manifold(self, n: int = 10, extent=None, dims: tuple[int, int] = (0, 1), base: Any = None) -> Decoded:
+        """An n x n grid of decoded points, row-major, top row = largest y; `ncols` = n.
+
+        extent: None (the prior's 0.05..0.95 normal quantiles, like the Keras original), "percentiles"
+        (the bundle's p05..p95 of the test set's encodings, per dim) or ((xmin, xmax), (ymin, ymax)).
+        Above 2-D, dims picks the two dims spanned (x, y); the others are held at base (default 0)."""
+        dims = tuple(dims)
+        check_dims(dims, self.latent_dim)
+        if base is not None:
+            base = self._point(base, "base")
+        xs, ys = manifold_axes(n, extent, dims, self.latent_stats)
+        z = grid_points(xs, ys, self.latent_dim, dims, base)
+        return Decoded(z, self.decode(z), ncols=len(xs))
+
+    def _point(self, value: Any, name: str) -> np.ndarray:
+        point = self.latents(value)
+        if point.ndim != 1:
+            raise ValueError(f"{name} must be one latent point [{self.latent_dim}], got shape {point.shape}")
+        return point
+
+
+class LatentModel:
+    """A bundle loaded for inference: its Encoder, its Decoder and its manifest. Create with `load`."""
+
+    def __init__(self, bundle: bundle_format.Bundle, encoder: Encoder, decoder: Decoder):
+        if encoder.latent_dim != decoder.latent_dim:
+            raise bundle_format.BundleError(
+                f"{bundle.path}: the encoder's latent size ({encoder.latent_dim}) differs from the decoder's "
+                f"({decoder.latent_dim}); expected one model's pair")
+        if bundle.latent_dim != decoder.latent_dim:
+            raise bundle_format.BundleError(
+                f"{bundle.path}: {bundle_format.MANIFEST} says latent_dim {bundle.latent_dim} but the ONNX files "
+                f"have {decoder.latent_dim}")
+        self.bundle = bundle
+        self.encoder = encoder
+        self.decoder = decoder
+        self._atlas: tuple[np.ndarray, np.ndarray] | None = None
+        self._class_means: np.ndarray | None = None
+        self._lock = threading.RLock()
+
+    # --- what it is -------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.bundle.name
+
+    @property
+    def latent_dim(self) -> int:
+        return self.decoder.latent_dim
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.bundle.class_names
+
+    @property
+    def latent_stats(self) -> dict[str, list[float]]:
+        return self.bundle.latent_stats
+
+    @property
+    def providers(self) -> dict[str, str]:
+        """The execution provider actually running each file: {"encoder": ..., "decoder": ...}."""
+        return {"encoder": self.encoder.provider, "decoder": self.decoder.provider}
+
+    @property
+    def provider(self) -> str:
+        """The active execution provider, e.g. "CPUExecutionProvider" (both files, unless they differ)."""
+        if self.encoder.provider == self.decoder.provider:
+            return self.decoder.provider
+        return f"{self.encoder.provider} (encoder), {self.decoder.provider} (decoder)"
+
+    def __repr__(self) -> str:
+        return f"LatentModel({self.name!r}, latent_dim={self.latent_dim}, provider={self.provider!r})"
+
+    # --- inference --------------------------------------------------------------------------------
+
+    def encode(self, images: Any, preprocess: str | bool = "auto") -> Posterior:
+        return self.encoder.encode(images, preprocess)
+
+    def decode(self, z: Any) -> np.ndarray:
+        return self.decoder.decode(z)
+
+    def reconstruct(self, images: Any, preprocess: str | bool = "auto") -> np.ndarray:
+        """decode(posterior mean): the model's deterministic reconstruction, shaped like decode's output."""
+        return self.decoder.decode(self.encoder.encode(images, preprocess).mean)
+
+    def sample(self, n: int, seed: int | None = None) -> Decoded:
+        return self.decoder.sample(n, seed)
+
+    def manifold(self, n: int = 10, extent=None, dims: tuple[int, int] = (0, 1), base: Any = None) -> Decoded:
+        return self.decoder.manifold(n, extent, dims, base)
+
+    def interpolate(self, a: Any, b: Any, steps: int = 10, method: str = "linear") -> Decoded:
+        """Like Decoder.interpolate, but a and b may also be images (anything `encode` takes, one
+        image each): they are replaced by their posterior means."""
+        return self.decoder.interpolate(self.as_latent(a), self.as_latent(b), steps, method)
+
+    def as_latent(self, value: Any) -> np.ndarray:
+        """A latent vector [D] as it is, or one image -> its posterior mean [D]."""
+        if isinstance(value, (list, tuple, np.ndarray)) and np.ndim(value) == 1 and len(value) == self.latent_dim:
+            return self.decoder.latents(value)
+        mean = self.encoder.encode(value).mean
+        if mean.ndim != 1:
+            raise ValueError(f"expected a latent vector [{self.latent_dim}] or one image, got {len(mean)} images")
+        return mean
+
+    # --- the atlas: where the test set landed -------------------------------------------------------
+
+    def atlas(self) -> tuple[np.ndarray, np.ndarray]:
+        """The test set's posterior means [M, D] and labels [M], read on first use."""
+        with self._lock:
+            if self._atlas is None:
+                self._atlas = self.bundle.read_atlas()
+            return self._atlas
+
+    def nearest_class(self, z: Any) -> np.ndarray:
+        """Index of the class whose mean test encoding is nearest to each point ([N], or a scalar for [D])."""
+        points = self.decoder.latents(z)
+        with self._lock:
+            if self._class_means is None:
+                means, labels = self.atlas()
+                # A class absent from the atlas gets an infinitely far centre: never the nearest.
+                self._class_means = np.stack([means[labels == k].mean(axis=0) if np.any(labels == k)
+                                              else np.full(self.latent_dim, np.inf, np.float32)
+                                              for k in range(len(self.class_names))])
+            centres = self._class_means
+        distances = np.linalg.norm(np.atleast_2d(points)[:, None, :] - centres[None], axis=-1)
+        nearest = np.argmin(distances, axis=1)
+        return nearest[0] if points.ndim == 1 else nearest
+
+
+def load(bundle: str | Path = "mnist", providers: ProviderSpec = "auto", strict: bool = False,
+         verify: bool = False, threads: int | None = None) -> LatentModel:
+    """Loads a bundled model by name ("mnist", "fashion-mnist") or a bundle directory.
+
+    providers: "auto" (a GPU provider when one is available, else CPU), "cpu", "cuda", "tensorrt",
+    "directml", "coreml", a full ONNX Runtime provider name, or a list of them. strict=True raises
+    unless the asked provider is the one running. verify=True checks every file's SHA-256 first.
+    threads: CPU threads per session (default: one per core)."""
+    manifest = bundle_format.read(bundle, verify=verify)
+    # The manifest's latent_stats are the bundle's own; the decoder's metadata copy may be absent.
+    decoder = Decoder(manifest.decoder_path, providers, strict, threads, latent_stats=manifest.latent_stats)
+    encoder = Encoder(manifest.encoder_path, providers, strict, threads)
+    return LatentModel(manifest, encoder, decoder)
