@@ -21,7 +21,7 @@ def real_data_dir(dataset: str = "mnist") -> Path:
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real dataset directory (MNIST files), or a skip naming what is missing."""
     return real_data_dir("mnist")

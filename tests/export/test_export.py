@@ -1,0 +1,168 @@
+"""`latent-atlas export`: correct, self-contained, self-describing, reproducible bundles; refusals lose nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from latent_atlas.cli.main import main as cli
+from latent_atlas.export import verify
+from latent_atlas.export.exporter import export_bundle
+from latent_atlas.runtime import bundle as fmt
+from latent_atlas.train import data
+from latent_atlas.train.config import TrainConfig
+from latent_atlas.train.train import train
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, data_dir) -> Path:
+    run = tmp_path_factory.mktemp("export") / "run"
+    train(TrainConfig(limit=2000, epochs=1, seed=0), run, data_dir=data_dir, progress=False, plots=False)
+    return run
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory, run_dir, data_dir) -> Path:
+    out = tmp_path_factory.mktemp("bundles") / "mnist"
+    export_bundle(run_dir, out, iw_samples=2, data_dir=data_dir, log=lambda _: None)
+    return out
+
+
+def session(path: Path) -> ort.InferenceSession:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_bundle_files_are_self_contained_and_checked(bundle_dir):
+    assert sorted(p.name for p in bundle_dir.iterdir()) == sorted([fmt.ENCODER, fmt.DECODER, fmt.MANIFEST, fmt.ATLAS])
+    for name in (fmt.ENCODER, fmt.DECODER):
+        model = onnx.load(bundle_dir / name, load_external_data=False)
+        onnx.checker.check_model(model, full_check=True)
+        assert model.opset_import[0].version >= 18
+        assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+        assert not any(n.op_type.startswith("Random") for n in model.graph.node)
+
+
+def test_signatures(bundle_dir):
+    encoder, decoder = session(bundle_dir / fmt.ENCODER), session(bundle_dir / fmt.DECODER)
+    assert [(i.name, i.type) for i in encoder.get_inputs()] == [("image", "tensor(float)")]
+    assert [o.name for o in encoder.get_outputs()] == ["z_mean", "z_logvar"]
+    assert [(i.name, i.type) for i in decoder.get_inputs()] == [("z", "tensor(float)")]
+    assert [o.name for o in decoder.get_outputs()] == ["image"]
+    for n in (1, 7, 256):
+        mean, logvar = encoder.run(None, {"image": np.random.rand(n, 1, 28, 28).astype(np.float32)})
+        assert mean.shape == logvar.shape == (n, 2)
+        image = decoder.run(None, {"z": np.random.randn(n, 2).astype(np.float32)})[0]
+        assert image.shape == (n, 1, 28, 28) and image.min() >= 0 and image.max() <= 1
+
+
+def test_metadata_describes_a_lone_file(bundle_dir):
+    manifest = json.loads((bundle_dir / fmt.MANIFEST).read_text())
+    for name, role in ((fmt.ENCODER, "encoder"), (fmt.DECODER, "decoder")):
+        props = {p.key: p.value for p in onnx.load(bundle_dir / name).metadata_props}
+        meta = fmt.parse_onnx_metadata(props)
+        assert meta["role"] == role
+        assert meta["latent_dim"] == 2 and meta["image_shape"] == [1, 28, 28] and meta["pixel_range"] == [0.0, 1.0]
+        assert meta["dataset"]["class_names"] == [str(i) for i in range(10)]
+        assert meta["latent_stats"] == manifest["latent_stats"]
+        assert meta["metrics"] == manifest["metrics"] and meta["training"]["config"]["latent_dim"] == 2
+        assert "onnxruntime" in meta["versions"] and "torch" in meta["versions"]
+    assert manifest["schema_version"] == fmt.SCHEMA_VERSION and manifest["variant"] == "fp32"
+    assert manifest["dataset"]["files"]["t10k-images-idx3-ubyte.gz"] == data.DATASETS["mnist"].file("t10k-images-idx3-ubyte.gz").sha256
+    for key in ("mean", "std", "p01", "p05", "p95", "p99"):
+        assert len(manifest["latent_stats"][key]) == 2
+    assert manifest["metrics"]["iw_samples"] == 2 and manifest["metrics"]["test_iw_nll"] < manifest["metrics"]["test_neg_elbo"] + 1
+    fmt.read(bundle_dir, verify=True)
+
+
+def test_atlas_holds_test_set_means_without_pickles(bundle_dir):
+    with np.load(bundle_dir / fmt.ATLAS, allow_pickle=False) as atlas:
+        assert atlas["z_mean"].shape == (10000, 2) and atlas["z_mean"].dtype == np.float32
+        assert atlas["labels"].shape == (10000,) and set(np.unique(atlas["labels"])) == set(range(10))
+
+
+def test_export_is_byte_identical(run_dir, bundle_dir, tmp_path, data_dir):
+    again = export_bundle(run_dir, tmp_path / "again", iw_samples=2, data_dir=data_dir, log=lambda _: None)
+    for name in (fmt.ENCODER, fmt.DECODER, fmt.ATLAS):
+        assert (again / name).read_bytes() == (bundle_dir / name).read_bytes(), name
+
+
+def test_metrics_recomputed_from_onnx_match_pytorch(run_dir, bundle_dir, data_dir):
+    from latent_atlas.train.evaluate import evaluate_run
+
+    torch_result = evaluate_run(run_dir, iw_samples=0, data_dir=data_dir, device="cpu")
+    manifest = json.loads((bundle_dir / fmt.MANIFEST).read_text())
+    # Different noise draws (numpy vs torch) and clipped float32 probabilities: within a fraction of a nat.
+    assert manifest["metrics"]["test_neg_elbo"] == pytest.approx(torch_result["neg_elbo"], abs=0.5)
+
+
+def test_parity_failure_stops_the_export_and_writes_nothing(run_dir, tmp_path, data_dir, monkeypatch, capsys):
+    monkeypatch.setattr(verify, "PARITY_TOLERANCE", -1.0)  # no export can pass
+    out = tmp_path / "bundle"
+    assert cli(["export", str(run_dir), "--out", str(out), "--iw-samples", "0", "--data-dir", str(data_dir)]) == 2
+    assert "disagree beyond" in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob(".bundle.tmp-*"))
+
+
+@pytest.mark.parametrize("flag, variant", [("--quantize=int8", "int8"), ("--fp16", "fp16")])
+def test_variants_run_and_describe_themselves(run_dir, bundle_dir, tmp_path, data_dir, flag, variant):
+    out = tmp_path / variant
+    assert cli(["export", str(run_dir), "--out", str(out), flag, "--iw-samples", "0", "--data-dir", str(data_dir)]) == 0
+    manifest = json.loads((out / fmt.MANIFEST).read_text())
+    assert manifest["variant"] == variant
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in bundle_dir.iterdir())
+    for n in (1, 7, 256):  # every variant must actually run on the CPU provider
+        mean, _ = session(out / fmt.ENCODER).run(None, {"image": np.random.rand(n, 1, 28, 28).astype(np.float32)})
+        image = session(out / fmt.DECODER).run(None, {"z": mean})[0]
+        assert image.shape == (n, 1, 28, 28) and image.dtype == np.float32
+    fp32 = json.loads((bundle_dir / fmt.MANIFEST).read_text())
+    ratio = fp32["files"][fmt.ENCODER]["bytes"] / manifest["files"][fmt.ENCODER]["bytes"]
+    assert ratio > (3.5 if variant == "int8" else 1.9)
+    assert manifest["metrics"]["test_neg_elbo"] <= fp32["metrics"]["test_neg_elbo"] + 1.0
+    if variant == "int8":
+        ops = {n.op_type for n in onnx.load(out / fmt.ENCODER).graph.node}
+        assert "QuantizeLinear" in ops and "ConvInteger" not in ops
+
+
+def test_refuses_a_different_bundle_unless_forced(run_dir, bundle_dir, tmp_path, data_dir, capsys):
+    out = tmp_path / "bundle"
+    shutil.copytree(bundle_dir, out)
+    manifest = json.loads((out / fmt.MANIFEST).read_text())
+    manifest["name"] = "someone-else"
+    (out / fmt.MANIFEST).write_text(json.dumps(manifest))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    args = ["export", str(run_dir), "--out", str(out), "--iw-samples", "2", "--data-dir", str(data_dir)]
+    assert cli(args) == 2
+    assert "already holds a different bundle" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert cli([*args, "--force"]) == 0
+    assert json.loads((out / fmt.MANIFEST).read_text())["name"] == "mnist"
+    assert not list(tmp_path.glob(".bundle.*")), "temporary or old bundle directories were left behind"
+    assert cli(args) == 0  # the same bundle again: nothing to refuse
+    assert "exact bundle" in capsys.readouterr().err
+
+
+def test_refuses_a_non_bundle_directory(run_dir, tmp_path, capsys):
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "holiday.jpg").write_bytes(b"precious")
+    assert cli(["export", str(run_dir), "--out", str(out)]) == 2
+    assert "holds no bundle" in capsys.readouterr().err
+    assert (out / "holiday.jpg").read_bytes() == b"precious"
+
+
+def test_bad_run_directories(tmp_path, run_dir, capsys):
+    assert cli(["export", str(tmp_path), "--out", str(tmp_path / "b")]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    shutil.copytree(run_dir, broken)
+    best = broken / json.loads((broken / "checkpoint.json").read_text())["best"]["file"]
+    best.write_bytes(b"\0" * 100)
+    assert cli(["export", str(broken), "--out", str(tmp_path / "b")]) == 2
+    assert "SHA-256 does not match" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
