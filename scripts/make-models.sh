@@ -8,6 +8,6 @@ LA=${LA:-.venv/bin/latent-atlas}
 for dataset in mnist fashion-mnist; do
   run=runs/bundled-$dataset
   if [ -f "$run/checkpoint.json" ]; then resume=--resume; else resume=; fi
-  $LA train --dataset "$dataset" --preset default --latent-dim 2 --epochs 20 --seed 0 --out "$run" $resume
+  $LA train --dataset "$dataset" --preset default --latent-dim 2 --epochs 20 --seed 0 --eval-iw 100 --out "$run" $resume
   $LA export "$run" --out "runtime/models/$dataset" --name "$dataset" --force
 done

@@ -23,6 +23,8 @@ def register(subparsers) -> None:
     p.add_argument("--beta", type=float, default=None, help="KL weight (1 = the ELBO)")
     p.add_argument("--beta-warmup", type=int, default=None, metavar="EPOCHS", help="ramp beta up linearly over EPOCHS")
     p.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs")
+    p.add_argument("--eval-iw", type=int, default=None, metavar="K",
+                   help="also log the importance-weighted bound (K samples, first 1000 test images) every epoch")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--data-dir", default=None, help="where the dataset files are (or are downloaded to); "
                    "default: $LATENT_ATLAS_DATA, then the user cache directory")
@@ -51,7 +53,8 @@ def run_train(args) -> int:
     config = TrainConfig.from_preset(
         args.preset, dataset=args.dataset, latent_dim=args.latent_dim, epochs=args.epochs, limit=args.limit,
         seed=args.seed, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule, beta=args.beta,
-        beta_warmup_epochs=args.beta_warmup, patience=args.patience, device=args.device)
+        beta_warmup_epochs=args.beta_warmup, patience=args.patience, eval_iw_samples=args.eval_iw,
+        device=args.device)
     out = args.out or f"runs/{args.dataset}-{args.preset}"
     if args.resume:
         _check_resume_options(args, out, config)

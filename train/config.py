@@ -41,6 +41,8 @@ class TrainConfig:
     beta: float = 1.0  # weight of the KL term (1 is the true ELBO)
     beta_warmup_epochs: int = 0  # ramp beta linearly from 0 over this many epochs (0 = off)
     patience: int = 5  # early stopping: epochs without test-loss improvement before stopping
+    eval_iw_samples: int = 0  # also log the importance-weighted bound each epoch, with K samples...
+    eval_iw_images: int = 1000  # ...on this many test images (K=100 on all 10k takes a minute on a CPU)
     bf16: bool = True  # bfloat16 autocast where the hardware supports it
     channels_last: bool = True
 
@@ -59,6 +61,7 @@ class TrainConfig:
             (self.beta >= 0, f"beta must be >= 0, got {self.beta}"),
             (self.beta_warmup_epochs >= 0, f"beta warm-up must be >= 0 epochs, got {self.beta_warmup_epochs}"),
             (self.patience >= 1, f"patience must be >= 1, got {self.patience}"),
+            (self.eval_iw_samples >= 0, f"eval IW samples must be >= 0, got {self.eval_iw_samples}"),
         ]
         for ok, message in checks:
             if not ok:

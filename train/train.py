@@ -21,7 +21,7 @@ import torch
 from . import data
 from .checkpoint import decode_rng, encode_rng, has_checkpoint, join_optimizer_state, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .evaluate import evaluate_elbo, images_to_tensor
+from .evaluate import evaluate_elbo, images_to_tensor, iw_log_likelihood
 from .model import VAE, LossTerms, elbo_loss, keras_seed_loss
 from .plots import save_epoch_plots
 
@@ -95,7 +95,6 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None 
     run_dir = Path(run_dir)
     config, checkpoint = _resolve_config(config, run_dir, resume)
     device = pick_device(config.device)
-    use_bf16 = config.bf16 and bf16_supported(device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
 
     dataset = data.load_dataset(config.dataset, data_dir)
@@ -127,9 +126,9 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None 
             return meta
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    objective = _objective(config)
+    objective = objective_for(config)
     n_batches = -(-len(x_train) // config.batch_size)
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
+    autocast = autocast_for(config, device)
 
     with _graceful_interrupts() as interrupted:
         for epoch in range(meta["epoch"], config.epochs):
@@ -143,17 +142,12 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None 
             for b in range(done, n_batches):
                 x = x_train[order[b].to(device)].unsqueeze(1).float().div_(255.0)
                 x = x.contiguous(memory_format=memory_format)
-                with autocast():
-                    terms = objective(model, x, beta, noise_rng)
+                lr = config.lr_at(epoch * n_batches + b, config.epochs * n_batches)
+                terms = training_step(model, optimizer, objective, x, beta, lr, noise_rng, autocast)
                 if b % 20 == 0 and not torch.isfinite(terms.loss):
                     # Checked every 20 batches (a check is a device sync); the last checkpoint is intact.
                     raise FloatingPointError(f"the loss became {terms.loss.item()} at epoch {epoch + 1}, batch {b + 1}; "
                                              f"lower --lr (the last good checkpoint in {run_dir} is kept)")
-                optimizer.zero_grad(set_to_none=True)
-                terms.loss.backward()
-                for group in optimizer.param_groups:
-                    group["lr"] = config.lr_at(epoch * n_batches + b, config.epochs * n_batches)
-                optimizer.step()
                 totals += torch.stack([terms.loss.detach(), terms.recon.detach(), terms.kl.detach()]).double() * len(x)
                 bar.update(1)
                 if b % 20 == 0:
@@ -170,11 +164,16 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None 
             seen = sum(len(order[b]) for b in range(done, n_batches))
 
             test = evaluate_elbo(model, x_test, seed=config.seed)
+            if config.eval_iw_samples:
+                subset = x_test[: config.eval_iw_images]
+                test["iw_nll"] = -iw_log_likelihood(model, subset, config.eval_iw_samples, seed=config.seed).mean().item()
             train_loss, train_recon, train_kl = (totals / max(seen, 1)).tolist()
             record = {"epoch": epoch + 1, "beta": beta, "train_loss": train_loss, "train_recon": train_recon,
                       "train_kl": train_kl,
                       "test_neg_elbo": test["neg_elbo"], "test_recon": test["recon"], "test_kl": test["kl"],
                       "seconds": round(seconds, 3), "images_per_s": round(seen / max(seconds, 1e-9), 1)}
+            if "iw_nll" in test:
+                record.update(test_iw_nll=test["iw_nll"], iw_samples=config.eval_iw_samples, iw_images=len(subset))
             with open(run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
             if progress:
@@ -206,10 +205,31 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None 
     return meta
 
 
-def _objective(config: TrainConfig):
+def objective_for(config: TrainConfig):
+    """(model, x, beta, rng) -> LossTerms for the configured objective."""
     if config.objective == "keras-seed":
         return lambda model, x, beta, rng: keras_seed_loss(model, x, rng)
     return lambda model, x, beta, rng: elbo_loss(model, x, beta, rng)
+
+
+def autocast_for(config: TrainConfig, device: torch.device):
+    """A context-manager factory: bf16 autocast where it pays off, else a no-op."""
+    if config.bf16 and bf16_supported(device):
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext
+
+
+def training_step(model: VAE, optimizer: torch.optim.Optimizer, objective, x: torch.Tensor, beta: float, lr: float,
+                  rng: torch.Generator, autocast) -> LossTerms:
+    """One optimizer step on batch x; the loss runs under `autocast`, the update in float32."""
+    with autocast():
+        terms = objective(model, x, beta, rng)
+    optimizer.zero_grad(set_to_none=True)
+    terms.loss.backward()
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.step()
+    return terms
 
 
 def _save(run_dir: Path, model, optimizer, meta: dict, shuffle_state: torch.Tensor, noise_rng: torch.Generator,
