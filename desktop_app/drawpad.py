@@ -24,7 +24,7 @@ class DrawPad(QWidget):
         self.canvas.fill(0)
         self._last: QPointF | None = None
         self.empty = True
-        self.setMinimumSize(200, 200)
+        self.setMinimumSize(160, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setToolTip("Draw a digit with the mouse; the right button erases.")

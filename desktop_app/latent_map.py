@@ -2,9 +2,10 @@
 that decodes as the mouse hovers or drags, and the markers (encoded images, drawing, samples, A/B,
 the interpolation path, the grid's extent).
 
-Painting ten thousand antialiased points takes tens of milliseconds, far too slow for every mouse
-move; so the scatter, axes and legend are rendered once per view (size, centre, zoom, dims) into a
-cached pixmap, and a hover repaint only blits it and draws the few overlay items.
+Even rasterised with numpy (scatter.py), ten thousand points cost milliseconds, too much for every
+mouse move; so the scatter, axes and legend are rendered once per view (size, centre, zoom, dims)
+into a cached pixmap, and a hover repaint only blits the strips under the cursor and draws the few
+overlay items.
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ import math
 
 import numpy as np
 from PyQt6.QtCore import QPointF, QRectF, Qt
-from PyQt6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
+from PyQt6.QtGui import (QBrush, QColor, QFont, QFontMetrics, QImage, QPainter, QPainterPath, QPen, QPixmap,
+                         QPolygonF, QRegion)
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
 from . import theme
+from .scatter import splat
 from .state import ExplorerState
 
 HOME_MARGIN = 0.06     # extra room around the p01..p99 box of the initial view
 ZOOM_STEP = 1.25       # per wheel notch or +/- key
 MAX_LEGEND_ROWS = 12   # more classes than this: the legend is left out rather than covering the map
-POINT_SIZE = 3.2
-POINT_PASSES = 4       # classes are drawn interleaved in this many passes so no class hides the others
+POINT_RADIUS = 1.6     # pixels
+CURSOR_RADIUS = 9
+CLASS_RGB = np.array([c.getRgb()[:3] for c in theme.CLASS_COLOURS], np.uint8)
 
 
 class LatentMap(QWidget):
@@ -35,18 +39,20 @@ class LatentMap(QWidget):
         self.scale = 100.0          # pixels per latent unit, the same on both axes
         self._cache: QPixmap | None = None
         self._cache_key = None
+        self._point_order: np.ndarray | None = None
         self._auto_fit = True       # until the user pans or zooms, a resize re-fits the data
         self._dragging = False
         self._pan_from: QPointF | None = None
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setMinimumSize(360, 320)
+        self.setMinimumSize(300, 300)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setCursor(Qt.CursorShape.CrossCursor)
+        self._cursor_at: QPointF | None = None  # where the cursor was last painted
         state.model_changed.connect(self.reset_view)
         state.dims_changed.connect(self.reset_view)
-        for signal in (state.cursor_changed, state.markers_changed, state.grid_changed,
-                       state.interpolation_changed, state.frame_changed):
+        state.cursor_changed.connect(self._cursor_moved)
+        for signal in (state.markers_changed, state.grid_changed, state.interpolation_changed, state.frame_changed):
             signal.connect(self.update)
 
     # -- view transform ----------------------------------------------------------------------------
@@ -163,16 +169,28 @@ class LatentMap(QWidget):
 
     def _render_scatter(self) -> QPixmap:
         ratio = self.devicePixelRatioF()
-        pixmap = QPixmap(round(self.width() * ratio), round(self.height() * ratio))
+        size = (round(self.width() * ratio), round(self.height() * ratio))
+        pixels = splat(*self._point_pixels(ratio), size, theme.MAP_BACKGROUND.getRgb()[:3], POINT_RADIUS * ratio)
+        image = QImage(pixels.data, size[0], size[1], 3 * size[0], QImage.Format.Format_RGB888)
+        pixmap = QPixmap.fromImage(image)  # copies: `pixels` may go
         pixmap.setDevicePixelRatio(ratio)
-        pixmap.fill(theme.MAP_BACKGROUND)
         painter = QPainter(pixmap)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         self._paint_axes(painter)
-        self._paint_points(painter)
         self._paint_legend(painter)
         painter.end()
         return pixmap
+
+    def _point_pixels(self, ratio: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Device-pixel positions and colours of the atlas points, in an order that mixes the classes."""
+        z, labels = self.state.engine.atlas()
+        if self._point_order is None or len(self._point_order) != len(z):
+            self._point_order = np.random.default_rng(0).permutation(len(z))
+        z, labels = z[self._point_order], labels[self._point_order]
+        dx, dy = self.state.dims
+        xs = (self.width() / 2 + (z[:, dx] - self.center[0]) * self.scale) * ratio
+        ys = (self.height() / 2 - (z[:, dy] - self.center[1]) * self.scale) * ratio
+        return xs, ys, CLASS_RGB[labels.astype(np.int64) % len(CLASS_RGB)]
 
     def _paint_axes(self, painter: QPainter) -> None:
         (x0, x1), (y0, y1) = self.visible_extent()
@@ -193,31 +211,13 @@ class LatentMap(QWidget):
             painter.setPen(theme.MUTED)
             painter.drawText(QPointF(4, sy - 3), _tick_label(value, step))
         dx, dy = self.state.dims
+        caption = f"x: z[{dx}]   y: z[{dy}]"
+        box = QRectF(10, 10, QFontMetrics(font).horizontalAdvance(caption) + 16, QFontMetrics(font).height() + 8)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(18, 20, 24, 215))
+        painter.drawRoundedRect(box, 5, 5)
         painter.setPen(theme.TEXT)
-        painter.drawText(QPointF(self.width() - 44, self.height() - 20), f"z[{dx}] →")
-        painter.save()
-        painter.translate(18, 64)
-        painter.rotate(-90)
-        painter.drawText(QPointF(0, 0), f"z[{dy}] →")
-        painter.restore()
-
-    def _paint_points(self, painter: QPainter) -> None:
-        z, labels = self.state.engine.atlas()
-        if not len(z):
-            return
-        dx, dy = self.state.dims
-        sx = self.width() / 2 + (z[:, dx] - self.center[0]) * self.scale
-        sy = self.height() / 2 - (z[:, dy] - self.center[1]) * self.scale
-        inside = (sx > -4) & (sx < self.width() + 4) & (sy > -4) & (sy < self.height() + 4)
-        order = np.flatnonzero(inside)
-        for part in range(POINT_PASSES):
-            chunk = order[part::POINT_PASSES]
-            for label in np.unique(labels[chunk]):
-                picked = chunk[labels[chunk] == label]
-                colour = QColor(theme.class_colour(label))
-                colour.setAlpha(190)
-                painter.setPen(QPen(colour, POINT_SIZE, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
-                painter.drawPoints(QPolygonF([QPointF(x, y) for x, y in zip(sx[picked].tolist(), sy[picked].tolist())]))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, caption)
 
     def _paint_legend(self, painter: QPainter) -> None:
         names = self.state.engine.class_names
@@ -278,16 +278,31 @@ class LatentMap(QWidget):
                 painter.drawEllipse(point, 7, 7)
             _outlined_text(painter, point + QPointF(10, -8), marker.label, colour)
 
+    def _cursor_region(self, point: QPointF) -> QRegion:
+        """What the cursor covers: its two crosshair lines and its ring."""
+        x, y, r = round(point.x()), round(point.y()), CURSOR_RADIUS + 4
+        return (QRegion(x - 2, 0, 5, self.height()) + QRegion(0, y - 2, self.width(), 5)
+                + QRegion(x - r, y - r, 2 * r + 1, 2 * r + 1))
+
+    def _cursor_moved(self) -> None:
+        # Only the strips under the old and the new cursor are repainted: a hover frame then costs a
+        # fraction of a full repaint. Whatever else lies there is redrawn by paintEvent, clipped.
+        if self.state.engine is None or self._cursor_at is None:
+            self.update()
+            return
+        new = self._plane(self.state.cursor)
+        self.update(self._cursor_region(self._cursor_at) + self._cursor_region(new))
+
     def _paint_cursor(self, painter: QPainter) -> None:
-        point = self._plane(self.state.cursor)
+        point = self._cursor_at = self._plane(self.state.cursor)
         painter.setPen(QPen(QColor(255, 255, 255, 70), 1))
         painter.drawLine(QPointF(point.x(), 0), QPointF(point.x(), self.height()))
         painter.drawLine(QPointF(0, point.y()), QPointF(self.width(), point.y()))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.setPen(QPen(QColor("#000000"), 4))
-        painter.drawEllipse(point, 9, 9)
+        painter.drawEllipse(point, CURSOR_RADIUS, CURSOR_RADIUS)
         painter.setPen(QPen(theme.CURSOR, 2))
-        painter.drawEllipse(point, 9, 9)
+        painter.drawEllipse(point, CURSOR_RADIUS, CURSOR_RADIUS)
 
 
 def _outlined_text(painter: QPainter, at: QPointF, text: str, colour: QColor) -> None:

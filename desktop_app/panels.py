@@ -26,6 +26,17 @@ def format_z(z: np.ndarray, limit: int = 4) -> str:
     return f"({values}{', …' if len(z) > limit else ''})"
 
 
+def steady_label(widest: str, name: str = "") -> QLabel:
+    """A label of fixed size (fit for `widest`) for text that changes on every mouse move: a label whose
+    size can change makes Qt re-run the layouts of its parents, which costs milliseconds per frame."""
+    label = QLabel()
+    label.setObjectName(name)
+    label.ensurePolished()  # the stylesheet's font decides the size
+    metrics = label.fontMetrics()
+    label.setFixedSize(metrics.horizontalAdvance(widest) + 12, metrics.height() + 6)
+    return label
+
+
 def _caption(text: str) -> QLabel:
     label = QLabel(text)
     label.setObjectName("caption")
@@ -83,9 +94,8 @@ class PreviewPanel(QWidget):
     def __init__(self, state: ExplorerState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.view = ImageView("Hover over the map to decode", minimum=196)
-        self.coordinates = QLabel("z = –")
-        self.coordinates.setObjectName("coordinates")
+        self.view = ImageView("Hover over the map to decode", minimum=140)
+        self.coordinates = steady_label("z[99] = -999.999   z[99] = -999.999", "coordinates")
         self.coordinates.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.coordinates.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.x_dim, self.y_dim = QComboBox(), QComboBox()
@@ -98,6 +108,7 @@ class PreviewPanel(QWidget):
         box_layout.addLayout(_row(QLabel("Map x"), self.x_dim, QLabel("y"), self.y_dim, 1))
         box_layout.addLayout(self.slider_form)
         layout = _column(self.view, self.coordinates, self.dims_box, stretch_first=True)
+        layout.setAlignment(self.coordinates, Qt.AlignmentFlag.AlignHCenter)
         self.setLayout(layout)
         state.model_changed.connect(self._rebuild_dims)
         state.dims_changed.connect(self._rebuild_dims)
@@ -168,7 +179,7 @@ class GridPanel(QWidget):
         self.busy = QLabel("")
         self.busy.setObjectName("caption")
         self.view = TiledView("Press G to decode an n × n grid over the map's visible region.\n"
-                              "Click a tile to move the cursor there.", minimum=240)
+                              "Click a tile to move the cursor there.", minimum=150)
         self.view.tile_clicked.connect(self._tile_clicked)
         save = _button("Save PNG…", "Save the grid as a PNG", lambda: self.save_requested.emit("grid"))
         layout = _column(self.view, stretch_first=True)
@@ -216,7 +227,7 @@ class InterpolationPanel(QWidget):
         self.strip = TiledView("Set A and B, then Interpolate (I).", minimum=48)
         self.strip.setMaximumHeight(120)
         self.strip.tile_clicked.connect(state.set_frame)
-        self.animation = ImageView("", minimum=150)
+        self.animation = ImageView("", minimum=84)
         self.play_button = _button("▶ Play", "Play or pause the animation (Space)", self.toggle_play)
         self.frame_label = _caption("")
         self.timer = QTimer(self)
@@ -287,15 +298,17 @@ class EncodePanel(QWidget):
     def __init__(self, state: ExplorerState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.input = ImageView("Input", minimum=120)
-        self.reconstruction = ImageView("Reconstruction", minimum=120)
+        self.input = ImageView("Input", minimum=84)
+        self.reconstruction = ImageView("Reconstruction", minimum=84)
         self.list = QListWidget()
         self.list.setIconSize(QPixmap(28, 28).size() * 1.5)
+        self.list.setMinimumHeight(64)
+        self.list.setMaximumHeight(120)
         self.list.currentRowChanged.connect(self._picked)
         buttons = _row(_button("Open image…", "Encode an image file (Ctrl+O)", self.open_requested.emit),
                        _button("Paste", "Encode the image on the clipboard (Ctrl+V)", self.paste_requested.emit), 1)
-        hint = _caption("…or drop an image file anywhere on the window.\n"
-                        "It is preprocessed like MNIST (grey, centred, 28 × 28).")
+        hint = _caption("…or drop one on the window. Preprocessed like MNIST: grey, centred, 28 × 28.")
+        hint.setWordWrap(True)
         pictures = QGridLayout()
         pictures.addWidget(self.input, 0, 0)
         pictures.addWidget(self.reconstruction, 0, 1)
@@ -305,10 +318,17 @@ class EncodePanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(hint)
         layout.addLayout(pictures, 1)
-        layout.addWidget(QLabel("Encoded images (click one to move the cursor there)"))
+        self.as_a = _button("A ← selected", "Interpolate from the selected image", lambda: self._endpoint("a"))
+        self.as_b = _button("B ← selected", "Interpolate to the selected image", lambda: self._endpoint("b"))
+        layout.addLayout(_row(QLabel("Encoded (click: cursor there)"), 1, self.as_a, self.as_b))
         layout.addWidget(self.list)
         self.setLayout(layout)
         state.markers_changed.connect(self._show_encodings)
+
+    def _endpoint(self, which: str) -> None:
+        row = self.list.currentRow()
+        if row >= 0:
+            self.state.set_endpoint(which, self.state.encodings[row].z)
 
     def _show_encodings(self) -> None:
         encodings = self.state.encodings
@@ -346,10 +366,10 @@ class DrawPanel(QWidget):
         self.pad = DrawPad()
         self.reconstruction = ImageView("Reconstruction", minimum=120)
         self.z_label = _caption("")
-        clear = _button("Clear", "Clear the pad", self.pad.clear)
+        self.clear_button = _button("Clear", "Clear the pad", self.pad.clear)
         to_cursor = _button("Cursor ← drawing", "Move the cursor to the drawing's point", self._cursor_to_drawing)
         right = _column(self.reconstruction, _caption("reconstruction"), self.z_label, stretch_first=True)
-        right.addLayout(_row(clear, to_cursor))
+        right.addLayout(_row(self.clear_button, to_cursor))
         layout = QHBoxLayout()
         layout.addWidget(self.pad, 3)
         layout.addLayout(right, 2)

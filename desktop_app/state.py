@@ -16,7 +16,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 
 from . import saving
 from .engine import Encoding, Engine, Interpolation, Manifold, bundled_names
-from .worker import GridRequest, GridWorker
+from .worker import GridWorker
 
 # What a bad file, bundle or image raises through the runtime (BundleError is a ValueError; PIL's
 # UnidentifiedImageError is an OSError).
@@ -30,6 +30,8 @@ MAX_ENCODINGS = 12
 MAX_RECENT_BUNDLES = 8
 # Arrow keys move the cursor by this fraction of the visible extent.
 NUDGE_FRACTION = 0.02
+# Slider range (+-) for a dim without spread in the test set: 3 standard deviations of the prior.
+PRIOR_RANGE = 3.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Marker:
 
 class ExplorerState(QObject):
     model_changed = pyqtSignal()
+    provider_changed = pyqtSignal()
     dims_changed = pyqtSignal()
     cursor_changed = pyqtSignal()
     markers_changed = pyqtSignal()
@@ -74,7 +77,6 @@ class ExplorerState(QObject):
         self.grid_source = "view"
         self.grid: Manifold | None = None
         self.grid_busy = False
-        self._grid_request_id = 0
         self.worker = GridWorker(self)
         self.worker.finished.connect(self._grid_finished)
         self.worker.failed.connect(self._grid_failed)
@@ -93,40 +95,53 @@ class ExplorerState(QObject):
     def load_model(self, source: str | Path, provider: str | None = None) -> bool:
         """Opens a bundled model (by name) or a bundle directory. On failure: `error`, old model kept."""
         provider = provider or self.provider
-        try:
-            engine = Engine.open(source, provider)
-            engine.atlas()  # a broken atlas.npz fails the switch now, not on the first paint
-        except USER_ERRORS as exc:
-            self.error.emit(f"Could not open the model {source}: {exc}")
+        if str(source) not in bundled_names():
+            source = str(Path(source).resolve())  # one spelling per directory, for recents and settings
+        engine = self._open(source, provider)
+        if engine is None:
             return False
         self.provider = provider
         self._install(engine)
         return True
 
     def set_provider(self, provider: str) -> bool:
+        """Runs the same model on another execution provider: cursor, markers and results stay."""
         if self.engine is None:
             self.provider = provider
             return True
-        return self.load_model(self.engine.source, provider)
+        engine = self._open(self.engine.source, provider)
+        if engine is None:
+            return False
+        self.provider, self.engine = provider, engine
+        self.provider_changed.emit()
+        self.set_cursor(self.cursor)
+        return True
+
+    def _open(self, source: str, provider: str) -> Engine | None:
+        try:
+            engine = Engine.open(source, provider)
+            engine.atlas()  # a broken atlas.npz fails the switch now, not on the first paint
+        except USER_ERRORS as exc:
+            self.error.emit(f"Could not open the model {source}: {exc}")
+            return None
+        return engine
 
     def _install(self, engine: Engine) -> None:
         self.engine = engine
         if engine.source not in bundled_names():
-            self._remember_bundle(str(Path(engine.source).resolve()))
+            self._remember_bundle(engine.source)
         # Markers, grids and paths of the old model live in another latent space: drop them.
-        self._grid_request_id += 1
+        self.worker.invalidate()
         self.encodings, self.drawing, self.sample = [], None, None
         self.endpoints = {"a": None, "b": None}
         self.interpolation, self.frame_index, self.grid = None, 0, None
         self._set_grid_busy(False)
         self.dims = (0, 1)
         self.view_extent = None
-        self.model_changed.emit()
-        self.markers_changed.emit()
-        self.drawing_changed.emit()
-        self.grid_changed.emit()
-        self.interpolation_changed.emit()
-        self.set_cursor(np.zeros(engine.latent_dim, np.float32))
+        self._decode_cursor(np.zeros(engine.latent_dim, np.float32))  # before anyone looks at the new model
+        for signal in (self.model_changed, self.markers_changed, self.drawing_changed, self.grid_changed,
+                       self.interpolation_changed, self.cursor_changed):
+            signal.emit()
 
     def _remember_bundle(self, path: str) -> None:
         self.recent_bundles = [path] + [p for p in self.recent_bundles if p != path]
@@ -156,10 +171,13 @@ class ExplorerState(QObject):
         """Moves the cursor to a full latent vector and decodes it."""
         if self.engine is None:
             return
+        self._decode_cursor(z)
+        self.cursor_changed.emit()
+
+    def _decode_cursor(self, z) -> None:
         self.cursor = np.array(z, dtype=np.float32).reshape(self.latent_dim)
         self.preview = self.engine.decode_one(self.cursor)
         self.decode_ms = self.engine.last_decode_ms
-        self.cursor_changed.emit()
 
     def move_cursor(self, x: float, y: float) -> None:
         """Moves the cursor within the shown plane (the map's x and y)."""
@@ -184,6 +202,8 @@ class ExplorerState(QObject):
         """A slider's range for one dim: a little beyond the test set's min..max."""
         stats = self.engine.latent_stats
         lo, hi = float(stats["min"][dim]), float(stats["max"][dim])
+        if not hi - lo > 1e-6:  # a dim the test set never moves: offer the prior's range
+            return -PRIOR_RANGE, PRIOR_RANGE
         pad = 0.1 * (hi - lo)
         return lo - pad, hi + pad
 
@@ -308,22 +328,20 @@ class ExplorerState(QObject):
         """Queues an n x n grid on the worker; returns its request id (0 without a model)."""
         if self.engine is None:
             return 0
-        self._grid_request_id += 1
         base = self.cursor.copy() if self.latent_dim > 2 else None
-        request = GridRequest(self._grid_request_id, self.grid_n, self.grid_extent(), self.dims, base)
+        request = self.worker.submit(self.engine, self.grid_n, self.grid_extent(), self.dims, base)
         self._set_grid_busy(True)
-        self.worker.submit(self.engine, request)
         return request.id
 
     def _grid_finished(self, request_id: int, manifold: Manifold) -> None:
-        if request_id != self._grid_request_id:
+        if not self.worker.is_current(request_id):
             return  # stale: a newer request or another model replaced it
         self.grid = manifold
         self._set_grid_busy(False)
         self.grid_changed.emit()
 
     def _grid_failed(self, request_id: int, message: str) -> None:
-        if request_id == self._grid_request_id:
+        if self.worker.is_current(request_id):
             self._set_grid_busy(False)
             self.error.emit(message)
 

@@ -26,7 +26,10 @@ class GridRequest:
 
 
 class GridWorker(QObject):
-    """Computes GridRequests on a private one-thread pool; emits finished(id, Manifold) or failed(id, message)."""
+    """Computes grids on a private one-thread pool; emits finished(id, Manifold) or failed(id, message).
+
+    Only the latest request counts: `submit` and `invalidate` make every earlier request stale, a stale
+    request still waiting in the queue is skipped, and a stale result is for the receiver to drop."""
 
     finished = pyqtSignal(int, object)
     failed = pyqtSignal(int, str)
@@ -36,9 +39,20 @@ class GridWorker(QObject):
         # One thread: grids queue behind each other instead of competing for the 2 cores with the UI.
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
+        self.latest_id = 0
 
-    def submit(self, engine: Engine, request: GridRequest) -> None:
+    def submit(self, engine: Engine, n: int, extent, dims: tuple[int, int], base: np.ndarray | None) -> GridRequest:
+        self.latest_id += 1
+        request = GridRequest(self.latest_id, n, extent, tuple(dims), base)
         self.pool.start(_GridJob(self, engine, request))
+        return request
+
+    def invalidate(self) -> None:
+        """Makes every submitted request stale (e.g. the model changed)."""
+        self.latest_id += 1
+
+    def is_current(self, request_id: int) -> bool:
+        return request_id == self.latest_id
 
     def wait(self, msecs: int = -1) -> bool:
         return self.pool.waitForDone(msecs)
@@ -51,6 +65,8 @@ class _GridJob(QRunnable):
 
     def run(self) -> None:
         request = self.request
+        if not self.worker.is_current(request.id):
+            return  # asked for again since: the newer request is queued behind this one
         try:
             manifold = self.engine.manifold(request.n, request.extent, request.dims, request.base)
         except (ValueError, TypeError, RuntimeError, OSError) as exc:

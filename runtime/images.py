@@ -51,7 +51,7 @@ def to_pil(image: np.ndarray, scale: int = 1) -> Image.Image:
     image = _as_stack(image)
     if image.shape[0] != 1:
         raise ValueError(f"to_pil takes one image; got {image.shape[0]} (use grid_image for several)")
-    pil = Image.fromarray(to_uint8(image[0]), mode="L")
+    pil = Image.fromarray(to_uint8(image[0]))
     if scale != 1:
         pil = pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
     return pil

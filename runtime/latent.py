@@ -53,9 +53,12 @@ INTERPOLATION_METHODS = ("linear", "slerp")
 def interpolation_path(a: np.ndarray, b: np.ndarray, steps: int, method: str = "linear") -> np.ndarray:
     """`steps` latent points from a to b, both ends included: float32 [steps, D].
 
-    "slerp" follows the great circle (Shoemake 1985; White, "Sampling Generative Networks", 2016),
-    which keeps the points at a typical distance from the origin for a Gaussian prior; where a or b
-    is zero, or they are (anti)parallel, the circle is undefined and the path is linear."""
+    "slerp" moves the direction along the great circle from a to b (Shoemake 1985; White, "Sampling
+    Generative Networks", 2016) and the length linearly from |a| to |b|, so the path keeps a typical
+    distance from the origin under a Gaussian prior instead of cutting through its low-density
+    centre. For endpoints of equal length this is exactly White's slerp; unlike his formula applied
+    to unequal lengths, it cannot overshoot near antiparallel endpoints. Where a or b is zero, or they
+    are (anti)parallel, the circle is undefined and the path is linear."""
     if method not in INTERPOLATION_METHODS:
         raise ValueError(f"method must be one of {', '.join(INTERPOLATION_METHODS)}, got {method!r}")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
@@ -65,12 +68,14 @@ def interpolation_path(a: np.ndarray, b: np.ndarray, steps: int, method: str = "
         raise ValueError(f"expected two latent vectors of the same length, got shapes {a.shape} and {b.shape}")
     t = np.linspace(0.0, 1.0, int(steps))[:, None]
     if method == "slerp":
-        norms = np.linalg.norm(a) * np.linalg.norm(b)
-        if norms > 0:
-            omega = np.arccos(np.clip(np.dot(a, b) / norms, -1.0, 1.0))
+        length_a, length_b = np.linalg.norm(a), np.linalg.norm(b)
+        if length_a > 0 and length_b > 0:
+            unit_a, unit_b = a / length_a, b / length_b
+            omega = np.arccos(np.clip(np.dot(unit_a, unit_b), -1.0, 1.0))
             sin_omega = np.sin(omega)
             if sin_omega > 1e-6:
-                return ((np.sin((1.0 - t) * omega) * a + np.sin(t * omega) * b) / sin_omega).astype(np.float32)
+                direction = (np.sin((1.0 - t) * omega) * unit_a + np.sin(t * omega) * unit_b) / sin_omega
+                return (direction * ((1.0 - t) * length_a + t * length_b)).astype(np.float32)
     return ((1.0 - t) * a + t * b).astype(np.float32)
 
 

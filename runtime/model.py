@@ -18,12 +18,16 @@ from PIL import Image
 from . import bundle as bundle_format
 from .images import grid_image, to_pil
 from .latent import check_dims, grid_points, interpolation_path, manifold_axes
-from .preprocess import IMAGE_SIDE, prepare_batch
-from .session import ProviderSpec, make_session
+from .preprocessing import IMAGE_SIDE, LAYOUTS, prepare_batch
+from .session import CPU, ProviderSpec, cpu_count, make_session
 
 # Larger batches are run in chunks of this many, so memory stays bounded (~150 kB of activations
 # per image) while a 30x30 grid still goes through in one call.
 MAX_BATCH = 1024
+# On the CPU, batches from this size up run on a second, multi-threaded session. A single point is
+# too small to split across cores: one thread is as fast, and stays fast when other work (the app's
+# GUI, a training run) wants the other cores. See benchmarks/runtime_latency.py.
+WIDE_BATCH = 8
 _FLOAT = "tensor(float)"
 
 
@@ -73,22 +77,29 @@ class _OnnxFile:
     """One ONNX file in a session, with its signature checked against the bundle format."""
 
     role = ""
+    # (names, shape) of the graph's inputs and outputs; None = any size, "D" = the latent size.
+    inputs: tuple[tuple[str, ...], tuple] = ((), ())
+    outputs: tuple[tuple[str, ...], tuple] = ((), ())
 
     def __init__(self, path: str | Path, providers: ProviderSpec = "auto", strict: bool = False,
                  threads: int | None = None):
+        """threads: intra-op CPU threads for every call; None = one for small batches and one per
+        core for batches of WIDE_BATCH or more."""
         self.path = Path(path)
-        self._session = make_session(self.path, providers, strict, threads)
+        self._threads = threads
+        self._session = make_session(self.path, providers, strict, 1 if threads is None else threads)
         self.session = self._session.inference
+        self._wide: object | None = None  # the multi-threaded CPU session, made on the first big batch
+        self._wide_lock = threading.Lock()
         self.metadata: dict = bundle_format.parse_onnx_metadata(self.session.get_modelmeta().custom_metadata_map)
-        self.latent_dim = self._check_signature()
+        static_dims = (self._expect(self.session.get_inputs(), *self.inputs, "inputs")
+                       + self._expect(self.session.get_outputs(), *self.outputs, "outputs"))
+        self.latent_dim = self._latent_dim(static_dims)
 
     @property
     def provider(self) -> str:
         """The execution provider actually running this file, e.g. "CPUExecutionProvider"."""
         return self._session.provider
-
-    def _check_signature(self) -> int:
-        raise NotImplementedError
 
     def _expect(self, args, names: tuple[str, ...], shape: tuple, kind: str) -> list[int | None]:
         """Checks inputs or outputs against names and a shape (None = any size, "D" = the latent size);
@@ -114,10 +125,19 @@ class _OnnxFile:
         return next(iter(candidates))
 
     def _run_chunked(self, outputs: list[str], name: str, batch: np.ndarray) -> list[np.ndarray]:
+        session = self._session_for(len(batch))
         if len(batch) <= MAX_BATCH:
-            return self.session.run(outputs, {name: batch})
-        parts = [self.session.run(outputs, {name: batch[i:i + MAX_BATCH]}) for i in range(0, len(batch), MAX_BATCH)]
+            return session.run(outputs, {name: batch})
+        parts = [session.run(outputs, {name: batch[i:i + MAX_BATCH]}) for i in range(0, len(batch), MAX_BATCH)]
         return [np.concatenate(column) for column in zip(*parts)]
+
+    def _session_for(self, batch_size: int):
+        if batch_size < WIDE_BATCH or self._threads is not None or self.provider != CPU or cpu_count() < 2:
+            return self.session
+        with self._wide_lock:
+            if self._wide is None:
+                self._wide = make_session(self.path, "cpu", threads=cpu_count(), spinning=False).inference
+            return self._wide
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r}, latent_dim={self.latent_dim}, provider={self.provider!r})"
@@ -131,11 +151,15 @@ class Encoder(_OnnxFile):
     """encoder.onnx on its own: images -> Posterior. See `encode` for what it accepts."""
 
     role = "encoder"
+    inputs = ((bundle_format.ENCODER_INPUT,), (None, 1, IMAGE_SIDE, IMAGE_SIDE))
+    outputs = (bundle_format.ENCODER_OUTPUTS, (None, "D"))
 
-    def _check_signature(self) -> int:
-        self._expect(self.session.get_inputs(), (bundle_format.ENCODER_INPUT,), (None, 1, IMAGE_SIDE, IMAGE_SIDE), "input")
-        dims = self._expect(self.session.get_outputs(), bundle_format.ENCODER_OUTPUTS, (None, "D"), "outputs")
-        return self._latent_dim(dims)
+    @property
+    def layout(self) -> str:
+        """How preprocessing places an object: the training dataset's way ("mnist" when unknown)."""
+        dataset = self.metadata.get("dataset")
+        name = dataset.get("name") if isinstance(dataset, dict) else None
+        return name if name in LAYOUTS else "mnist"
 
     def encode(self, images: Any, preprocess: str | bool = "auto") -> Posterior:
         """Images -> the posterior q(z|x): `mean, logvar`, each [N, D] ([D] for a single image).
@@ -144,8 +168,9 @@ class Encoder(_OnnxFile):
         for one image; [N, H, W], [N, 1, H, W] or [N, H, W, 1|3|4] for a batch; uint8, uint16, bool
         or floats in [0, 1]) or a list of these. With preprocess="auto", grey 28x28 arrays are used as
         they are (MNIST format) and everything else is preprocessed MNIST-style (see
-        `latent_atlas.runtime.preprocess`); True/False force it on/off for everything."""
-        batch, single = prepare_batch(images, preprocess)
+        `latent_atlas.runtime.preprocessing`; Fashion-MNIST models place objects their dataset's
+        way); True/False force it on/off for everything."""
+        batch, single = prepare_batch(images, preprocess, self.layout)
         if len(batch) == 0:
             empty = np.zeros((0, self.latent_dim), dtype=np.float32)
             return Posterior(empty, empty.copy())
@@ -157,6 +182,8 @@ class Decoder(_OnnxFile):
     """decoder.onnx on its own: latent points -> images, plus the ways of choosing points."""
 
     role = "decoder"
+    inputs = ((bundle_format.DECODER_INPUT,), (None, "D"))
+    outputs = ((bundle_format.DECODER_OUTPUT,), (None, 1, IMAGE_SIDE, IMAGE_SIDE))
 
     def __init__(self, path: str | Path, providers: ProviderSpec = "auto", strict: bool = False,
                  threads: int | None = None, latent_stats: dict | None = None):
@@ -168,12 +195,6 @@ class Decoder(_OnnxFile):
         """Per-dim statistics of the test set's encodings (mean, std, min, max, p01, p05, p95, p99),
         from the bundle or the file's metadata; None when neither has them."""
         return self._latent_stats or self.metadata.get("latent_stats")
-
-    def _check_signature(self) -> int:
-        dims = self._expect(self.session.get_inputs(), (bundle_format.DECODER_INPUT,), (None, "D"), "input")
-        self._expect(self.session.get_outputs(), (bundle_format.DECODER_OUTPUT,), (None, 1, IMAGE_SIDE, IMAGE_SIDE),
-                     "output")
-        return self._latent_dim(dims)
 
     def decode(self, z: Any) -> np.ndarray:
         """Latent points [N, D] -> images float32 [N, 28, 28] of pixel probabilities in [0, 1];
@@ -193,12 +214,15 @@ class Decoder(_OnnxFile):
         except ValueError as exc:
             raise ValueError(f"expected latent points [N, {self.latent_dim}] or [{self.latent_dim}], "
                              f"got a ragged sequence") from exc
-        if array.dtype.kind not in "biuf":
+        if array.dtype.kind == "O":  # e.g. a list mixing numpy scalars and floats
             try:
                 array = array.astype(np.float64)
             except (TypeError, ValueError) as exc:
-                raise TypeError(f"expected latent points as real numbers, got dtype {array.dtype}") from exc
-        array = np.ascontiguousarray(array, dtype=np.float32)
+                raise TypeError(f"expected latent points as real numbers, got non-numeric objects ({exc})") from exc
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"expected latent points as real numbers, got dtype {array.dtype}")
+        with np.errstate(over="ignore"):  # values beyond float32 become inf, refused just below
+            array = np.ascontiguousarray(array, dtype=np.float32)
         if array.ndim not in (1, 2) or array.shape[-1] != self.latent_dim:
             raise ValueError(f"expected latent points [N, {self.latent_dim}] or [{self.latent_dim}], "
                              f"got shape {array.shape}")
@@ -216,7 +240,7 @@ class Decoder(_OnnxFile):
     def interpolate(self, a: Any, b: Any, steps: int = 10, method: str = "linear") -> Decoded:
         """The path from latent point a to b (both included, `steps` points) and its images.
         method: "linear" or "slerp" (see latent.interpolation_path)."""
-        path = interpolation_path(self._point(a, "a"), self._point(b, "b"), steps, method)
+        path = interpolation_path(self.latent_point(a, "a"), self.latent_point(b, "b"), steps, method)
         return Decoded(path, self.decode(path))
 
     def manifold(self, n: int = 10, extent=None, dims: tuple[int, int] = (0, 1), base: Any = None) -> Decoded:
@@ -228,12 +252,13 @@ class Decoder(_OnnxFile):
         dims = tuple(dims)
         check_dims(dims, self.latent_dim)
         if base is not None:
-            base = self._point(base, "base")
+            base = self.latent_point(base, "base")
         xs, ys = manifold_axes(n, extent, dims, self.latent_stats)
         z = grid_points(xs, ys, self.latent_dim, dims, base)
         return Decoded(z, self.decode(z), ncols=len(xs))
 
-    def _point(self, value: Any, name: str) -> np.ndarray:
+    def latent_point(self, value: Any, name: str = "z") -> np.ndarray:
+        """One latent point [D], validated."""
         point = self.latents(value)
         if point.ndim != 1:
             raise ValueError(f"{name} must be one latent point [{self.latent_dim}], got shape {point.shape}")
@@ -317,8 +342,8 @@ class LatentModel:
 
     def as_latent(self, value: Any) -> np.ndarray:
         """A latent vector [D] as it is, or one image -> its posterior mean [D]."""
-        if isinstance(value, (list, tuple, np.ndarray)) and np.ndim(value) == 1 and len(value) == self.latent_dim:
-            return self.decoder.latents(value)
+        if isinstance(value, (list, tuple, np.ndarray)) and np.ndim(value) == 1 and np.asarray(value).dtype.kind in "iuf":
+            return self.decoder.latent_point(value, "a latent endpoint")
         mean = self.encoder.encode(value).mean
         if mean.ndim != 1:
             raise ValueError(f"expected a latent vector [{self.latent_dim}] or one image, got {len(mean)} images")

@@ -89,16 +89,23 @@ def _gpu_hint(missing: Sequence[str]) -> str:
     return "run 'latent-atlas doctor' to see what is installed"
 
 
-def session_options(threads: int | None = None) -> ort.SessionOptions:
-    """Options tuned for small models called interactively on a small CPU.
+def cpu_count() -> int:
+    return os.cpu_count() or 1
 
-    threads=None uses every core for large batches; single-point calls are too small to be split, so
-    the thread count mainly matters for grids and batches (see benchmarks/runtime_latency.py)."""
+
+def session_options(threads: int = 1, spinning: bool = True) -> ort.SessionOptions:
+    """Options for small models called interactively on a small CPU.
+
+    spinning=False makes idle pool threads sleep at once instead of busy-waiting for more work: a
+    little wake-up latency, which a large batch does not notice, in exchange for not stealing the
+    CPU from the app's own threads (or, on a loaded machine, from each other)."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.intra_op_num_threads = threads if threads is not None else (os.cpu_count() or 1)
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only: provider fallbacks are reported through `provider`
     return options
 
@@ -113,8 +120,8 @@ class Session:
 
 
 def make_session(path: str | Path, providers: ProviderSpec = "auto", strict: bool = False,
-                 threads: int | None = None) -> Session:
-    """Creates an InferenceSession for the ONNX file at `path`.
+                 threads: int = 1, spinning: bool = True) -> Session:
+    """Creates an InferenceSession for the ONNX file at `path` with `threads` intra-op CPU threads.
 
     strict=True raises ProviderError unless the first provider asked for (the GPU one for "auto"
     when a GPU provider is available, else CPU) is the one that runs the model."""
@@ -124,10 +131,11 @@ def make_session(path: str | Path, providers: ProviderSpec = "auto", strict: boo
     if strict and not (isinstance(providers, str) and providers.lower() == "auto"):
         _require_available(providers)
     requested = requested_providers(providers)
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads must be >= 1 (or None for one per core), got {threads}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
     try:
-        inference = ort.InferenceSession(str(path), sess_options=session_options(threads), providers=requested)
+        inference = ort.InferenceSession(str(path), sess_options=session_options(threads, spinning),
+                                         providers=requested)
     except Exception as exc:  # onnxruntime raises its own exception types for unreadable or invalid graphs
         raise ValueError(f"{path}: not a loadable ONNX model ({type(exc).__name__}: {_first_line(exc)})") from exc
     active = inference.get_providers()[0]

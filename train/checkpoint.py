@@ -13,7 +13,6 @@ renamed last: a crash at any moment leaves the previous consistent checkpoint in
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import tempfile
@@ -23,6 +22,8 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from latent_atlas.runtime.bundle import sha256_file
 
 FORMAT = "latent-atlas-checkpoint"
 FORMAT_VERSION = 1
@@ -46,14 +47,6 @@ def atomic_write(path: Path, write) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def encode_rng(state: torch.Tensor) -> str:
