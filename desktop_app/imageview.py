@@ -1,7 +1,8 @@
 """Widgets that show decoded images: one image (the preview), or tiles (the grid, the interpolation strip).
 
-Small images are upscaled by whole factors with nearest neighbour, so every model pixel is a crisp
-square; only a picture larger than its widget (a 40 x 40 grid) is scaled down smoothly.
+Small images are upscaled with nearest neighbour, by whole factors where there is room, so every
+model pixel is a crisp square; only a picture larger than its widget (a 40 x 40 grid) is scaled down
+smoothly.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class ImageView(QWidget):
             return QRectF()
         w, h = self._qimage.width(), self._qimage.height()
         fit = min(self.width() / w, self.height() / h)
-        scale = math.floor(fit) if fit >= 1 else fit
+        # Whole factors keep every model pixel the same size; below 3x the rounding would waste too much room.
+        scale = math.floor(fit) if fit >= 3 else fit
         dw, dh = w * scale, h * scale
         return QRectF((self.width() - dw) / 2, (self.height() - dh) / 2, dw, dh)
 

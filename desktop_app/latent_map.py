@@ -276,7 +276,9 @@ class LatentMap(QWidget):
                 painter.drawPath(diamond)
             else:
                 painter.drawEllipse(point, 7, 7)
-            _outlined_text(painter, point + QPointF(10, -8), marker.label, colour)
+            # Endpoint letters go left of their dot, names right: an endpoint is often an encoded image.
+            offset = QPointF(-20, -8) if marker.kind in ("a", "b") else QPointF(10, -8)
+            _outlined_text(painter, point + offset, marker.label, colour)
 
     def _cursor_region(self, point: QPointF) -> QRegion:
         """What the cursor covers: its two crosshair lines and its ring."""

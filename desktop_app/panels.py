@@ -101,7 +101,7 @@ class PreviewPanel(QWidget):
         self.x_dim, self.y_dim = QComboBox(), QComboBox()
         for combo in (self.x_dim, self.y_dim):
             combo.currentIndexChanged.connect(self._dims_picked)
-        self.sliders: dict[int, QSlider] = {}
+        self.sliders: dict[int, tuple[QSlider, QLabel]] = {}  # dim -> its slider and value label
         self.slider_form = QFormLayout()
         self.dims_box = QGroupBox("Latent dims")
         box_layout = QVBoxLayout(self.dims_box)
@@ -123,10 +123,11 @@ class PreviewPanel(QWidget):
         dx, dy = state.dims
         shown = f"z[{dx}] = {state.cursor[dx]:+.3f}   z[{dy}] = {state.cursor[dy]:+.3f}"
         self.coordinates.setText(shown if state.latent_dim > 2 else f"z = ({state.cursor[0]:+.3f}, {state.cursor[1]:+.3f})")
-        for dim, slider in self.sliders.items():
+        for dim, (slider, label) in self.sliders.items():
             slider.blockSignals(True)  # following the cursor must not feed back into it
             slider.setValue(self._to_ticks(dim, state.cursor[dim]))
             slider.blockSignals(False)
+            label.setText(f"z[{dim}] = {state.cursor[dim]:+.2f}")
 
     def _rebuild_dims(self) -> None:
         state = self.state
@@ -146,8 +147,9 @@ class PreviewPanel(QWidget):
             slider = QSlider(Qt.Orientation.Horizontal)
             slider.setRange(0, SLIDER_TICKS)
             slider.valueChanged.connect(lambda ticks, d=dim: state.set_dim_value(d, self._from_ticks(d, ticks)))
-            self.sliders[dim] = slider
-            self.slider_form.addRow(f"z[{dim}]", slider)
+            label = steady_label("z[99] = -99.99")
+            self.sliders[dim] = (slider, label)
+            self.slider_form.addRow(label, slider)
         self._show_cursor()
 
     def _dims_picked(self) -> None:

@@ -1,0 +1,48 @@
+"""`latent-atlas explore` from the command line: light help, one-line errors, and no display -> pictures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from PIL import Image
+
+from latent_atlas.cli.main import main
+
+SHOTS = ("map.png", "grid.png", "interpolation.png", "draw.png", "manifold.png", "interpolation.gif")
+
+
+def environment_without_display() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env["HOME"] = env.get("HOME", "/tmp")
+    return env
+
+
+def test_help_does_not_load_qt():
+    code = "import sys; from latent_atlas.cli.main import build_parser; build_parser(); print('PyQt6' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_a_bad_bundle_or_provider_is_one_line_before_any_window(tmp_path, capsys):
+    for argv, message in ((["explore", str(tmp_path)], "not a model bundle"),
+                          (["explore", "--provider", "warp-drive"], "unknown execution provider")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("latent-atlas explore: error:") and message in err
+
+
+def test_without_a_display_it_says_so_and_writes_screenshots(tmp_path, mnist):
+    out = tmp_path / "shots"
+    result = subprocess.run([sys.executable, "-m", "latent_atlas.cli.main", "explore", "--screenshots", str(out)],
+                            capture_output=True, text=True, timeout=120, env=environment_without_display(),
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert "no display" in first and str(out) in first
+    assert "pictures of mnist on the offscreen platform" in result.stdout  # MNIST is the default model
+    for name in SHOTS:
+        assert (out / name).stat().st_size > 1000, name
+    with Image.open(out / "grid.png") as grid:
+        assert grid.size[0] > 1000 and len(grid.convert("RGB").getcolors(1 << 16) or ()) > 50

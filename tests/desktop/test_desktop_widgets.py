@@ -1,0 +1,233 @@
+"""The explorer's widgets, driven with real (synthetic) mouse and keyboard events, offscreen."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from PyQt6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PyQt6.QtGui import QDragEnterEvent, QDropEvent
+from PyQt6.QtWidgets import QApplication, QMessageBox
+
+from latent_atlas import runtime
+from latent_atlas.desktop_app.screenshots import click, drag, hover, pad_point, typed_digit
+
+
+def test_dragging_on_the_map_previews_the_decode_at_that_point(explorer, mnist):
+    the_map = explorer.map
+    path = [QPointF(the_map.width() * f, the_map.height() * (1 - f)) for f in np.linspace(0.3, 0.7, 9)]
+    drag(the_map, path)
+    x, y = the_map.to_latent(path[-1])
+    np.testing.assert_allclose(explorer.state.cursor, [x, y], rtol=1e-6)
+    expected = mnist.decode(np.float32([x, y]))
+    np.testing.assert_array_equal(explorer.preview.view.image, expected)
+    # What is painted is that image too: the view's pixels are the decode's, scaled up.
+    assert explorer.preview.view._qimage.pixel(14, 14) & 0xFF == runtime.to_uint8(expected)[14, 14]
+    assert f"{x:+.3f}" in explorer.preview.coordinates.text()
+    assert "Decode:" in explorer.decode_label.text() and "ms" in explorer.decode_label.text()
+
+
+def test_hover_follows_only_when_asked(explorer, qtbot):
+    the_map, state = explorer.map, explorer.state
+    hover(the_map, QPointF(100, 120))
+    np.testing.assert_allclose(state.cursor, the_map.to_latent(QPointF(100, 120)), rtol=1e-6)
+    qtbot.keyClick(explorer, Qt.Key.Key_H)  # follow mouse: off
+    assert not explorer.actions_by_name["follow"].isChecked()
+    before = state.cursor.copy()
+    hover(the_map, QPointF(300, 200))
+    np.testing.assert_array_equal(state.cursor, before)
+
+
+def test_pan_and_zoom_change_the_view_not_the_cursor(explorer):
+    the_map, state = explorer.map, explorer.state
+    cursor, extent = state.cursor.copy(), state.view_extent
+    drag(the_map, [QPointF(200, 200), QPointF(260, 230)], button=Qt.MouseButton.RightButton)
+    (x0, x1), (y0, y1) = state.view_extent
+    assert x0 < extent[0][0] and y0 > extent[1][0]  # dragged right and down: we look further left and up
+    the_map.zoom(2.0)
+    (zx0, zx1), _ = state.view_extent
+    assert abs((zx1 - zx0) - (x1 - x0) / 2) < 1e-6
+    np.testing.assert_array_equal(state.cursor, cursor)
+
+
+def test_drawing_updates_the_encoding_live(explorer, mnist, qtbot):
+    explorer.tools.setCurrentWidget(explorer.draw_panel)
+    pad, state = explorer.draw_panel.pad, explorer.state
+    positions = []
+    state.drawing_changed.connect(lambda: state.drawing is None or positions.append(state.drawing.z.copy()))
+    drag(pad, [pad_point(explorer, 0.5, y) for y in np.linspace(0.15, 0.85, 8)])
+    assert len(positions) >= 8  # every stroke segment re-encoded, not only the finished drawing
+    np.testing.assert_allclose(state.drawing.z, mnist.encode(pad.pixels()).mean, atol=1e-5)
+    first = state.drawing.z.copy()
+    drag(pad, [pad_point(explorer, x, 0.2) for x in np.linspace(0.3, 0.7, 5)])
+    np.testing.assert_allclose(state.drawing.z, mnist.encode(pad.pixels()).mean, atol=1e-5)
+    assert not np.allclose(state.drawing.z, first)
+    (marker,) = [m for m in state.markers() if m.kind == "drawing"]
+    np.testing.assert_array_equal(marker.z, state.drawing.z)
+    np.testing.assert_array_equal(explorer.draw_panel.reconstruction.image, mnist.decode(state.drawing.z))
+    qtbot.mouseClick(explorer.draw_panel.clear_button, Qt.MouseButton.LeftButton)
+    assert state.drawing is None and explorer.draw_panel.reconstruction.image is None
+
+
+def test_interpolation_from_clicks_runs_and_plays(explorer, mnist, qtbot):
+    the_map, state = explorer.map, explorer.state
+    a_point, b_point = QPointF(150, 500), QPointF(600, 150)
+    click(the_map, a_point, Qt.KeyboardModifier.ShiftModifier)
+    click(the_map, b_point, Qt.KeyboardModifier.ControlModifier)
+    a, b = (np.float32(the_map.to_latent(p)) for p in (a_point, b_point))
+    expected = mnist.interpolate(a, b, state.interp_steps)
+    np.testing.assert_allclose(state.interpolation.path, expected.z, atol=1e-6)
+    np.testing.assert_allclose(state.interpolation.frames, expected.images, atol=1e-6)
+    panel = explorer.interpolation_panel
+    assert panel.strip.count == state.interp_steps
+    panel.method.setCurrentIndex(panel.method.findData("slerp"))
+    assert state.interpolation.method == "slerp"
+    qtbot.keyClick(explorer, Qt.Key.Key_Space)
+    assert panel.timer.isActive() and explorer.tools.currentWidget() is panel
+    qtbot.waitUntil(lambda: state.frame_index >= 2, timeout=5000)
+    np.testing.assert_array_equal(panel.animation.image, state.interpolation.frames[state.frame_index])
+    qtbot.keyClick(explorer, Qt.Key.Key_Space)
+    assert not panel.timer.isActive()
+    click(panel.strip, panel.strip.tile_rect(3).center())
+    assert state.frame_index == 3 and panel.strip.highlighted == 3
+
+
+def test_a_corrupt_image_shows_an_error_and_the_app_keeps_working(explorer, corrupt_image, mnist):
+    assert not explorer.encode(corrupt_image)
+    assert explorer.errors[-1].startswith("Could not encode corrupt.png: ")
+    assert "corrupt.png" in explorer.statusBar().currentMessage()
+    hover(explorer.map, QPointF(222, 333))
+    np.testing.assert_array_equal(explorer.preview.view.image, mnist.decode(explorer.state.cursor))
+
+
+def test_dropping_and_pasting_images_encodes_them(explorer, digit_png, mnist):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(digit_png))])
+    held = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    # Dropped on the map: Qt hands the drag to the nearest parent that accepts drops, the window.
+    enter = QDragEnterEvent(QPoint(300, 300), *held)
+    QApplication.sendEvent(explorer.map, enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(explorer.map, QDropEvent(QPointF(300, 300), *held))
+    assert [e.name for e in explorer.state.encodings] == ["three.png"], explorer.errors
+    assert explorer.tools.currentWidget() is explorer.encode_panel
+    np.testing.assert_allclose(explorer.state.cursor, mnist.encode(digit_png).mean, atol=1e-5)
+
+    QApplication.clipboard().setImage(typed_digit("7"))
+    explorer.actions_by_name["paste"].trigger()
+    assert explorer.state.encodings[-1].name == "clipboard image"
+    assert explorer.encode_panel.list.count() == 2
+    np.testing.assert_array_equal(explorer.encode_panel.reconstruction.image, explorer.state.encodings[-1].reconstruction)
+    explorer.encode_panel.list.setCurrentRow(0)
+    np.testing.assert_array_equal(explorer.state.cursor, explorer.state.encodings[0].z)
+
+    explorer.encode_panel.as_a.click()
+    explorer.encode_panel.list.setCurrentRow(1)
+    explorer.encode_panel.as_b.click()
+    np.testing.assert_array_equal(explorer.state.interpolation.path[0], explorer.state.encodings[0].z)
+    np.testing.assert_array_equal(explorer.state.interpolation.path[-1], explorer.state.encodings[1].z)
+
+    QApplication.clipboard().setText("no picture here")
+    explorer.paste()
+    assert "clipboard holds no image" in explorer.errors[-1]
+
+
+def test_switching_models(explorer, fashion, qtbot):
+    combo = explorer.model_combo
+    combo.setCurrentIndex(combo.findData("fashion-mnist"))
+    combo.activated.emit(combo.currentIndex())
+    state = explorer.state
+    assert state.engine.name == "fashion-mnist" and "Ankle boot" in state.engine.class_names
+    assert "fashion-mnist" in explorer.model_label.text() and "fashion-mnist" in explorer.windowTitle()
+    assert explorer.provider_label.text() == f"Provider: {fashion.provider}"
+    np.testing.assert_array_equal(explorer.preview.view.image, fashion.decode(state.cursor))
+    hover(explorer.map, QPointF(400, 300))
+    np.testing.assert_array_equal(explorer.preview.view.image, fashion.decode(state.cursor))
+
+
+def test_a_bad_bundle_keeps_the_current_model(explorer, broken_bundle):
+    explorer._switch_model(str(broken_bundle))
+    assert "not valid JSON" in explorer.errors[-1]
+    assert explorer.state.engine.name == "mnist"
+    assert explorer.model_combo.currentData() == "mnist" and "mnist" in explorer.model_label.text()
+
+
+def test_a_40_by_40_grid_is_computed_off_the_ui_thread_and_tiles_move_the_cursor(explorer, mnist, qtbot):
+    panel, state = explorer.grid_panel, explorer.state
+    panel.size.setValue(40)
+    start = time.perf_counter()
+    qtbot.keyClick(explorer, Qt.Key.Key_G)
+    returned_after = time.perf_counter() - start
+    assert state.grid_busy and "Decoding 40 × 40" in panel.busy.text()
+    assert returned_after < 0.25  # the window did not wait for 1,600 decodes
+    qtbot.waitUntil(lambda: not state.grid_busy, timeout=30_000)
+    assert state.grid.images.shape == (1600, 28, 28) and panel.view.count == 1600
+    np.testing.assert_allclose(state.grid.images, mnist.manifold(40, extent=state.grid_box()).images, atol=1e-6)
+    click(panel.view, panel.view.tile_rect(41 * 10).center())
+    np.testing.assert_array_equal(state.cursor, state.grid.points[410])
+    np.testing.assert_array_equal(explorer.preview.view.image, mnist.decode(state.grid.points[410]))
+
+
+def test_keyboard_shortcuts(explorer, qtbot):
+    state, the_map = explorer.state, explorer.map
+    qtbot.keyClick(explorer, Qt.Key.Key_S)
+    assert state.sample is not None
+    np.testing.assert_array_equal(state.cursor, state.sample)
+    before = state.cursor.copy()
+    the_map.setFocus()
+    qtbot.keyClick(explorer, Qt.Key.Key_Right)
+    qtbot.keyClick(explorer, Qt.Key.Key_Up)
+    (x0, x1), (y0, y1) = state.view_extent
+    np.testing.assert_allclose(state.cursor - before, [0.02 * (x1 - x0), 0.02 * (y1 - y0)], rtol=1e-4)
+    qtbot.keyClick(explorer, Qt.Key.Key_A)
+    qtbot.keyClick(explorer, Qt.Key.Key_Left)
+    qtbot.keyClick(explorer, Qt.Key.Key_B)
+    assert state.interpolation is not None
+    qtbot.keyClick(explorer, Qt.Key.Key_Plus)
+    assert abs((state.view_extent[0][1] - state.view_extent[0][0]) - (x1 - x0) / 1.25) < 1e-6
+    qtbot.keyClick(explorer, Qt.Key.Key_F)
+    assert state.view_extent[0] == (x0, x1)
+    qtbot.keyClick(explorer, Qt.Key.Key_F1)
+    (box,) = [b for b in explorer.findChildren(QMessageBox) if b.isVisible()]
+    assert "Sample" in box.text() and "Shift+click sets A" in box.text()
+    box.close()
+
+
+def test_higher_dims_show_sliders_and_dim_pickers(open_explorer, bundle_3d, qtbot):
+    window = open_explorer(str(bundle_3d))
+    preview, state = window.preview, window.state
+    assert state.latent_dim == 3 and preview.dims_box.isVisibleTo(window)
+    assert list(preview.sliders) == [2]
+    slider, label = preview.sliders[2]
+    slider.setValue(900)
+    lo, hi = state.dim_range(2)
+    assert abs(state.cursor[2] - (lo + 0.9 * (hi - lo))) < 1e-5
+    assert label.text() == f"z[2] = {state.cursor[2]:+.2f}"
+    model = runtime.load(bundle_3d, providers="cpu")
+    np.testing.assert_array_equal(preview.view.image, model.decode(state.cursor))
+    preview.y_dim.setCurrentIndex(2)
+    assert state.dims == (0, 2) and list(preview.sliders) == [1]
+    hover(window.map, QPointF(250, 250))
+    x, y = window.map.to_latent(QPointF(250, 250))
+    assert abs(state.cursor[0] - x) < 1e-5 and abs(state.cursor[2] - y) < 1e-5
+
+
+def test_layout_and_settings_are_restored_on_restart(open_explorer, bundle_3d, settings_path):
+    window = open_explorer("mnist", size=(790, 700))  # within the offscreen screen: 800 x 800
+    window.grid_panel.size.setValue(33)
+    window.interpolation_panel.method.setCurrentIndex(1)  # slerp
+    window._switch_model(str(bundle_3d))
+    window._switch_model("mnist")
+    window.move(QPoint(40, 30))
+    window.close()
+    assert settings_path.is_file()
+
+    again = open_explorer(None, size=(640, 480))
+    # open_explorer resized the new window; the restored geometry is what the ini holds.
+    from latent_atlas.desktop_app import settings as stored
+    stored.restore_window(again.settings, again)
+    assert (again.width(), again.height()) == (790, 700)
+    assert again.state.engine.source == "mnist" and again.state.grid_n == 33
+    assert again.grid_panel.size.value() == 33 and again.state.interp_method == "slerp"
+    assert again.state.recent_bundles == [str(bundle_3d.resolve())]
+    assert again.model_combo.findData(str(bundle_3d.resolve())) >= 0
