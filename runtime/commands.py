@@ -1,0 +1,248 @@
+"""The runtime's subcommands: info, decode, grid, sample, encode, interpolate, bench, doctor.
+
+They need only numpy, onnxruntime and pillow. This module is imported for every `latent-atlas`
+command, so the runtime itself is imported inside the handlers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = _add(subparsers, "info", "describe a model bundle", "What the bundle holds, how it was made, where it runs.")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=run_info)
+
+    p = _add(subparsers, "decode", "decode latent points into images",
+             "Decode one or more latent points. Negative first values need '=': --z=-1,0.5")
+    p.add_argument("--z", action="append", required=True, metavar="Z1,Z2,...",
+                   help="a latent point, comma-separated; repeat for several (tiled into one image)")
+    _add_output(p)
+    p.set_defaults(handler=run_decode)
+
+    p = _add(subparsers, "grid", "draw the latent manifold as an n x n grid",
+             "Decode an n x n grid over two latent dims (top row = largest y).")
+    p.add_argument("-n", type=int, default=20, help="points per side (default 20)")
+    p.add_argument("--extent", default="prior", metavar="prior|percentiles|XMIN,XMAX,YMIN,YMAX",
+                   help="prior: the 0.05..0.95 quantiles of N(0, 1) (default); percentiles: the test set's "
+                        "p05..p95 per dim; or explicit bounds (with '=' when XMIN is negative: --extent=-2,2,-2,2)")
+    p.add_argument("--dims", default="0,1", metavar="X,Y", help="the two latent dims spanned (default 0,1)")
+    _add_output(p)
+    p.set_defaults(handler=run_grid)
+
+    p = _add(subparsers, "sample", "draw random samples from the prior", "Decode n points drawn from N(0, I).")
+    p.add_argument("-n", type=int, default=64, help="how many (default 64)")
+    p.add_argument("--seed", type=int, default=None, help="makes the draw reproducible")
+    _add_output(p)
+    p.set_defaults(handler=run_sample)
+
+    p = _add(subparsers, "encode", "encode images into latent points",
+             "Encode image files (any size or mode; preprocessed MNIST-style) to their posterior.")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--no-preprocess", action="store_true", help="use 28x28 files as they are")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=run_encode)
+
+    p = _add(subparsers, "interpolate", "morph between two images or latent points",
+             "Decode the path between two endpoints, each an image file or a latent point (Z1,Z2,...).")
+    p.add_argument("--from", dest="start", required=True, metavar="IMAGE|Z", help="start: image file or latent point")
+    p.add_argument("--to", dest="end", required=True, metavar="IMAGE|Z", help="end: image file or latent point")
+    p.add_argument("--steps", type=int, default=10, help="frames, both ends included (default 10)")
+    p.add_argument("--method", choices=["linear", "slerp"], default="linear")
+    p.add_argument("--frame-ms", type=int, default=100, help="GIF frame duration (default 100)")
+    _add_output(p, "a .gif animates the frames; other formats tile them in a row")
+    p.set_defaults(handler=run_interpolate)
+
+    p = _add(subparsers, "bench", "measure latency and throughput on this machine",
+             "Time single-point decode, a 30x30 grid, batch throughput and single-image encode.")
+    p.add_argument("--repeats", type=int, default=2000, help="single-point decodes timed (default 2000)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads per session (default: one per core)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=run_bench)
+
+    p = subparsers.add_parser("doctor", help="check the onnxruntime install, providers and bundled models",
+                              description="Report installed onnxruntime packages, available and active "
+                                          "providers, and the bundled models; exit 1 if something is broken.")
+    p.set_defaults(handler=run_doctor)
+
+
+def _add(subparsers, name: str, help_text: str, description: str):
+    p = subparsers.add_parser(name, help=help_text, description=description)
+    p.add_argument("-m", "--model", default="mnist", help="a bundled model's name or a bundle directory (default mnist)")
+    p.add_argument("--providers", default="auto", help="auto (default), cpu, cuda, tensorrt, directml, coreml")
+    p.add_argument("--strict", action="store_true", help="fail unless the asked provider is the one running")
+    return p
+
+
+def _add_output(p, extra: str = "") -> None:
+    p.add_argument("-o", "--out", required=True, help="output image file (.png, .jpg, .gif, ...)" +
+                   (f"; {extra}" if extra else ""))
+    p.add_argument("--scale", type=int, default=1, help="enlarge each pixel this many times (default 1)")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise ValueError(f"expected comma-separated numbers such as 0.5,-1, got {text!r}") from None
+
+
+def _load(args):
+    import warnings
+
+    from . import load
+
+    # Provider fallbacks are warnings in the library; here each becomes one line on stderr.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = load(args.model, providers=args.providers, strict=args.strict, threads=getattr(args, "threads", None))
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        print(f"latent-atlas {args.command}: warning: {message}", file=sys.stderr)
+    return model
+
+
+def _save(image, args) -> int:
+    out = Path(args.out)
+    image.save(out)
+    print(f"{out}: {image.width}x{image.height}")
+    return 0
+
+
+def _report(args, data, lines) -> int:
+    """Prints `data` as JSON with --json, else the human-readable `lines`."""
+    print(json.dumps(data, indent=2) if args.json else "\n".join(lines))
+    return 0
+
+
+def _check_scale(scale: int) -> int:
+    if scale < 1:
+        raise ValueError(f"--scale must be >= 1, got {scale}")
+    return scale
+
+
+def run_info(args) -> int:
+    model = _load(args)
+    manifest = model.bundle.manifest
+    info = {"name": model.name, "path": str(model.bundle.path), "dataset": manifest["dataset"].get("name"),
+            "variant": model.bundle.variant, "latent_dim": model.latent_dim, "classes": model.class_names,
+            "providers": model.providers, "metrics": manifest.get("metrics", {}),
+            "latent_stats": model.latent_stats, "files": manifest.get("files", {}),
+            "export_command": manifest.get("export_command")}
+    stats = info["latent_stats"]
+    rows = [("dataset", f"{info['dataset']}, classes {', '.join(info['classes'])}"),
+            ("latent", f"{info['latent_dim']}-D, variant {info['variant']}, runs on {model.provider}")]
+    rows += [(key, value) for key, value in info["metrics"].items()]
+    rows += [(f"z[{d}]", f"mean {stats['mean'][d]:+.3f}  std {stats['std'][d]:.3f}  "
+              f"p05..p95 {stats['p05'][d]:+.3f}..{stats['p95'][d]:+.3f}") for d in range(model.latent_dim)]
+    rows += [(filename, f"{entry['bytes']:,} bytes  sha256 {entry['sha256'][:16]}")
+             for filename, entry in info["files"].items()]
+    if info["export_command"]:
+        rows.append(("made by", info["export_command"]))
+    width = max(len(key) for key, _ in rows)
+    lines = [f"{info['name']}  ({info['path']})", *(f"  {key:<{width}}  {value}" for key, value in rows)]
+    return _report(args, info, lines)
+
+
+def run_decode(args) -> int:
+    from .images import grid_image, to_pil
+
+    model = _load(args)
+    images = model.decode([_floats(z) for z in args.z])
+    scale = _check_scale(args.scale)
+    return _save(to_pil(images[0], scale) if len(images) == 1 else grid_image(images, scale=scale), args)
+
+
+def run_grid(args) -> int:
+    model = _load(args)
+    dims = tuple(int(v) for v in _floats(args.dims))
+    if args.extent in ("prior", "percentiles"):
+        extent = None if args.extent == "prior" else "percentiles"
+    else:
+        bounds = _floats(args.extent)
+        if len(bounds) != 4:
+            raise ValueError(f"--extent takes prior, percentiles or XMIN,XMAX,YMIN,YMAX; got {args.extent!r}")
+        extent = (tuple(bounds[:2]), tuple(bounds[2:]))
+    return _save(model.manifold(args.n, extent=extent, dims=dims).grid(scale=_check_scale(args.scale)), args)
+
+
+def run_sample(args) -> int:
+    model = _load(args)
+    if args.n < 1:
+        raise ValueError(f"-n must be >= 1, got {args.n}")
+    return _save(model.sample(args.n, seed=args.seed).grid(scale=_check_scale(args.scale)), args)
+
+
+def run_encode(args) -> int:
+    model = _load(args)
+    preprocess = False if args.no_preprocess else "auto"
+    rows = []
+    for path in args.images:
+        posterior = model.encode(Path(path), preprocess=preprocess)
+        nearest = model.class_names[int(model.nearest_class(posterior.mean))] if model.bundle.atlas_path.is_file() else None
+        rows.append({"image": path, "mean": posterior.mean.tolist(), "logvar": posterior.logvar.tolist(),
+                     "std": posterior.std.tolist(), "nearest_class": nearest})
+    lines = []
+    for row in rows:
+        mean = ", ".join(f"{v:+.3f}" for v in row["mean"])
+        std = ", ".join(f"{v:.3f}" for v in row["std"])
+        nearest = f"  nearest class {row['nearest_class']}" if row["nearest_class"] is not None else ""
+        lines.append(f"{row['image']}: z = [{mean}]  std = [{std}]{nearest}")
+    return _report(args, rows if len(rows) > 1 else rows[0], lines)
+
+
+def run_interpolate(args) -> int:
+    from .images import to_pil
+
+    model = _load(args)
+    scale = _check_scale(args.scale)
+    result = model.interpolate(_endpoint(args.start), _endpoint(args.end), args.steps, method=args.method)
+    out = Path(args.out)
+    if out.suffix.lower() != ".gif":
+        return _save(result.grid(ncols=len(result), scale=scale), args)
+    frames = [to_pil(image, scale) for image in result.images]
+    frames[0].save(out, save_all=True, append_images=frames[1:], duration=max(1, args.frame_ms), loop=0)
+    print(f"{out}: {len(frames)} frames, {frames[0].width}x{frames[0].height}")
+    return 0
+
+
+def _endpoint(text: str):
+    """An image file's path, or a latent point written as Z1,Z2,..."""
+    if Path(text).exists():
+        return Path(text)
+    try:
+        return _floats(text)
+    except ValueError:
+        raise FileNotFoundError(f"{text}: neither an image file nor a latent point such as 0.5,-1") from None
+
+
+def run_bench(args) -> int:
+    import time
+
+    from .bench import measure
+
+    if args.repeats < 10:
+        raise ValueError(f"--repeats must be >= 10, got {args.repeats}")
+    start = time.perf_counter()
+    model = _load(args)
+    load_ms = (time.perf_counter() - start) * 1e3
+    result = {"model": model.name, "provider": model.provider, "load_ms": load_ms, **measure(model, args.repeats)}
+    return _report(args, result, [
+        f"{model.name} on {model.provider}",
+        f"  load                  {result['load_ms']:8.1f} ms",
+        f"  decode, one point     {result['decode_p50_us']:8.1f} us p50, {result['decode_p99_us']:.1f} us p99",
+        f"  decode, 30x30 grid    {result['grid_30x30_ms']:8.1f} ms",
+        f"  decode, batches       {result['decode_images_per_s']:8.0f} images/s",
+        f"  encode, one image     {result['encode_p50_us']:8.1f} us p50"])
+
+
+def run_doctor(args) -> int:
+    from .doctor import diagnose, format_report
+
+    report = diagnose()
+    print(format_report(report))
+    if report.errors:
+        print(f"latent-atlas doctor: {len(report.errors)} problem(s) found", file=sys.stderr)
+        return 1
+    return 0
