@@ -19,7 +19,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=None, help="makes a CPU run reproducible (default 0)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None)
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None, help="default: cosine")
+    p.add_argument("--lr-decay-epochs", type=int, default=None, metavar="N",
+                   help="the cosine reaches 0 at epoch N (default 20), whatever --epochs says, so runs resume exactly")
     p.add_argument("--beta", type=float, default=None, help="KL weight (1 = the ELBO)")
     p.add_argument("--beta-warmup", type=int, default=None, metavar="EPOCHS", help="ramp beta up linearly over EPOCHS")
     p.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs")
@@ -52,7 +54,8 @@ def run_train(args) -> int:
 
     config = TrainConfig.from_preset(
         args.preset, dataset=args.dataset, latent_dim=args.latent_dim, epochs=args.epochs, limit=args.limit,
-        seed=args.seed, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule, beta=args.beta,
+        seed=args.seed, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
+        lr_decay_epochs=args.lr_decay_epochs, beta=args.beta,
         beta_warmup_epochs=args.beta_warmup, patience=args.patience, eval_iw_samples=args.eval_iw,
         device=args.device)
     out = args.out or f"runs/{args.dataset}-{args.preset}"
@@ -96,6 +99,7 @@ def _check_resume_options(args, out: str, config) -> None:
     saved = load_checkpoint(out).meta["config"]
     given = {"dataset": args.dataset, "preset": args.preset, "latent_dim": args.latent_dim, "limit": args.limit,
              "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule,
+             "lr_decay_epochs": args.lr_decay_epochs,
              "beta": args.beta,
              "beta_warmup_epochs": args.beta_warmup, "patience": args.patience}
     explicit = {k: v for k, v in given.items() if v is not None and k not in ("dataset", "preset")}

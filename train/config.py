@@ -27,6 +27,8 @@ PRESETS: dict[str, dict] = {
 
 @dataclass
 class TrainConfig:
+    """Defaults are the `default` preset (a test keeps them in step)."""
+
     dataset: str = "mnist"
     preset: str = "default"
     latent_dim: int = 2
@@ -37,8 +39,11 @@ class TrainConfig:
     objective: str = "elbo"  # "elbo" or "keras-seed"
     optimizer: str = "adam"  # "adam" or "rmsprop"
     lr: float = 1e-3
-    lr_schedule: str = "constant"  # "constant" or "cosine" (decays to 0 over `epochs`, per step)
-    batch_size: int = 128
+    lr_schedule: str = "cosine"  # "constant" or "cosine" (per step, down to 0 at `lr_decay_epochs`)
+    # The cosine's horizon is its own setting, not `epochs`: a run cut short and resumed (or extended
+    # up to the horizon) then follows exactly the schedule it would have followed in one go.
+    lr_decay_epochs: int = 20
+    batch_size: int = 32
     beta: float = 1.0  # weight of the KL term (1 is the true ELBO)
     beta_warmup_epochs: int = 0  # ramp beta linearly from 0 over this many epochs (0 = off)
     patience: int = 5  # early stopping: epochs without test-loss improvement before stopping
@@ -53,6 +58,10 @@ class TrainConfig:
             (self.objective in ("elbo", "keras-seed"), f"objective must be 'elbo' or 'keras-seed', got {self.objective!r}"),
             (self.optimizer in ("adam", "rmsprop"), f"optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}"),
             (self.lr_schedule in ("constant", "cosine"), f"lr schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"),
+            (self.lr_decay_epochs >= 1, f"lr decay epochs must be >= 1, got {self.lr_decay_epochs}"),
+            (self.lr_schedule != "cosine" or self.epochs <= self.lr_decay_epochs,
+             f"the cosine schedule reaches a learning rate of 0 at epoch {self.lr_decay_epochs}, so training to "
+             f"epoch {self.epochs} would not learn; pass --lr-decay-epochs {self.epochs} (or more), or --lr-schedule constant"),
             (self.device in ("auto", "cpu", "cuda"), f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}"),
             (self.latent_dim >= 1, f"latent dim must be >= 1, got {self.latent_dim}"),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
@@ -84,12 +93,13 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def lr_at(self, step: int, total_steps: int) -> float:
-        """The learning rate at optimizer step `step` of `total_steps`. A pure function of the step,
-        so a resumed run follows the same schedule without saving scheduler state."""
+    def lr_at(self, step: int, steps_per_epoch: int) -> float:
+        """The learning rate at optimizer step `step` (counted from the run's start). A pure function
+        of the step, so a resumed run follows the same schedule without saving scheduler state."""
         if self.lr_schedule == "constant":
             return self.lr
-        return self.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+        horizon = self.lr_decay_epochs * steps_per_epoch
+        return self.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, horizon) / horizon))
 
     def beta_at(self, epoch: int) -> float:
         """The KL weight during `epoch` (0-based): a linear warm-up, then `beta`."""

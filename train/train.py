@@ -8,6 +8,7 @@ mid-epoch and returns; a second Ctrl-C aborts at once. SIGKILL loses at most the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sys
@@ -83,8 +84,7 @@ def _resolve_config(config: TrainConfig, run_dir: Path, resume: bool):
         return config, None
     checkpoint = load_checkpoint(run_dir)
     saved = TrainConfig.from_dict(checkpoint.meta["config"])
-    saved.epochs, saved.device = config.epochs, config.device
-    return saved, checkpoint
+    return dataclasses.replace(saved, epochs=config.epochs, device=config.device), checkpoint  # re-validated
 
 
 def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None = None, resume: bool = False,
@@ -142,7 +142,7 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None 
             for b in range(done, n_batches):
                 x = x_train[order[b].to(device)].unsqueeze(1).float().div_(255.0)
                 x = x.contiguous(memory_format=memory_format)
-                lr = config.lr_at(epoch * n_batches + b, config.epochs * n_batches)
+                lr = config.lr_at(epoch * n_batches + b, n_batches)
                 terms = training_step(model, optimizer, objective, x, beta, lr, noise_rng, autocast)
                 if b % 20 == 0 and not torch.isfinite(terms.loss):
                     # Checked every 20 batches (a check is a device sync); the last checkpoint is intact.

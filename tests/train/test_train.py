@@ -180,6 +180,10 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, data_dir):
         load_checkpoint(run)
 
 
+def test_dataclass_defaults_are_the_default_preset():
+    assert TrainConfig() == TrainConfig.from_preset("default")
+
+
 def test_config_validation_and_schedules():
     with pytest.raises(ValueError, match="preset must be one of"):
         TrainConfig.from_preset("fast")
@@ -189,9 +193,14 @@ def test_config_validation_and_schedules():
     assert (seed.optimizer, seed.batch_size, seed.objective, seed.patience, seed.bf16) == ("rmsprop", 16, "keras-seed", 2, False)
     warm = TrainConfig(beta=2.0, beta_warmup_epochs=4)
     assert [warm.beta_at(e) for e in range(5)] == [0.5, 1.0, 1.5, 2.0, 2.0]
-    cosine = TrainConfig(lr=1e-3, lr_schedule="cosine")
-    assert cosine.lr_at(0, 100) == pytest.approx(1e-3) and cosine.lr_at(50, 100) == pytest.approx(5e-4)
-    assert cosine.lr_at(100, 100) == pytest.approx(0.0, abs=1e-12)
+    constant = TrainConfig(lr=1e-3, lr_schedule="constant", epochs=50)
+    assert constant.lr_at(0, 100) == constant.lr_at(4999, 100) == 1e-3
+    cosine = TrainConfig(lr=1e-3, lr_schedule="cosine", lr_decay_epochs=2, epochs=2)
+    assert cosine.lr_at(0, 100) == pytest.approx(1e-3) and cosine.lr_at(100, 100) == pytest.approx(5e-4)
+    assert cosine.lr_at(200, 100) == pytest.approx(0.0, abs=1e-12)
+    assert TrainConfig(epochs=1).lr_at(50, 100) == TrainConfig(epochs=20).lr_at(50, 100)  # horizon, not epochs
+    with pytest.raises(ValueError, match="--lr-decay-epochs 30"):
+        TrainConfig(epochs=30)
 
 
 def test_evaluate_command(tmp_path, data_dir, capsys):
