@@ -10,7 +10,7 @@ train() {
   local dataset=$1 run=runs/bundled-$1 resume=
   [ -f "$run/checkpoint.json" ] && resume=--resume
   OMP_NUM_THREADS=1 $LA train --dataset "$dataset" --preset default --latent-dim 2 --epochs 20 --seed 0 \
-    --eval-iw 100 --out "$run" --quiet $resume
+    --eval-iw 100 --out "$run" $resume
 }
 train mnist & mnist=$!
 train fashion-mnist & fashion=$!
