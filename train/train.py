@@ -84,7 +84,14 @@ def _resolve_config(config: TrainConfig, run_dir: Path, resume: bool):
         return config, None
     checkpoint = load_checkpoint(run_dir)
     saved = TrainConfig.from_dict(checkpoint.meta["config"])
-    return dataclasses.replace(saved, epochs=config.epochs, device=config.device), checkpoint  # re-validated
+    try:
+        return dataclasses.replace(saved, epochs=config.epochs, device=config.device), checkpoint  # re-validated
+    except ValueError as exc:
+        if saved.lr_schedule == "cosine" and config.epochs > saved.lr_decay_epochs:
+            raise ValueError(f"{run_dir} follows a cosine schedule that reaches a learning rate of 0 at epoch "
+                             f"{saved.lr_decay_epochs}; it cannot learn past that. Start a new run with "
+                             f"--epochs {config.epochs} --lr-decay-epochs {config.epochs}") from exc
+        raise
 
 
 def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None = None, resume: bool = False,

@@ -163,6 +163,13 @@ def test_refuses_to_overwrite_a_run(tmp_path, data_dir, capsys):
     assert (run / "checkpoint.json").read_bytes() == before
 
 
+def test_resume_past_the_cosine_horizon_says_what_to_do(tmp_path, data_dir, capsys):
+    run = tmp_path / "run"
+    train(TrainConfig(limit=64, epochs=1, lr_decay_epochs=1), run, data_dir=data_dir, progress=False, plots=False)
+    assert cli(["train", "--out", str(run), "--resume", "--epochs", "3", "--data-dir", str(data_dir)]) == 2
+    assert "Start a new run with --epochs 3 --lr-decay-epochs 3" in capsys.readouterr().err
+
+
 def test_resume_without_a_checkpoint_says_so(tmp_path, capsys):
     assert cli(["train", "--out", str(tmp_path / "nothing"), "--resume"]) == 2
     assert "no such run directory" in capsys.readouterr().err
