@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 PRESETS: dict[str, dict] = {
     # Adam converges in far fewer seconds than the seed's RMSprop; batch 32 buys 4x the optimizer steps
-    # of batch 128 for ~25 % less throughput, which is worth ~2 nats after 20 epochs with a 2-D latent;
+    # of batch 128, worth 0.7 nats after 20 epochs with a 2-D latent (docs/benchmarks.md);
     # a cosine decay of the learning rate takes the gradient noise out of the last epochs; bf16
     # autocast and channels-last roughly double CPU throughput (loss and evaluation stay float32).
     "default": dict(objective="elbo", optimizer="adam", lr=1e-3, lr_schedule="cosine", batch_size=32,
