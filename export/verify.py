@@ -24,8 +24,8 @@ class ExportError(ValueError):
     """The export produced files that must not be shipped; the message says what was wrong."""
 
 
-def cpu_session(path) -> ort.InferenceSession:
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+def cpu_session(path, providers: list[str] | None = None) -> ort.InferenceSession:
+    return ort.InferenceSession(str(path), providers=providers or ["CPUExecutionProvider"])
 
 
 def parity_latents(latent_stats: dict, n: int = 16) -> np.ndarray:
@@ -83,9 +83,7 @@ def onnx_neg_elbo(encoder_path, decoder_path, images: np.ndarray, seed: int = 0,
                   providers: list[str] | None = None) -> dict[str, float]:
     """The test -ELBO in nats computed from the ONNX files alone (numpy + onnxruntime), one posterior
     sample per image from a seeded generator. images: float32 [N, 1, 28, 28] in [0, 1]."""
-    providers = providers or ["CPUExecutionProvider"]
-    encoder = ort.InferenceSession(str(encoder_path), providers=providers)
-    decoder = ort.InferenceSession(str(decoder_path), providers=providers)
+    encoder, decoder = cpu_session(encoder_path, providers), cpu_session(decoder_path, providers)
     rng = np.random.default_rng(seed)
     recon = kl = 0.0
     for start in range(0, len(images), batch_size):

@@ -131,10 +131,9 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
 
 
 def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, meta: dict,
-                    is_best: bool) -> None:
-    """Writes the tensors, then checkpoint.json (which makes them current), then prunes stale files.
-
-    `meta` carries everything JSON-able (config, epoch, batches_done, metrics, rng, ...)."""
+                    is_best: bool) -> dict:
+    """Writes the tensors, then checkpoint.json (which makes them current), then prunes stale files;
+    returns the metadata written. `meta` carries everything JSON-able (config, epoch, metrics, rng, ...)."""
     weights_dir = run_dir / "checkpoints"
     model_tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     optim_tensors, optim_meta = split_optimizer_state(optimizer.state_dict())
@@ -154,3 +153,4 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
     for stale in weights_dir.glob("*.safetensors"):
         if str(stale.relative_to(run_dir)) not in keep:
             stale.unlink()
+    return meta

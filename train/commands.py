@@ -10,9 +10,10 @@ import sys
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a VAE on MNIST or Fashion-MNIST",
                               description="Train the convolutional VAE; a checkpoint is written after every epoch.")
-    p.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
-    p.add_argument("--preset", default="default", choices=["default", "seed"],
-                   help="default: Adam, batch 128, bf16 on capable CPUs (recommended); seed: the original Keras recipe")
+    # None means "not given": a resumed run then keeps its own dataset and preset.
+    p.add_argument("--dataset", default=None, choices=["mnist", "fashion-mnist"], help="default: mnist")
+    p.add_argument("--preset", default=None, choices=["default", "seed"],
+                   help="default (recommended): Adam, cosine LR, batch 32, bf16 on capable CPUs; seed: the original Keras recipe")
     p.add_argument("--latent-dim", type=int, default=None, help="size of z (default 2)")
     p.add_argument("--epochs", type=int, default=None, help="total epochs to reach, also with --resume (default 20)")
     p.add_argument("--limit", type=int, default=None, help="train on the first N training images only")
@@ -53,12 +54,12 @@ def run_train(args) -> int:
     from .train import train
 
     config = TrainConfig.from_preset(
-        args.preset, dataset=args.dataset, latent_dim=args.latent_dim, epochs=args.epochs, limit=args.limit,
+        args.preset or "default", dataset=args.dataset, latent_dim=args.latent_dim, epochs=args.epochs, limit=args.limit,
         seed=args.seed, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
         lr_decay_epochs=args.lr_decay_epochs, beta=args.beta,
         beta_warmup_epochs=args.beta_warmup, patience=args.patience, eval_iw_samples=args.eval_iw,
         device=args.device)
-    out = args.out or f"runs/{args.dataset}-{args.preset}"
+    out = args.out or f"runs/{config.dataset}-{config.preset}"
     if args.resume:
         _check_resume_options(args, out, config)
     meta = train(config, out, data_dir=args.data_dir, resume=args.resume, progress=not args.quiet,
@@ -102,8 +103,7 @@ def _check_resume_options(args, out: str, config) -> None:
              "lr_decay_epochs": args.lr_decay_epochs,
              "beta": args.beta,
              "beta_warmup_epochs": args.beta_warmup, "patience": args.patience}
-    explicit = {k: v for k, v in given.items() if v is not None and k not in ("dataset", "preset")}
-    explicit.update({k: given[k] for k in ("dataset", "preset") if f"--{k}" in sys.argv})
+    explicit = {k: v for k, v in given.items() if v is not None}
     conflicts = [f"{k}={v!r} (the run has {saved.get(k)!r})" for k, v in explicit.items() if saved.get(k) != v]
     if conflicts:
         raise ValueError(f"--resume continues {out} with its saved settings; these options contradict them: "

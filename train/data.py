@@ -4,8 +4,8 @@ The files are the original distribution ones (`train-images-idx3-ubyte.gz`, ...)
 disk under `<data_dir>/<dataset>/`. Every file is checked against its published SHA-256 before it
 is parsed, so a half-downloaded or tampered file fails loudly instead of training on garbage.
 
-This module is deliberately torch-free (numpy and the standard library only): the runtime and the
-apps import it in environments where torch is not installed.
+This module is deliberately torch-free (numpy, the standard library and the runtime's file hashing):
+the runtime and the apps import it in environments where torch is not installed.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Iterable, Sequence, Union
 
 import numpy as np
+
+from latent_atlas.runtime.bundle import sha256_file
 
 IMAGE_SIDE = 28
 DOWNLOAD_TIMEOUT_S = 30.0
@@ -194,11 +196,7 @@ def file_sha256(path: PathLike) -> str:
     stat = path.stat()
     key = (str(path.absolute()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
     if key not in _hash_cache:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        _hash_cache[key] = digest.hexdigest()
+        _hash_cache[key] = sha256_file(path)
     return _hash_cache[key]
 
 

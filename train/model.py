@@ -167,8 +167,8 @@ def keras_seed_loss(model: VAE, x: torch.Tensor, generator: torch.Generator | No
     per-image terms for this sample, so runs of both presets compare in nats.
     """
     posterior = model.encode(x)
-    eps = torch.randn(posterior.mean.shape, generator=generator, dtype=posterior.mean.dtype)
-    z = posterior.mean + posterior.logvar.exp() * eps
+    # std = exp(logvar) is a Gaussian whose log-variance is 2 * logvar.
+    z = DiagonalGaussian(posterior.mean, 2.0 * posterior.logvar).sample(generator)
     nll = bernoulli_nll(model.decode(z), x)
     mean, logvar = posterior.mean.float(), posterior.logvar.float()
     keras_kl = torch.mean(logvar.exp() - (1.0 + logvar) + mean.pow(2))

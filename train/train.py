@@ -171,16 +171,15 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None 
             seen = sum(len(order[b]) for b in range(done, n_batches))
 
             test = evaluate_elbo(model, x_test, seed=config.seed)
-            if config.eval_iw_samples:
-                subset = x_test[: config.eval_iw_images]
-                test["iw_nll"] = -iw_log_likelihood(model, subset, config.eval_iw_samples, seed=config.seed).mean().item()
             train_loss, train_recon, train_kl = (totals / max(seen, 1)).tolist()
             record = {"epoch": epoch + 1, "beta": beta, "train_loss": train_loss, "train_recon": train_recon,
                       "train_kl": train_kl,
                       "test_neg_elbo": test["neg_elbo"], "test_recon": test["recon"], "test_kl": test["kl"],
                       "seconds": round(seconds, 3), "images_per_s": round(seen / max(seconds, 1e-9), 1)}
-            if "iw_nll" in test:
-                record.update(test_iw_nll=test["iw_nll"], iw_samples=config.eval_iw_samples, iw_images=len(subset))
+            if config.eval_iw_samples:
+                subset = x_test[: config.eval_iw_images]
+                iw_nll = -iw_log_likelihood(model, subset, config.eval_iw_samples, seed=config.seed).mean().item()
+                record.update(test_iw_nll=iw_nll, iw_samples=config.eval_iw_samples, iw_images=len(subset))
             with open(run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
             if progress:
@@ -242,9 +241,9 @@ def training_step(model: VAE, optimizer: torch.optim.Optimizer, objective, x: to
 def _save(run_dir: Path, model, optimizer, meta: dict, shuffle_state: torch.Tensor, noise_rng: torch.Generator,
           is_best: bool) -> None:
     meta["rng"] = {"shuffle_at_epoch_start": encode_rng(shuffle_state), "noise": encode_rng(noise_rng.get_state())}
-    save_checkpoint(run_dir, model, optimizer, meta, is_best=is_best)
+    written = save_checkpoint(run_dir, model, optimizer, meta, is_best=is_best)
     if is_best:
-        meta["best"] = load_checkpoint(run_dir).meta["best"]
+        meta["best"] = written["best"]
 
 
 def _truncate_metrics(path: Path, epochs_done: int) -> None:

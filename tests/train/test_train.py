@@ -160,6 +160,8 @@ def test_refuses_to_overwrite_a_run(tmp_path, data_dir, capsys):
     assert "already holds a run" in capsys.readouterr().err
     assert cli(["train", "--out", str(run), "--resume", "--latent-dim", "8", "--data-dir", str(data_dir)]) == 2
     assert "latent_dim=8" in capsys.readouterr().err
+    assert cli(["train", "--out", str(run), "--resume", "--preset", "seed", "--data-dir", str(data_dir)]) == 2
+    assert "preset='seed'" in capsys.readouterr().err
     assert (run / "checkpoint.json").read_bytes() == before
 
 
