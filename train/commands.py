@@ -25,6 +25,10 @@ def register(subparsers) -> None:
                    help="the cosine reaches 0 at epoch N (default 20), whatever --epochs says, so runs resume exactly")
     p.add_argument("--beta", type=float, default=None, help="KL weight (1 = the ELBO)")
     p.add_argument("--beta-warmup", type=int, default=None, metavar="EPOCHS", help="ramp beta up linearly over EPOCHS")
+    p.add_argument("--encoder-weight-decay", type=float, default=None, metavar="W",
+                   help="decoupled weight decay on the encoder's weights (Adam only)")
+    p.add_argument("--encoder-noise", type=float, default=None, metavar="STD",
+                   help="Gaussian noise added to the encoder's input while training")
     p.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs")
     p.add_argument("--eval-iw", type=int, default=None, metavar="K",
                    help="also log the importance-weighted bound (K samples, first 1000 test images) every epoch")
@@ -57,8 +61,8 @@ def run_train(args) -> int:
         args.preset or "default", dataset=args.dataset, latent_dim=args.latent_dim, epochs=args.epochs, limit=args.limit,
         seed=args.seed, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
         lr_decay_epochs=args.lr_decay_epochs, beta=args.beta,
-        beta_warmup_epochs=args.beta_warmup, patience=args.patience, eval_iw_samples=args.eval_iw,
-        device=args.device)
+        beta_warmup_epochs=args.beta_warmup, encoder_weight_decay=args.encoder_weight_decay,
+        encoder_noise=args.encoder_noise, patience=args.patience, eval_iw_samples=args.eval_iw, device=args.device)
     out = args.out or f"runs/{config.dataset}-{config.preset}"
     if args.resume:
         _check_resume_options(args, out, config)
@@ -102,7 +106,8 @@ def _check_resume_options(args, out: str, config) -> None:
              "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule,
              "lr_decay_epochs": args.lr_decay_epochs,
              "beta": args.beta,
-             "beta_warmup_epochs": args.beta_warmup, "patience": args.patience}
+             "beta_warmup_epochs": args.beta_warmup, "encoder_weight_decay": args.encoder_weight_decay,
+             "encoder_noise": args.encoder_noise, "patience": args.patience}
     explicit = {k: v for k, v in given.items() if v is not None}
     conflicts = [f"{k}={v!r} (the run has {saved.get(k)!r})" for k, v in explicit.items() if saved.get(k) != v]
     if conflicts:

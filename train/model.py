@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 IMAGE_SHAPE = (1, 28, 28)
+HIDDEN_SHAPE = (64, 14, 14)  # the decoder's dense output, as feature maps (the encoder's last conv's shape)
 NUM_PIXELS = 28 * 28
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -69,7 +70,7 @@ class Encoder(nn.Module):
             nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
             nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
             nn.Flatten(),
-            nn.Linear(64 * 14 * 14, 32), nn.ReLU(),
+            nn.Linear(math.prod(HIDDEN_SHAPE), 32), nn.ReLU(),
         )
         self.z_mean = nn.Linear(32, latent_dim)
         self.z_logvar = nn.Linear(32, latent_dim)
@@ -84,7 +85,7 @@ class Decoder(nn.Module):
 
     def __init__(self, latent_dim: int = 2):
         super().__init__()
-        self.fc = nn.Sequential(nn.Linear(latent_dim, 64 * 14 * 14), nn.ReLU())
+        self.fc = nn.Sequential(nn.Linear(latent_dim, math.prod(HIDDEN_SHAPE)), nn.ReLU())
         self.deconv = nn.Sequential(
             # padding=1, output_padding=1 is Keras' padding="same" for a stride-2 transpose: 14 -> 28.
             nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
@@ -92,7 +93,7 @@ class Decoder(nn.Module):
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.deconv(self.fc(z).view(-1, 64, 14, 14))
+        return self.deconv(self.fc(z).view(-1, *HIDDEN_SHAPE))
 
 
 class VAE(nn.Module):
@@ -142,11 +143,18 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits.float(), x.float(), reduction="none").flatten(1).sum(1)
 
 
-def elbo_loss(model: VAE, x: torch.Tensor, beta: float = 1.0, generator: torch.Generator | None = None) -> LossTerms:
+def elbo_loss(model: VAE, x: torch.Tensor, beta: float = 1.0, generator: torch.Generator | None = None,
+              encoder_noise: float = 0.0) -> LossTerms:
     """Negative ELBO (Kingma & Welling, eq. 10), one posterior sample per image, averaged over the batch.
 
-    beta scales the KL term (beta-VAE; beta=1 is the true ELBO)."""
-    posterior = model.encode(x)
+    beta scales the KL term (beta-VAE; beta=1 is the true ELBO). `encoder_noise` > 0 shows the encoder
+    a noisy copy of x (a denoising encoder); the decoder is still scored on x itself, so the loss stays
+    a bound on -log p(x), just with a smoother q(z|x)."""
+    if encoder_noise > 0:
+        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        posterior = model.encode(x + encoder_noise * noise)
+    else:
+        posterior = model.encode(x)
     z = posterior.sample(generator)
     recon = bernoulli_nll(model.decode(z), x).mean()
     # The KL is computed in float32 even under autocast: it is what evaluation reports in nats.

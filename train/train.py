@@ -47,7 +47,10 @@ def bf16_supported(device: torch.device) -> bool:
 
 def make_optimizer(config: TrainConfig, model: VAE) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.lr)
+        # Decoupled weight decay on the encoder only (zero by default, where AdamW is exactly Adam).
+        groups = [{"params": list(model.encoder.parameters()), "weight_decay": config.encoder_weight_decay},
+                  {"params": list(model.decoder.parameters()), "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, lr=config.lr)
     # Keras' RMSprop defaults: rho=0.9 (PyTorch calls it alpha), epsilon=1e-7.
     return torch.optim.RMSprop(model.parameters(), lr=config.lr, alpha=0.9, eps=1e-7)
 
@@ -215,7 +218,7 @@ def objective_for(config: TrainConfig):
     """(model, x, beta, rng) -> LossTerms for the configured objective."""
     if config.objective == "keras-seed":
         return lambda model, x, beta, rng: keras_seed_loss(model, x, rng)
-    return lambda model, x, beta, rng: elbo_loss(model, x, beta, rng)
+    return lambda model, x, beta, rng: elbo_loss(model, x, beta, rng, config.encoder_noise)
 
 
 def autocast_for(config: TrainConfig, device: torch.device):

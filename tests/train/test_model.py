@@ -84,6 +84,24 @@ def test_elbo_loss_matches_hand_computation():
     assert terms.neg_elbo.item() == pytest.approx(recon + kl, rel=1e-5)
 
 
+def test_encoder_noise_reaches_only_the_encoder():
+    torch.manual_seed(2)
+    model = VAE(2)
+    x = torch.rand(4, 1, 28, 28)
+    seen = []
+    model.encoder.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    decoded = []
+    model.decoder.register_forward_hook(lambda module, inputs, output: decoded.append(output))
+    terms = elbo_loss(model, x, generator=torch.Generator().manual_seed(3), encoder_noise=0.2)
+    noise = seen[0] - x
+    assert 0.18 < noise.std().item() < 0.22 and abs(noise.mean().item()) < 0.01
+    # The reconstruction term scores the clean images, not the noisy ones the encoder saw.
+    assert terms.recon.item() == pytest.approx(bernoulli_nll(decoded[0], x).mean().item(), rel=1e-6)
+    seen.clear()
+    elbo_loss(model, x, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(seen[0], x)
+
+
 def test_bce_with_logits_is_stable_for_extreme_logits():
     logits = torch.tensor([[-200.0, 200.0, 0.0]])
     x = torch.tensor([[0.0, 1.0, 0.5]])

@@ -18,7 +18,8 @@ from latent_atlas.cli.main import main as cli
 from latent_atlas.train import train as train_module
 from latent_atlas.train.checkpoint import load_checkpoint
 from latent_atlas.train.config import TrainConfig
-from latent_atlas.train.train import train
+from latent_atlas.train.model import VAE
+from latent_atlas.train.train import make_optimizer, train
 
 SMALL = dict(limit=6000, batch_size=32, epochs=2, seed=0)
 
@@ -210,6 +211,24 @@ def test_config_validation_and_schedules():
     assert TrainConfig(epochs=1).lr_at(50, 100) == TrainConfig(epochs=20).lr_at(50, 100)  # horizon, not epochs
     with pytest.raises(ValueError, match="--lr-decay-epochs 30"):
         TrainConfig(epochs=30)
+    with pytest.raises(ValueError, match="encoder noise must be >= 0"):
+        TrainConfig(encoder_noise=-0.1)
+    with pytest.raises(ValueError, match="encoder weight decay must be >= 0"):
+        TrainConfig(encoder_weight_decay=-1.0)
+
+
+def test_encoder_weight_decay_acts_on_the_encoder_alone():
+    model = VAE(2)
+    optimizer = make_optimizer(TrainConfig(encoder_weight_decay=0.5, lr=0.1), model)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)  # no gradient: any change is the decay
+    optimizer.step()
+    for name, p in model.named_parameters():
+        if name.startswith("encoder."):
+            torch.testing.assert_close(p.detach(), before[name] * (1 - 0.1 * 0.5))
+        else:
+            assert torch.equal(p.detach(), before[name]), name
 
 
 def test_evaluate_command(tmp_path, data_dir, capsys):
