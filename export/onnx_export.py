@@ -19,6 +19,8 @@ from torch import nn
 from latent_atlas.runtime import bundle as fmt
 from latent_atlas.train.model import IMAGE_SHAPE, VAE
 
+from .decoder_graph import DecoderGraph
+
 # Opset 18 is the first with the Reduce* ops' axes-as-input form everywhere and runs on every
 # onnxruntime from 1.14 on; pinned so that exports do not change under a newer torch.
 OPSET = 18
@@ -32,15 +34,6 @@ class EncoderGraph(nn.Module):
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         posterior = self.encoder(image)
         return posterior.mean, posterior.logvar
-
-
-class DecoderGraph(nn.Module):
-    def __init__(self, vae: VAE):
-        super().__init__()
-        self.decoder = vae.decoder
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.decoder(z))
 
 
 @contextmanager
@@ -73,7 +66,7 @@ def to_onnx_models(model: VAE) -> dict[str, onnx.ModelProto]:
     cpu.load_state_dict({k: v.detach().float().cpu() for k, v in model.state_dict().items()})
     cpu.eval()
     encoder = _to_onnx(EncoderGraph(cpu), torch.zeros(2, *IMAGE_SHAPE), fmt.ENCODER_INPUT, list(fmt.ENCODER_OUTPUTS))
-    decoder = _to_onnx(DecoderGraph(cpu), torch.zeros(2, cpu.latent_dim), fmt.DECODER_INPUT, [fmt.DECODER_OUTPUT])
+    decoder = _to_onnx(DecoderGraph(cpu.decoder), torch.zeros(2, cpu.latent_dim), fmt.DECODER_INPUT, [fmt.DECODER_OUTPUT])
     encoder.doc_string = (f"Latent Atlas VAE encoder: {fmt.ENCODER_INPUT} float32 [N,1,28,28] in [0,1] -> "
                           f"z_mean, z_logvar float32 [N,{cpu.latent_dim}] (posterior q(z|x) = N(z_mean, exp(z_logvar)))")
     decoder.doc_string = (f"Latent Atlas VAE decoder: {fmt.DECODER_INPUT} float32 [N,{cpu.latent_dim}] -> "

@@ -34,8 +34,8 @@ def _float_nodes(proto: onnx.ModelProto, role: str) -> list[str]:
     outputs = {o.name for o in graph.output}
     if role == "encoder":
         return [n.name for n in graph.node if set(n.output) & outputs]
-    convs = [n for n in graph.node if n.op_type == "Conv"]
-    return [convs[-1].name] + [n.name for n in graph.node if n.op_type == "Sigmoid"]
+    last_conv = [n for n in graph.node if n.op_type in ("Conv", "ConvTranspose")][-1]
+    return [last_conv.name] + [n.name for n in graph.node if n.op_type == "Sigmoid"]
 
 
 @contextmanager

@@ -1,0 +1,91 @@
+"""The decoder as it is exported: the same function as `train.model.Decoder`, arranged for ONNX Runtime.
+
+After its dense layer the decoder upsamples 14x14 -> 28x28 with a stride-2 3x3 transposed convolution
+(64 -> 32 channels, ReLU) and ends with a 3x3 convolution to one channel. Exported as they are, ONNX
+Runtime's CPU provider spends most of a single decode in two poor kernels: the transposed convolution
+scatters its GEMM output with a scalar col2im, and the 32 -> 1 convolution first copies its input into
+a 9x larger im2col buffer for a one-row GEMM (70 + 69 of 158 µs on a 2-core Xeon; docs/benchmarks.md).
+
+So the graph computes the same numbers on the 14x14 grid of output-pixel *phases* instead (the
+sub-pixel view of a strided transposed convolution: Shi et al., 2016, https://arxiv.org/abs/1609.07009):
+
+- Output pixel (2m + a, 2n + b) of the transposed convolution depends only on inputs (m, n), (m, n + 1),
+  (m + 1, n), (m + 1, n + 1), through the kernel taps `TAPS[a] x TAPS[b]`. Each of the four phases is
+  therefore an ordinary small convolution (1x1, 1x2, 2x1 and 2x2) of the 14x14 input, which ONNX
+  Runtime runs with its blocked NCHWc kernels, bias and ReLU fused. Same multiply-adds, no col2im.
+- The final 3x3 convolution, rewritten over the four phase planes, is a 3x3 convolution from
+  4 x 32 phase channels to the 4 output phases. It is exported as the equivalent transposed
+  convolution (kernel flipped, in/out swapped): ONNX Runtime runs that as a GEMM plus a 9-tap scatter
+  of 4 channels instead of an im2col of 128.
+- A depth-to-space (`pixel_shuffle`) interleaves the 4 output phases into the 28x28 image.
+
+The export's parity check compares the result with the PyTorch model (`export.verify.check_parity`).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from latent_atlas.train.model import HIDDEN_SHAPE, Decoder
+
+# TAPS[a]: the kernel rows of a stride-2, padding-1 transposed convolution that reach output row 2m + a,
+# in the order a convolution reads input rows m, m + 1 (from y[o] = sum over o = 2i - 1 + k of x[i] w[k]).
+TAPS = ((1,), (2, 0))
+PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))
+
+
+def phase_kernels(weight: torch.Tensor) -> list[torch.Tensor]:
+    """A ConvTranspose2d(stride 2, padding 1, output_padding 1) weight [in, out, 3, 3] -> the four
+    Conv2d weights [out, in, len(TAPS[a]), len(TAPS[b])] of its output phases, in PHASES order."""
+    return [weight[:, :, TAPS[a]][:, :, :, TAPS[b]].transpose(0, 1).contiguous() for a, b in PHASES]
+
+
+def phase_output_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """A 3x3, padding-1 Conv2d weight [1, C, 3, 3] on the 28x28 image -> the same convolution over the
+    14x14 phase planes: a Conv2d weight [4, 4 * C, 3, 3] (output phase, input phase x channel, dm, dn).
+
+    Output (2m + a, 2n + b) reads image pixel (2m + a + dy, 2n + b + dx), which lies in phase
+    ((a + dy) mod 2, (b + dx) mod 2) at grid offset (floor((a + dy) / 2), floor((b + dx) / 2))."""
+    channels = weight.shape[1]
+    kernel = weight.new_zeros(4, 4 * channels, 3, 3)
+    for (out, (a, b)), (src, (a2, b2)), dm, dn in itertools.product(
+            enumerate(PHASES), enumerate(PHASES), (-1, 0, 1), (-1, 0, 1)):
+        dy, dx = 2 * dm + a2 - a, 2 * dn + b2 - b
+        if abs(dy) <= 1 and abs(dx) <= 1:
+            kernel[out, src * channels:(src + 1) * channels, dm + 1, dn + 1] = weight[0, :, dy + 1, dx + 1]
+    return kernel
+
+
+def as_transposed(kernel: torch.Tensor) -> torch.Tensor:
+    """A stride-1 Conv2d weight [out, in, k, k] -> the ConvTranspose2d weight [in, out, k, k] that computes
+    the same function with the same padding: conv(x, w)[o] = sum_k x[o + k - p] w[k] reads the input at
+    the mirrored offsets of conv_transpose(x, w')[o] = sum_k x[o - k + p] w'[k], so w' is w flipped."""
+    return kernel.flip(2, 3).transpose(0, 1).contiguous()
+
+
+class DecoderGraph(nn.Module):
+    """z [N, D] -> pixel probabilities [N, 1, 28, 28], computed on the output phases (see module doc)."""
+
+    def __init__(self, decoder: Decoder):
+        super().__init__()
+        self.fc = decoder.fc
+        upsample, last = decoder.deconv[0], decoder.deconv[2]
+        for name, kernel in zip(("phase_00", "phase_01", "phase_10", "phase_11"),
+                                phase_kernels(upsample.weight.detach())):
+            self.register_buffer(name, kernel)
+        self.register_buffer("upsample_bias", upsample.bias.detach().clone())
+        self.register_buffer("last_weight", as_transposed(phase_output_kernel(last.weight.detach())))
+        self.register_buffer("last_bias", last.bias.detach().repeat(4))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z).view(-1, *HIDDEN_SHAPE)
+        kernels = (self.phase_00, self.phase_01, self.phase_10, self.phase_11)
+        # Phase (a, b) also reads row m + a and column n + b: pad one zero row/column at the end.
+        phases = [torch.relu(F.conv2d(F.pad(h, (0, b, 0, a)), kernel, self.upsample_bias))
+                  for (a, b), kernel in zip(PHASES, kernels)]
+        logits = F.conv_transpose2d(torch.cat(phases, 1), self.last_weight, self.last_bias, padding=1)
+        return torch.sigmoid(F.pixel_shuffle(logits, 2))
