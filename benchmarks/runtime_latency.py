@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import percentile, stamp, write_section  # noqa: E402
 
 from latent_atlas.runtime.bench import GRID_SIDE, timings  # noqa: E402
-from latent_atlas.runtime.model import WIDE_BATCH  # noqa: E402
+from latent_atlas.runtime.model import CPU_CHUNK, PARALLEL_BATCH  # noqa: E402
 from latent_atlas.runtime.session import cpu_count  # noqa: E402
 
 # Cold start: the child reports, from the launch timestamp the parent passes in, when it finished
@@ -201,7 +201,7 @@ def main() -> int:
         stamp(),
         "",
         f"onnxruntime {__import__('onnxruntime').__version__} ({decoder.provider}; one thread for batches under "
-        f"{WIDE_BATCH}, {cpu_count()} for larger ones), "
+        f"{PARALLEL_BATCH}, larger ones in slices of {CPU_CHUNK} on {cpu_count()} threads), "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads), the same VAE(2) weights. "
         f"Load average at the end: {load:.1f}." + (" **Quick run: few repetitions.**" if args.quick else ""),
         "",

@@ -7,7 +7,9 @@ All state is read-only after construction (plus one lock-guarded cache), and ONN
 
 from __future__ import annotations
 
+import functools
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
@@ -24,10 +26,14 @@ from .session import CPU, ProviderSpec, cpu_count, make_session
 # Larger batches are run in chunks of this many, so memory stays bounded (~150 kB of activations
 # per image) while a 30x30 grid still goes through in one call.
 MAX_BATCH = 1024
-# On the CPU, batches from this size up run on a second, multi-threaded session. A single point is
-# too small to split across cores: one thread is as fast, and stays fast when other work (the app's
-# GUI, a training run) wants the other cores. See benchmarks/runtime_latency.py.
-WIDE_BATCH = 8
+# On the CPU, a batch of PARALLEL_BATCH or more is cut into slices of CPU_CHUNK images that run side
+# by side, one per core, each on the same single-threaded session. ONNX Runtime's own intra-op threads
+# barely split this model's small per-image GEMMs, and a 32-image slice's activations stay in cache
+# where a whole grid's (~100 MB for 30x30) do not: about 2.4x faster for a 30x30 grid on 2 cores
+# (benchmarks/runtime_latency.py). A single point stays on the calling thread: it is too small to
+# split, and leaves the other cores to the app's GUI or a training run.
+PARALLEL_BATCH = 8
+CPU_CHUNK = 32
 _FLOAT = "tensor(float)"
 
 
@@ -83,14 +89,12 @@ class _OnnxFile:
 
     def __init__(self, path: str | Path, providers: ProviderSpec = "auto", strict: bool = False,
                  threads: int | None = None):
-        """threads: intra-op CPU threads for every call; None = one for small batches and one per
-        core for batches of WIDE_BATCH or more."""
+        """threads: intra-op CPU threads for every call; None = one thread for small batches and,
+        on the CPU, slices run on every core for batches of PARALLEL_BATCH or more."""
         self.path = Path(path)
         self._threads = threads
         self._session = make_session(self.path, providers, strict, 1 if threads is None else threads)
         self.session = self._session.inference
-        self._wide: object | None = None  # the multi-threaded CPU session, made on the first big batch
-        self._wide_lock = threading.Lock()
         self.metadata: dict = bundle_format.parse_onnx_metadata(self.session.get_modelmeta().custom_metadata_map)
         static_dims = (self._expect(self.session.get_inputs(), *self.inputs, "inputs")
                        + self._expect(self.session.get_outputs(), *self.outputs, "outputs"))
@@ -125,22 +129,23 @@ class _OnnxFile:
         return next(iter(candidates))
 
     def _run_chunked(self, outputs: list[str], name: str, batch: np.ndarray) -> list[np.ndarray]:
-        session = self._session_for(len(batch))
-        if len(batch) <= MAX_BATCH:
-            return session.run(outputs, {name: batch})
-        parts = [session.run(outputs, {name: batch[i:i + MAX_BATCH]}) for i in range(0, len(batch), MAX_BATCH)]
+        if self._threads is None and self.provider == CPU and len(batch) >= PARALLEL_BATCH and cpu_count() > 1:
+            starts, pool = range(0, len(batch), CPU_CHUNK), _cpu_pool()
+            parts = pool.map(lambda i: self.session.run(outputs, {name: batch[i:i + CPU_CHUNK]}), starts)
+        elif len(batch) <= MAX_BATCH:
+            return self.session.run(outputs, {name: batch})
+        else:
+            parts = [self.session.run(outputs, {name: batch[i:i + MAX_BATCH]}) for i in range(0, len(batch), MAX_BATCH)]
         return [np.concatenate(column) for column in zip(*parts)]
-
-    def _session_for(self, batch_size: int):
-        if batch_size < WIDE_BATCH or self._threads is not None or self.provider != CPU or cpu_count() < 2:
-            return self.session
-        with self._wide_lock:
-            if self._wide is None:
-                self._wide = make_session(self.path, "cpu", threads=cpu_count(), spinning=False).inference
-            return self._wide
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r}, latent_dim={self.latent_dim}, provider={self.provider!r})"
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_pool() -> ThreadPoolExecutor:
+    """One pool for every model: a worker per core (ONNX Runtime releases the GIL while it runs)."""
+    return ThreadPoolExecutor(max_workers=cpu_count(), thread_name_prefix="latent-atlas-cpu")
 
 
 def _shape_text(shape: tuple) -> str:

@@ -93,19 +93,13 @@ def cpu_count() -> int:
     return os.cpu_count() or 1
 
 
-def session_options(threads: int = 1, spinning: bool = True) -> ort.SessionOptions:
-    """Options for small models called interactively on a small CPU.
-
-    spinning=False makes idle pool threads sleep at once instead of busy-waiting for more work: a
-    little wake-up latency, which a large batch does not notice, in exchange for not stealing the
-    CPU from the app's own threads (or, on a loaded machine, from each other)."""
+def session_options(threads: int = 1) -> ort.SessionOptions:
+    """Options for small models called interactively on a small CPU."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    if not spinning:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only: provider fallbacks are reported through `provider`
     return options
 
@@ -120,7 +114,7 @@ class Session:
 
 
 def make_session(path: str | Path, providers: ProviderSpec = "auto", strict: bool = False,
-                 threads: int = 1, spinning: bool = True) -> Session:
+                 threads: int = 1) -> Session:
     """Creates an InferenceSession for the ONNX file at `path` with `threads` intra-op CPU threads.
 
     strict=True raises ProviderError unless the first provider asked for (the GPU one for "auto"
@@ -134,7 +128,7 @@ def make_session(path: str | Path, providers: ProviderSpec = "auto", strict: boo
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
     try:
-        inference = ort.InferenceSession(str(path), sess_options=session_options(threads, spinning),
+        inference = ort.InferenceSession(str(path), sess_options=session_options(threads),
                                          providers=requested)
     except Exception as exc:  # onnxruntime raises its own exception types for unreadable or invalid graphs
         raise ValueError(f"{path}: not a loadable ONNX model ({type(exc).__name__}: {_first_line(exc)})") from exc
