@@ -23,15 +23,15 @@ from .latent import check_dims, grid_points, interpolation_path, manifold_axes
 from .preprocessing import IMAGE_SIDE, LAYOUTS, prepare_batch
 from .session import CPU, ProviderSpec, cpu_count, make_session
 
-# Larger batches are run in chunks of this many, so memory stays bounded (~150 kB of activations
-# per image) while a 30x30 grid still goes through in one call.
+# On GPU providers, larger batches are run in chunks of this many, so memory stays bounded (~150 kB of
+# activations per image) while a 30x30 grid still goes through in one call.
 MAX_BATCH = 1024
-# On the CPU, a batch of PARALLEL_BATCH or more is cut into slices of CPU_CHUNK images that run side
-# by side, one per core, each on the same single-threaded session. ONNX Runtime's own intra-op threads
-# barely split this model's small per-image GEMMs, and a 32-image slice's activations stay in cache
-# where a whole grid's (~100 MB for 30x30) do not: about 2.4x faster for a 30x30 grid on 2 cores
-# (benchmarks/runtime_latency.py). A single point stays on the calling thread: it is too small to
-# split, and leaves the other cores to the app's GUI or a training run.
+# On the CPU, a batch of PARALLEL_BATCH or more is cut into slices of CPU_CHUNK images, whose
+# activations stay in cache where a whole grid's (~100 MB for 30x30) do not. With the default threads
+# the slices run side by side, one per core, on the same single-threaded session: ONNX Runtime's own
+# intra-op threads barely split this model's small per-image convolutions. About 2.4x faster for a
+# 30x30 grid on 2 cores (benchmarks/runtime_latency.py). A single point stays on the calling thread:
+# it is too small to split, and leaves the other cores to the app's GUI or a training run.
 PARALLEL_BATCH = 8
 CPU_CHUNK = 32
 _FLOAT = "tensor(float)"
@@ -129,13 +129,19 @@ class _OnnxFile:
         return next(iter(candidates))
 
     def _run_chunked(self, outputs: list[str], name: str, batch: np.ndarray) -> list[np.ndarray]:
-        if self._threads is None and self.provider == CPU and len(batch) >= PARALLEL_BATCH and cpu_count() > 1:
-            starts, pool = range(0, len(batch), CPU_CHUNK), _cpu_pool()
-            parts = pool.map(lambda i: self.session.run(outputs, {name: batch[i:i + CPU_CHUNK]}), starts)
-        elif len(batch) <= MAX_BATCH:
+        on_cpu = self.provider == CPU
+        if len(batch) < (PARALLEL_BATCH if on_cpu else MAX_BATCH + 1):
             return self.session.run(outputs, {name: batch})
-        else:
-            parts = [self.session.run(outputs, {name: batch[i:i + MAX_BATCH]}) for i in range(0, len(batch), MAX_BATCH)]
+        size = CPU_CHUNK if on_cpu else MAX_BATCH
+
+        def run(start: int) -> list[np.ndarray]:
+            return self.session.run(outputs, {name: batch[start:start + size]})
+
+        starts = range(0, len(batch), size)
+        if on_cpu and self._threads is None and cpu_count() > 1:
+            parts = list(_cpu_pool().map(run, starts))
+        else:  # the caller fixed the threads (the explorer keeps grids to one): slices one after another
+            parts = [run(start) for start in starts]
         return [np.concatenate(column) for column in zip(*parts)]
 
     def __repr__(self) -> str:

@@ -254,7 +254,7 @@ def test_concurrent_calls_match_serial_calls(model, mnist_test):
 
     serial = [work(model, i) for i in range(16)]
     # A fresh model, so that the threads also race to make its lazily created parts (the atlas's
-    # class means, the multi-threaded session for batches).
+    # class means); batches of 17 and 64 also go through the shared pool of slices.
     fresh = runtime.load(model.bundle.path, providers="cpu")
     with ThreadPoolExecutor(max_workers=8) as pool:
         for _ in range(3):
@@ -262,3 +262,15 @@ def test_concurrent_calls_match_serial_calls(model, mnist_test):
             for got, want in zip(concurrent, serial):
                 for a, b in zip(got, want):
                     np.testing.assert_array_equal(a, b)
+
+
+def test_large_batches_run_in_slices_that_agree_with_single_calls(model, mnist_test):
+    z = np.random.default_rng(1).normal(size=(100, 2)).astype(np.float32) * 2  # 3 slices of 32 and one of 4
+    side_by_side = model.decode(z)
+    one_thread = runtime.load(model.bundle.path, providers="cpu", threads=1)
+    np.testing.assert_array_equal(side_by_side, one_thread.decode(z))  # same slices, same session settings
+    np.testing.assert_allclose(side_by_side, np.stack([model.decode(point) for point in z]), rtol=0, atol=1e-6)
+    digits = mnist_test[0][:70]
+    mean = model.encode(digits).mean
+    assert mean.shape == (70, 2)
+    np.testing.assert_allclose(mean, np.stack([model.encode(d).mean for d in digits]), rtol=0, atol=1e-5)
