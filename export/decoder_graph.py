@@ -13,18 +13,15 @@ sub-pixel view of a strided transposed convolution: Shi et al., 2016, https://ar
   (m + 1, n), (m + 1, n + 1), through the kernel taps `TAPS[a] x TAPS[b]`. Each of the four phases is
   therefore an ordinary small convolution (1x1, 1x2, 2x1 and 2x2) of the 14x14 input, which ONNX
   Runtime runs with its blocked NCHWc kernels, bias and ReLU fused. Same multiply-adds, no col2im.
-- The final 3x3 convolution, rewritten over the four phase planes, is a 3x3 convolution from
-  4 x 32 phase channels to the 4 output phases. It is exported as the equivalent transposed
-  convolution (kernel flipped, in/out swapped): ONNX Runtime runs that as a GEMM plus a 9-tap scatter
-  of 4 channels instead of an im2col of 128.
-- A depth-to-space (`pixel_shuffle`) interleaves the 4 output phases into the 28x28 image.
+- The final 3x3 convolution reads each phase plane through the same 3x3 kernel, flipped and shifted
+  by the phase: one stride-2 transposed convolution from the 4 x 32 phase channels straight to the
+  28x28 image. ONNX Runtime runs that as a small GEMM and a 16-tap scatter into one channel, instead
+  of the im2col of the original layer.
 
 The export's parity check compares the result with the PyTorch model (`export.verify.check_parity`).
 """
 
 from __future__ import annotations
-
-import itertools
 
 import torch
 from torch import nn
@@ -45,26 +42,18 @@ def phase_kernels(weight: torch.Tensor) -> list[torch.Tensor]:
 
 
 def phase_output_kernel(weight: torch.Tensor) -> torch.Tensor:
-    """A 3x3, padding-1 Conv2d weight [1, C, 3, 3] on the 28x28 image -> the same convolution over the
-    14x14 phase planes: a Conv2d weight [4, 4 * C, 3, 3] (output phase, input phase x channel, dm, dn).
+    """A 3x3, padding-1 Conv2d weight [1, C, 3, 3] applied to the 28x28 image -> the ConvTranspose2d
+    weight [4 * C, 1, 4, 4] (stride 2, padding 1) that computes it from the four 14x14 phase planes.
 
-    Output (2m + a, 2n + b) reads image pixel (2m + a + dy, 2n + b + dx), which lies in phase
-    ((a + dy) mod 2, (b + dx) mod 2) at grid offset (floor((a + dy) / 2), floor((b + dx) / 2))."""
+    Image pixel 2m + a + dy (a + dy = 2m' + a' - 2m) lies in phase a' at row m'; a stride-2,
+    padding-1 transposed convolution sends input row m' to output row 2m + a through kernel tap
+    ky = a' - dy + 1. So phase (a', b')'s kernel is the 3x3 kernel flipped, placed at offset (a', b')."""
     channels = weight.shape[1]
-    kernel = weight.new_zeros(4, 4 * channels, 3, 3)
-    for (out, (a, b)), (src, (a2, b2)), dm, dn in itertools.product(
-            enumerate(PHASES), enumerate(PHASES), (-1, 0, 1), (-1, 0, 1)):
-        dy, dx = 2 * dm + a2 - a, 2 * dn + b2 - b
-        if abs(dy) <= 1 and abs(dx) <= 1:
-            kernel[out, src * channels:(src + 1) * channels, dm + 1, dn + 1] = weight[0, :, dy + 1, dx + 1]
-    return kernel
-
-
-def as_transposed(kernel: torch.Tensor) -> torch.Tensor:
-    """A stride-1 Conv2d weight [out, in, k, k] -> the ConvTranspose2d weight [in, out, k, k] that computes
-    the same function with the same padding: conv(x, w)[o] = sum_k x[o + k - p] w[k] reads the input at
-    the mirrored offsets of conv_transpose(x, w')[o] = sum_k x[o - k + p] w'[k], so w' is w flipped."""
-    return kernel.flip(2, 3).transpose(0, 1).contiguous()
+    flipped = weight[0].flip(1, 2)
+    kernel = weight.new_zeros(len(PHASES), channels, 4, 4)
+    for source, (a, b) in enumerate(PHASES):
+        kernel[source, :, a:a + 3, b:b + 3] = flipped
+    return kernel.reshape(len(PHASES) * channels, 1, 4, 4)
 
 
 class DecoderGraph(nn.Module):
@@ -78,8 +67,8 @@ class DecoderGraph(nn.Module):
                                 phase_kernels(upsample.weight.detach())):
             self.register_buffer(name, kernel)
         self.register_buffer("upsample_bias", upsample.bias.detach().clone())
-        self.register_buffer("last_weight", as_transposed(phase_output_kernel(last.weight.detach())))
-        self.register_buffer("last_bias", last.bias.detach().repeat(4))
+        self.register_buffer("last_weight", phase_output_kernel(last.weight.detach()))
+        self.register_buffer("last_bias", last.bias.detach().clone())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.fc(z).view(-1, *HIDDEN_SHAPE)
@@ -87,5 +76,5 @@ class DecoderGraph(nn.Module):
         # Phase (a, b) also reads row m + a and column n + b: pad one zero row/column at the end.
         phases = [torch.relu(F.conv2d(F.pad(h, (0, b, 0, a)), kernel, self.upsample_bias))
                   for (a, b), kernel in zip(PHASES, kernels)]
-        logits = F.conv_transpose2d(torch.cat(phases, 1), self.last_weight, self.last_bias, padding=1)
-        return torch.sigmoid(F.pixel_shuffle(logits, 2))
+        logits = F.conv_transpose2d(torch.cat(phases, 1), self.last_weight, self.last_bias, stride=2, padding=1)
+        return torch.sigmoid(logits)

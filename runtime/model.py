@@ -232,8 +232,10 @@ class Decoder(_OnnxFile):
                 raise TypeError(f"expected latent points as real numbers, got non-numeric objects ({exc})") from exc
         if array.dtype.kind not in "biuf":
             raise TypeError(f"expected latent points as real numbers, got dtype {array.dtype}")
-        with np.errstate(over="ignore"):  # values beyond float32 become inf, refused just below
-            array = np.ascontiguousarray(array, dtype=np.float32)
+        if array.dtype != np.float32:
+            with np.errstate(over="ignore"):  # values beyond float32 become inf, refused just below
+                array = array.astype(np.float32)
+        array = np.ascontiguousarray(array)
         if array.ndim not in (1, 2) or array.shape[-1] != self.latent_dim:
             raise ValueError(f"expected latent points [N, {self.latent_dim}] or [{self.latent_dim}], "
                              f"got shape {array.shape}")
