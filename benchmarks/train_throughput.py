@@ -86,7 +86,8 @@ def main() -> None:
         c = runner.config
         rows.append(f"| `{preset}` | {c.optimizer}, batch {c.batch_size}, "
                     f"{'float32' if runner.autocast is nullcontext else 'bf16 autocast'}"
-                    f"{', channels-last' if c.channels_last else ''} | {med[preset]:,.0f} | "
+                    f"{', channels-last' if c.channels_last else ''}"
+                    f"{f', encoder noise {c.encoder_noise:g}' if c.encoder_noise else ''} | {med[preset]:,.0f} | "
                     f"{min(rates[preset]):,.0f}–{max(rates[preset]):,.0f} | {med[preset] / KERAS_SEED_IMAGES_PER_S:.2f}× |")
     markdown = "\n".join([
         "## Training throughput (`benchmarks/train_throughput.py`)",
