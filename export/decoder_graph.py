@@ -45,9 +45,10 @@ def phase_output_kernel(weight: torch.Tensor) -> torch.Tensor:
     """A 3x3, padding-1 Conv2d weight [1, C, 3, 3] applied to the 28x28 image -> the ConvTranspose2d
     weight [4 * C, 1, 4, 4] (stride 2, padding 1) that computes it from the four 14x14 phase planes.
 
-    Image pixel 2m + a + dy (a + dy = 2m' + a' - 2m) lies in phase a' at row m'; a stride-2,
-    padding-1 transposed convolution sends input row m' to output row 2m + a through kernel tap
-    ky = a' - dy + 1. So phase (a', b')'s kernel is the 3x3 kernel flipped, placed at offset (a', b')."""
+    Output row 2m + a reads image row 2m + a + dy, which lies in phase a' = (a + dy) mod 2 at grid
+    row m' = m + floor((a + dy) / 2). A stride-2, padding-1 transposed convolution sends input row m'
+    to output row 2m + a through kernel tap ky = 2m + a - 2m' + 1 = a' - dy + 1. So phase (a', b')'s
+    kernel is the 3x3 kernel flipped, placed at offset (a', b') in a 4x4 one."""
     channels = weight.shape[1]
     flipped = weight[0].flip(1, 2)
     kernel = weight.new_zeros(len(PHASES), channels, 4, 4)
