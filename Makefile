@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LATENT_ATLAS_DATA ?= $(abspath ../shared/datasets)
 export LATENT_ATLAS_DATA
 
-.PHONY: test run venv system-deps models bench clean
+.PHONY: test run venv system-deps models bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: venv system-deps
 
 run: venv
 	$(VENV)/bin/latent-atlas explore
+
+# Refreshes the README's pictures: the real-window test, writing into docs/screenshots/.
+screenshots: venv system-deps
+	LATENT_ATLAS_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/desktop/test_desktop_xvfb.py
 
 models: venv
 	bash scripts/make-models.sh

@@ -6,7 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-DEFAULT_SCREENSHOTS = Path("docs") / "screenshots"
+# Under runs/ (ignored by git), so a headless `make run` never overwrites the pictures the README shows.
+DEFAULT_SCREENSHOTS = Path("runs") / "screenshots"
 
 
 def register(subparsers) -> None:

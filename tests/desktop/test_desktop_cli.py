@@ -33,14 +33,15 @@ def test_a_bad_bundle_or_provider_is_one_line_before_any_window(tmp_path, capsys
         assert err.count("\n") == 0 and err.startswith("latent-atlas explore: error:") and message in err
 
 
-def test_without_a_display_it_says_so_and_writes_screenshots(tmp_path, mnist):
-    out = tmp_path / "shots"
-    result = subprocess.run([sys.executable, "-m", "latent_atlas.cli.main", "explore", "--screenshots", str(out)],
+def test_without_a_display_it_says_so_and_writes_screenshots_under_runs(tmp_path, mnist):
+    # Under runs/ of the working directory, never docs/: a headless `make run` must not overwrite the README's pictures.
+    out = tmp_path / "runs" / "screenshots"
+    result = subprocess.run([sys.executable, "-m", "latent_atlas.cli.main", "explore"],
                             capture_output=True, text=True, timeout=120, env=environment_without_display(),
                             cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     first = result.stdout.splitlines()[0]
-    assert "no display" in first and str(out) in first
+    assert "no display" in first and "runs/screenshots/" in first
     assert "pictures of mnist on the offscreen platform" in result.stdout  # MNIST is the default model
     for name in SHOTS:
         assert (out / name).stat().st_size > 1000, name
