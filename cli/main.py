@@ -23,8 +23,8 @@ _EXTRA_FOR_MODULE = {"torch": "train", "onnx": "train", "onnxscript": "train", "
                      "tqdm": "train", "matplotlib": "train", "PyQt6": "app"}
 
 # Errors that mean "the user asked for something we cannot do": one line, no traceback.
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError,
-               IsADirectoryError, PermissionError, ConnectionError, TimeoutError, FloatingPointError)
+# OSError covers missing files, permissions, a full disk and network failures alike: one line each.
+USER_ERRORS = (ValueError, TypeError, OSError, FloatingPointError)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+from .files import atomic_write
+
 
 def register(subparsers) -> None:
     p = _add(subparsers, "info", "describe a model bundle", "What the bundle holds, how it was made, where it runs.")
@@ -103,9 +105,20 @@ def _load(args):
     return model
 
 
+def _image_format(out: Path) -> str:
+    from PIL import Image
+
+    format = Image.registered_extensions().get(out.suffix.lower())
+    if format is None:
+        raise ValueError(f"unknown file extension {out.suffix!r} for {out}: expected .png, .gif, .jpg, .webp, "
+                         "or another image type Pillow writes")
+    return format
+
+
 def _save(image, args) -> int:
     out = Path(args.out)
-    image.save(out)
+    # A temporary file renamed into place: a full disk or Ctrl-C leaves an existing picture untouched.
+    atomic_write(out, lambda tmp: image.save(tmp, format=_image_format(out)))
     print(f"{out}: {image.width}x{image.height}")
     return 0
 
@@ -202,7 +215,8 @@ def run_interpolate(args) -> int:
     if out.suffix.lower() != ".gif":
         return _save(result.grid(ncols=len(result), scale=scale), args)
     frames = [to_pil(image, scale) for image in result.images]
-    frames[0].save(out, save_all=True, append_images=frames[1:], duration=max(1, args.frame_ms), loop=0)
+    atomic_write(out, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+                                                 duration=max(1, args.frame_ms), loop=0))
     print(f"{out}: {len(frames)} frames, {frames[0].width}x{frames[0].height}")
     return 0
 

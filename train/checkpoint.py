@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,25 +22,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from latent_atlas.runtime.bundle import sha256_file
+from latent_atlas.runtime.files import atomic_write
 
 FORMAT = "latent-atlas-checkpoint"
 FORMAT_VERSION = 1
 CHECKPOINT_JSON = "checkpoint.json"
-
-
-def atomic_write(path: Path, write) -> None:
-    """Calls write(tmp_path), fsyncs, and renames onto `path`; never leaves a half file under `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -109,6 +109,25 @@ def test_errors_are_one_line_and_exit_2(capsys, tmp_path, monkeypatch, argv, mes
     assert re.search(message, err), err
 
 
+@pytest.mark.parametrize("name, argv", [
+    ("grid.png", ["grid", "-n", "3"]),
+    ("morph.gif", ["interpolate", "--from", "0,0", "--to", "1,1", "--steps", "3"]),
+])
+def test_a_full_disk_is_one_line_and_keeps_the_old_picture(capsys, tmp_path, monkeypatch, name, argv):
+    out_file = tmp_path / name
+    out_file.write_bytes(b"the picture saved yesterday")
+
+    def save_half_then_fail(image, fp, *args, **kwargs):
+        Path(fp).write_bytes(b"half a pic")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", save_half_then_fail)
+    code, _, err = run(capsys, argv[0], "-m", "mnist", *argv[1:], "-o", str(out_file))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "No space left on device" in err
+    assert out_file.read_bytes() == b"the picture saved yesterday"
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary file left behind
+
+
 def test_a_missing_model_is_one_line(capsys, tmp_path):
     code, _, err = run(capsys, "info", "-m", str(tmp_path / "nothing-here"))
     assert code == 2 and "neither a bundled model" in err and len(err.strip().splitlines()) == 1
