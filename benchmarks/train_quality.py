@@ -44,7 +44,8 @@ def main() -> None:
         "",
         f"The `default` preset, 2-D latent, full MNIST (60,000 training images), seed {config['seed']}, "
         f"{config['epochs']} epochs, batch {config['batch_size']}, Adam lr {config['lr']:g} with a {config['lr_schedule']} schedule, "
-        f"encoder input noise std {config.get('encoder_noise', 0):g}. "
+        f"encoder input noise std {config.get('encoder_noise', 0):g}, "
+        f"encoder Dense 32 bias initialised at {config.get('bottleneck_bias', 0):g}. "
         f"Test −ELBO over all 10,000 test images (nats per image, continuous-intensity Bernoulli, β = 1); "
         f"IW bound with K = {iw[0]} on the first {iw[1]} test images each epoch. Command: `{' '.join(TRAIN)} --out {run}`.",
         "",

@@ -35,7 +35,7 @@ class PresetRunner:
         self.device = pick_device("cpu")
         torch.manual_seed(0)
         self.memory_format = torch.channels_last if self.config.channels_last else torch.contiguous_format
-        self.model = VAE(2).to(memory_format=self.memory_format)
+        self.model = VAE(2, self.config.bottleneck_bias).to(memory_format=self.memory_format)
         self.optimizer = make_optimizer(self.config, self.model)
         self.objective = objective_for(self.config)
         self.autocast = autocast_for(self.config, self.device)

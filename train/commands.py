@@ -29,6 +29,8 @@ def register(subparsers) -> None:
                    help="decoupled weight decay on the encoder's weights (Adam only)")
     p.add_argument("--encoder-noise", type=float, default=None, metavar="STD",
                    help="Gaussian noise added to the encoder's input while training")
+    p.add_argument("--bottleneck-bias", type=float, default=None, metavar="B",
+                   help="initial bias of the encoder's Dense 32 ReLU units (default preset: 1; seed preset and Keras: 0)")
     p.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs")
     p.add_argument("--eval-iw", type=int, default=None, metavar="K",
                    help="also log the importance-weighted bound (K samples, first 1000 test images) every epoch")
@@ -57,12 +59,8 @@ def run_train(args) -> int:
     from .config import TrainConfig
     from .train import train
 
-    config = TrainConfig.from_preset(
-        args.preset or "default", dataset=args.dataset, latent_dim=args.latent_dim, epochs=args.epochs, limit=args.limit,
-        seed=args.seed, batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
-        lr_decay_epochs=args.lr_decay_epochs, beta=args.beta,
-        beta_warmup_epochs=args.beta_warmup, encoder_weight_decay=args.encoder_weight_decay,
-        encoder_noise=args.encoder_noise, patience=args.patience, eval_iw_samples=args.eval_iw, device=args.device)
+    config = TrainConfig.from_preset(args.preset or "default", **_config_options(args), epochs=args.epochs,
+                                     eval_iw_samples=args.eval_iw, device=args.device)
     out = args.out or f"runs/{config.dataset}-{config.preset}"
     if args.resume:
         _check_resume_options(args, out, config)
@@ -97,17 +95,21 @@ def run_evaluate(args) -> int:
     return 0
 
 
+def _config_options(args) -> dict:
+    """The TrainConfig fields given on the command line (None where not given) that a resumed run must keep."""
+    return {"dataset": args.dataset, "latent_dim": args.latent_dim, "limit": args.limit, "seed": args.seed,
+            "batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule,
+            "lr_decay_epochs": args.lr_decay_epochs, "beta": args.beta, "beta_warmup_epochs": args.beta_warmup,
+            "encoder_weight_decay": args.encoder_weight_decay, "encoder_noise": args.encoder_noise,
+            "bottleneck_bias": args.bottleneck_bias, "patience": args.patience}
+
+
 def _check_resume_options(args, out: str, config) -> None:
     """A resumed run keeps its saved config: refuse options that contradict it, keep its epoch target."""
     from .checkpoint import load_checkpoint
 
     saved = load_checkpoint(out).meta["config"]
-    given = {"dataset": args.dataset, "preset": args.preset, "latent_dim": args.latent_dim, "limit": args.limit,
-             "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule,
-             "lr_decay_epochs": args.lr_decay_epochs,
-             "beta": args.beta,
-             "beta_warmup_epochs": args.beta_warmup, "encoder_weight_decay": args.encoder_weight_decay,
-             "encoder_noise": args.encoder_noise, "patience": args.patience}
+    given = {"preset": args.preset, **_config_options(args)}
     explicit = {k: v for k, v in given.items() if v is not None}
     conflicts = [f"{k}={v!r} (the run has {saved.get(k)!r})" for k, v in explicit.items() if saved.get(k) != v]
     if conflicts:

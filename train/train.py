@@ -113,7 +113,7 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None 
     x_test = images_to_tensor(dataset.test_images, device)
 
     torch.manual_seed(config.seed)  # weight init only; training randomness has its own generators
-    model = VAE(config.latent_dim).to(device=device, memory_format=memory_format)
+    model = VAE(config.latent_dim, config.bottleneck_bias).to(device=device, memory_format=memory_format)
     optimizer = make_optimizer(config, model)
     shuffle_rng = torch.Generator().manual_seed(config.seed)
     noise_rng = torch.Generator(device=device).manual_seed(config.seed + 1)

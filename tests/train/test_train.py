@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -201,6 +202,9 @@ def test_config_validation_and_schedules():
         TrainConfig(batch_size=0)
     seed = TrainConfig.from_preset("seed")
     assert (seed.optimizer, seed.batch_size, seed.objective, seed.patience, seed.bf16) == ("rmsprop", 16, "keras-seed", 2, False)
+    assert (seed.bottleneck_bias, TrainConfig().bottleneck_bias) == (0.0, 1.0)  # the seed starts where Keras did
+    with pytest.raises(ValueError, match="bottleneck bias must be a finite number, got nan"):
+        TrainConfig(bottleneck_bias=float("nan"))
     warm = TrainConfig(beta=2.0, beta_warmup_epochs=4)
     assert [warm.beta_at(e) for e in range(5)] == [0.5, 1.0, 1.5, 2.0, 2.0]
     constant = TrainConfig(lr=1e-3, lr_schedule="constant", epochs=50)
@@ -215,6 +219,32 @@ def test_config_validation_and_schedules():
         TrainConfig(encoder_noise=-0.1)
     with pytest.raises(ValueError, match="encoder weight decay must be >= 0"):
         TrainConfig(encoder_weight_decay=-1.0)
+
+
+@pytest.mark.parametrize("seed", [1, 6])
+def test_the_bottleneck_bias_keeps_the_encoder_units_alive(data_dir, seed):
+    """The failure the default's bottleneck bias fixes, reproduced: with Keras' zero bias, Adam's first
+    steps switch off encoder Dense-32 units for every image (they never return); with a bias of 1 none."""
+    from latent_atlas.train.data import load_dataset
+
+    images = torch.as_tensor(load_dataset("mnist", data_dir).train_images[:1024]).unsqueeze(1).float() / 255
+
+    def dead_units_after(steps: int, bottleneck_bias: float) -> int:
+        config = TrainConfig(seed=seed, bottleneck_bias=bottleneck_bias, encoder_noise=0.0)
+        torch.manual_seed(seed)
+        model = VAE(2, bottleneck_bias)
+        optimizer = make_optimizer(config, model)
+        for step in range(steps):
+            batch = images[32 * step: 32 * (step + 1)]
+            train_module.training_step(model, optimizer, train_module.objective_for(config), batch, 1.0, 1e-3,
+                                       torch.Generator().manual_seed(step), nullcontext)
+        with torch.no_grad():
+            pre_activation = model.encoder.features[:-1](images)
+        return int((pre_activation.max(dim=0).values <= 0).sum())
+
+    assert dead_units_after(0, 0.0) <= 1  # (nearly) all alive at the start
+    assert (dead := dead_units_after(10, 0.0)) >= 8, dead
+    assert dead_units_after(10, 1.0) == 0
 
 
 def test_encoder_weight_decay_acts_on_the_encoder_alone():
