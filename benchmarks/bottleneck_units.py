@@ -72,7 +72,8 @@ def main() -> None:
         "",
         stamp(),
         "",
-        f"The `default` recipe for its first {args.steps} steps (batch 32, PyTorch {torch.__version__}), seeds "
+        f"The `default` recipe for its first {args.steps} steps (batch 32, one pass over the first {32 * args.steps:,} "
+        f"training images, PyTorch {torch.__version__}), seeds "
         f"0–{args.seeds - 1}, with the encoder's Dense 32 ReLU biases starting at Keras' 0 or at the default's 1. "
         "Dead: units whose pre-activation is ≤ 0 on every one of the first 2,000 test images (out of 32). "
         "Test −ELBO over all 10,000 test images at that point, nats per image.",
