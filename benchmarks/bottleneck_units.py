@@ -2,7 +2,7 @@
 
 For each seed, the trainer runs the first STEPS optimizer steps of the `default` recipe twice, with
 Keras' zero bias and with the default's 1. A unit is dead when its pre-activation is <= 0 on every
-one of the first 2,000 test images: it gets no gradient and never comes back, and the 2-D latent is
+one of the first 2,000 test images: it gets no gradient and seldom comes back, and the 2-D latent is
 computed from the units that are left. Also reported: each run's test -ELBO at that point.
 
     python benchmarks/bottleneck_units.py [--seeds 12] [--steps 500]
@@ -22,22 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import stamp, write_section  # noqa: E402
 
 from latent_atlas.train import data  # noqa: E402
-from latent_atlas.train.checkpoint import load_checkpoint  # noqa: E402
 from latent_atlas.train.config import TrainConfig  # noqa: E402
-from latent_atlas.train.evaluate import images_to_tensor  # noqa: E402
-from latent_atlas.train.model import VAE  # noqa: E402
+from latent_atlas.train.evaluate import images_to_tensor, load_model  # noqa: E402
 from latent_atlas.train.train import train  # noqa: E402
 
 BIASES = (0.0, 1.0)
-
-
-def dead_units(run_dir: Path, images: torch.Tensor) -> int:
-    checkpoint = load_checkpoint(run_dir)
-    model = VAE(checkpoint.meta["config"]["latent_dim"])
-    model.load_state_dict({k[len("model."):]: v for k, v in checkpoint.tensors("last").items() if k.startswith("model.")})
-    with torch.no_grad():
-        pre_activation = model.encoder.features[:-1](images)  # the Dense 32 layer, before its ReLU
-    return int((pre_activation.max(dim=0).values <= 0).sum())
 
 
 def main() -> None:
@@ -58,7 +47,8 @@ def main() -> None:
                                                  limit=32 * args.steps, device="cpu")
                 run = Path(tmp) / f"seed{seed}-bias{bias:g}"
                 meta = train(config, run, data_dir=args.data_dir, progress=False, plots=False)
-                results[seed, bias] = dead_units(run, probe), meta["metrics"]["test_neg_elbo"]
+                model, _ = load_model(run, "last")
+                results[seed, bias] = model.encoder.dead_bottleneck_units(probe), meta["metrics"]["test_neg_elbo"]
             print(f"seed {seed}: " + ", ".join(f"bias {b:g}: {results[seed, b][0]} dead, {results[seed, b][1]:.1f} nats"
                                                for b in BIASES), file=sys.stderr)
 

@@ -79,6 +79,17 @@ class Encoder(nn.Module):
         h = self.features(x)
         return DiagonalGaussian(self.z_mean(h), self.z_logvar(h))
 
+    @property
+    def bottleneck(self) -> nn.Linear:
+        """The Dense 32 layer whose ReLUs both latent heads read."""
+        return self.features[-2]
+
+    def dead_bottleneck_units(self, x: torch.Tensor) -> int:
+        """How many bottleneck ReLUs are off for every image in x: those get no gradient (see `_init_weights`)."""
+        with torch.no_grad():
+            pre_activation = self.features[:-1](x)
+        return int((pre_activation.max(dim=0).values <= 0).sum())
+
 
 class Decoder(nn.Module):
     """Maps z to Bernoulli logits; apply a sigmoid (see `VAE.decode_probs`) to get pixel intensities."""
@@ -135,8 +146,7 @@ def _init_weights(model: VAE, bottleneck_bias: float) -> None:
     # off for good within a few hundred steps, the 2-D latent was computed from the few left, and how few
     # made the final -ELBO swing by 6 nats from seed to seed. Starting at 1 keeps nearly all of them
     # alive (docs/benchmarks.md, "Dead encoder units").
-    dense = model.encoder.features[-2]
-    nn.init.constant_(dense.bias, bottleneck_bias)
+    nn.init.constant_(model.encoder.bottleneck.bias, bottleneck_bias)
 
 
 @dataclass
