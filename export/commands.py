@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 
 
 def register(subparsers) -> None:
@@ -31,5 +30,5 @@ def run_export(args) -> int:
     variant = "int8" if args.quantize else ("fp16" if args.fp16 else "fp32")
     export_bundle(args.run_dir, args.out, name=args.name, variant=variant, force=args.force,
                   verify=not args.no_verify, iw_samples=args.iw_samples, weights=args.weights,
-                  data_dir=args.data_dir, command=shlex.join(["latent-atlas", *sys.argv[1:]]))
+                  data_dir=args.data_dir, command=shlex.join(["latent-atlas", *args.argv]))
     return 0

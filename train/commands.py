@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 
@@ -17,6 +18,9 @@ def register(subparsers) -> None:
     p.add_argument("--latent-dim", type=int, default=None, help="size of z (default 2)")
     p.add_argument("--epochs", type=int, default=None, help="total epochs to reach, also with --resume (default 20)")
     p.add_argument("--limit", type=int, default=None, help="train on the first N training images only")
+    p.add_argument("--val-size", type=int, default=None, metavar="N",
+                   help="training images held out (fixed, seeded) to pick the best epoch and stop early (default "
+                        "5000); 0 selects on the test set instead, for comparison with older runs")
     p.add_argument("--seed", type=int, default=None, help="makes a CPU run reproducible (default 0)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
@@ -35,6 +39,9 @@ def register(subparsers) -> None:
     p.add_argument("--eval-iw", type=int, default=None, metavar="K",
                    help="also log the importance-weighted bound (K samples, first 1000 test images) every epoch")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="data-parallel worker processes on this machine (torchrun, DDP; global batch = N x "
+                        "--batch-size); for several machines run torchrun yourself (see the README)")
     p.add_argument("--data-dir", default=None, help="where the dataset files are (or are downloaded to); "
                    "default: $LATENT_ATLAS_DATA, then the user cache directory")
     p.add_argument("--out", default=None, help="run directory (default runs/DATASET-PRESET)")
@@ -56,6 +63,10 @@ def register(subparsers) -> None:
 
 
 def run_train(args) -> int:
+    if args.nproc is not None and "WORLD_SIZE" not in os.environ:
+        from .distributed import launch_local
+
+        return launch_local(args.nproc, _without_nproc(args.argv))
     from .config import TrainConfig
     from .train import train
 
@@ -64,13 +75,31 @@ def run_train(args) -> int:
     out = args.out or f"runs/{config.dataset}-{config.preset}"
     if args.resume:
         _check_resume_options(args, out, config)
+    command = os.environ.get(COMMAND_ENV) or shlex.join(["latent-atlas", *args.argv])
     meta = train(config, out, data_dir=args.data_dir, resume=args.resume, progress=not args.quiet,
-                 plots=not args.no_plots, command=shlex.join(["latent-atlas", *sys.argv[1:]]))
+                 plots=not args.no_plots, command=command)
     if meta.get("stopped") == "interrupted":
         return 130
     metrics = meta.get("metrics", {})
-    print(f"{out}: {meta['epoch']} epochs, test -ELBO {metrics.get('test_neg_elbo', float('nan')):.2f} nats")
+    if os.environ.get("RANK", "0") == "0":
+        print(f"{out}: {meta['epoch']} epochs, test -ELBO {metrics.get('test_neg_elbo', float('nan')):.2f} nats")
     return 0
+
+
+# The command a user typed, passed by `--nproc` to the workers it starts, for the checkpoint's record.
+COMMAND_ENV = "LATENT_ATLAS_COMMAND"
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == "--nproc":
+            skip = True
+        elif not token.startswith("--nproc="):
+            out.append(token)
+    return out
 
 
 def run_evaluate(args) -> int:
@@ -89,7 +118,8 @@ def run_evaluate(args) -> int:
     if "iw_nll" in result:
         rows.append((f"IW NLL bound, K={result['iw_samples']}", f"{result['iw_nll']:.2f}"))
     width = max(len(k) for k, _ in rows)
-    print(f"{result['dataset']} · {result['run_dir']} · {result['weights']} weights (epoch {result['epoch']})")
+    print(f"{result['dataset']} · {result['run_dir']} · {result['weights']} weights (epoch {result['epoch']}, "
+          f"chosen on the {result['selected_on']} split) · figures on the {result['split']} set")
     for key, value in rows:
         print(f"  {key:<{width}}  {value:>10}")
     return 0
@@ -97,7 +127,8 @@ def run_evaluate(args) -> int:
 
 def _config_options(args) -> dict:
     """The TrainConfig fields given on the command line (None where not given) that a resumed run must keep."""
-    return {"dataset": args.dataset, "latent_dim": args.latent_dim, "limit": args.limit, "seed": args.seed,
+    return {"dataset": args.dataset, "latent_dim": args.latent_dim, "limit": args.limit, "val_size": args.val_size,
+            "seed": args.seed,
             "batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule,
             "lr_decay_epochs": args.lr_decay_epochs, "beta": args.beta, "beta_warmup_epochs": args.beta_warmup,
             "encoder_weight_decay": args.encoder_weight_decay, "encoder_noise": args.encoder_noise,

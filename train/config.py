@@ -37,7 +37,10 @@ class TrainConfig:
     preset: str = "default"
     latent_dim: int = 2
     epochs: int = 20
-    limit: int | None = None  # train on the first N training images only
+    limit: int | None = None  # train on the first N training images only (after the validation hold-out)
+    # Held out of the training set (a fixed, seeded choice: data.validation_split) to pick the best
+    # epoch and stop early; the test set only reports. 0 selects on the test set, as before 0.2.
+    val_size: int = 5000
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
     objective: str = "elbo"  # "elbo" or "keras-seed"
@@ -56,7 +59,7 @@ class TrainConfig:
     encoder_weight_decay: float = 0.0  # decoupled (AdamW-style) weight decay on the encoder's weights
     encoder_noise: float = 0.2  # std of Gaussian noise added to the encoder's input while training
     bottleneck_bias: float = 1.0  # initial bias of the encoder's Dense 32 ReLU units (Keras': 0)
-    patience: int = 5  # early stopping: epochs without test-loss improvement before stopping
+    patience: int = 5  # early stopping: epochs without improvement (validation -ELBO) before stopping
     eval_iw_samples: int = 0  # also log the importance-weighted bound each epoch, with K samples...
     eval_iw_images: int = 1000  # ...on this many test images (K=100 on all 10k takes a minute on a CPU)
     bf16: bool = True  # bfloat16 autocast where the hardware supports it
@@ -77,6 +80,7 @@ class TrainConfig:
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
             (self.limit is None or self.limit >= 1, f"limit must be >= 1, got {self.limit}"),
+            (self.val_size >= 0, f"validation size must be >= 0, got {self.val_size}"),
             (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
             (self.beta >= 0, f"beta must be >= 0, got {self.beta}"),
             (self.beta_warmup_epochs >= 0, f"beta warm-up must be >= 0 epochs, got {self.beta_warmup_epochs}"),

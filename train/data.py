@@ -368,6 +368,22 @@ def load_dataset(dataset: DatasetLike = "mnist", data_dir: PathLike | None = Non
     return LoadedDataset(info, train_images, train_labels, test_images, test_labels)
 
 
+# Fixed, not the run's seed: every run on a dataset holds out the same images, so their validation
+# figures compare.
+VALIDATION_SEED = 0
+
+
+def validation_split(n: int, val_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(training indices, validation indices) of a training set of n images: `val_size` of them chosen
+    at random with VALIDATION_SEED, both in their original order."""
+    if not 0 <= val_size < n:
+        raise DatasetError(f"cannot hold out {val_size} validation images from a training set of {n}; "
+                           f"expected a --val-size from 0 to {n - 1}")
+    held_out = np.zeros(n, dtype=bool)
+    held_out[np.random.default_rng(VALIDATION_SEED).permutation(n)[:val_size]] = True
+    return np.flatnonzero(~held_out), np.flatnonzero(held_out)
+
+
 def to_float(images: np.ndarray) -> np.ndarray:
     """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] in [0, 1], the layout the model consumes."""
     images = np.asarray(images)

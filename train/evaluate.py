@@ -110,4 +110,7 @@ def evaluate_run(run_dir: str | Path, iw_samples: int = 100, binarize: bool = Fa
     result = evaluate_model(model, images, iw_samples=iw_samples, binarize=binarize, device=device,
                             seed=meta["config"]["seed"])
     epoch = meta["best"]["epoch"] if meta["weights"] == "best" else meta["epoch"]
-    return {"run_dir": str(run_dir), "dataset": dataset_name, "weights": meta["weights"], "epoch": epoch, **result}
+    # The figures are always the test set's; `selected_on` says which split chose the best weights
+    # (runs from before the validation split selected on the test set).
+    return {"run_dir": str(run_dir), "dataset": dataset_name, "weights": meta["weights"], "epoch": epoch,
+            "split": "test", "selected_on": meta.get("selected_on", "test"), **result}

@@ -40,10 +40,13 @@ class DiagonalGaussian:
         return torch.exp(0.5 * self.logvar)
 
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        # The reparameterisation trick (Kingma & Welling, section 2.4): the noise carries the
-        # randomness, so gradients flow through mean and std.
         eps = torch.randn(self.mean.shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
-        return self.mean + self.std * eps
+        return self.reparameterize(eps)
+
+    def reparameterize(self, eps: torch.Tensor) -> torch.Tensor:
+        """z = mean + std * eps for standard-normal eps: the reparameterisation trick (Kingma & Welling,
+        section 2.4). The noise carries the randomness, so gradients flow through mean and std."""
+        return self.mean + self.std * eps.to(self.mean.dtype)
 
     def mode(self) -> torch.Tensor:
         return self.mean
@@ -149,6 +152,25 @@ def _init_weights(model: VAE, bottleneck_bias: float) -> None:
     nn.init.constant_(model.encoder.bottleneck.bias, bottleneck_bias)
 
 
+@dataclass(frozen=True)
+class StepNoise:
+    """The standard-normal draws of one training step. They are drawn for the whole global batch and
+    sliced, so that each data-parallel rank uses exactly the numbers a single process would
+    (train/distributed.py)."""
+
+    latent: torch.Tensor  # [N, D]: the reparameterisation noise
+    image: torch.Tensor | None  # [N, 1, 28, 28]: the denoising encoder's input noise (None when unused)
+
+    @classmethod
+    def draw(cls, generator: torch.Generator, n: int, latent_dim: int, image_noise: bool,
+             device: torch.device | str = "cpu") -> "StepNoise":
+        image = torch.randn((n, *IMAGE_SHAPE), generator=generator, device=device) if image_noise else None
+        return cls(latent=torch.randn((n, latent_dim), generator=generator, device=device), image=image)
+
+    def __getitem__(self, part: slice) -> "StepNoise":
+        return StepNoise(self.latent[part], None if self.image is None else self.image[part])
+
+
 @dataclass
 class LossTerms:
     """Batch-averaged terms; `loss` is what is minimised, the others are in nats per image."""
@@ -168,19 +190,14 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits.float(), x.float(), reduction="none").flatten(1).sum(1)
 
 
-def elbo_loss(model: VAE, x: torch.Tensor, beta: float = 1.0, generator: torch.Generator | None = None,
-              encoder_noise: float = 0.0) -> LossTerms:
+def elbo_loss(model: VAE, x: torch.Tensor, noise: StepNoise, beta: float = 1.0, encoder_noise: float = 0.0) -> LossTerms:
     """Negative ELBO (Kingma & Welling, eq. 10), one posterior sample per image, averaged over the batch.
 
     beta scales the KL term (beta-VAE; beta=1 is the true ELBO). `encoder_noise` > 0 shows the encoder
     a noisy copy of x (a denoising encoder); the decoder is still scored on x itself, so the loss stays
     a bound on -log p(x), just with a smoother q(z|x)."""
-    if encoder_noise > 0:
-        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        posterior = model.encode(x + encoder_noise * noise)
-    else:
-        posterior = model.encode(x)
-    z = posterior.sample(generator)
+    posterior = model.encode(x + encoder_noise * noise.image if encoder_noise > 0 else x)
+    z = posterior.reparameterize(noise.latent)
     recon = bernoulli_nll(model.decode(z), x).mean()
     # The KL is computed in float32 even under autocast: it is what evaluation reports in nats.
     kl = DiagonalGaussian(posterior.mean.float(), posterior.logvar.float()).kl().mean()
@@ -190,7 +207,7 @@ def elbo_loss(model: VAE, x: torch.Tensor, beta: float = 1.0, generator: torch.G
 KERAS_SEED_KL_WEIGHT = 5e-4
 
 
-def keras_seed_loss(model: VAE, x: torch.Tensor, generator: torch.Generator | None = None) -> LossTerms:
+def keras_seed_loss(model: VAE, x: torch.Tensor, noise: StepNoise) -> LossTerms:
     """The original Keras recipe, reproduced as it was written, for comparison only.
 
     Its differences from the ELBO: the reconstruction term is the *mean* BCE per pixel (1/784 of the
@@ -201,7 +218,7 @@ def keras_seed_loss(model: VAE, x: torch.Tensor, generator: torch.Generator | No
     """
     posterior = model.encode(x)
     # std = exp(logvar) is a Gaussian whose log-variance is 2 * logvar.
-    z = DiagonalGaussian(posterior.mean, 2.0 * posterior.logvar).sample(generator)
+    z = DiagonalGaussian(posterior.mean, 2.0 * posterior.logvar).reparameterize(noise.latent)
     nll = bernoulli_nll(model.decode(z), x)
     mean, logvar = posterior.mean.float(), posterior.logvar.float()
     keras_kl = torch.mean(logvar.exp() - (1.0 + logvar) + mean.pow(2))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from latent_atlas.train.evaluate import evaluate_elbo, iw_log_likelihood
-from latent_atlas.train.model import VAE, DiagonalGaussian, bernoulli_nll, elbo_loss, keras_seed_loss
+from latent_atlas.train.model import VAE, DiagonalGaussian, StepNoise, bernoulli_nll, elbo_loss, keras_seed_loss
 
 
 def test_architecture_is_the_keras_seed():
@@ -69,7 +69,8 @@ def test_elbo_loss_matches_hand_computation():
     torch.manual_seed(1)
     model = VAE(2)
     x = torch.rand(2, 1, 28, 28)
-    terms = elbo_loss(model, x, beta=0.5, generator=torch.Generator().manual_seed(7))
+    noise = StepNoise.draw(torch.Generator().manual_seed(7), 2, 2, image_noise=False)
+    terms = elbo_loss(model, x, noise, beta=0.5)
 
     posterior = model.encode(x)
     eps = torch.randn(posterior.mean.shape, generator=torch.Generator().manual_seed(7))
@@ -92,13 +93,14 @@ def test_encoder_noise_reaches_only_the_encoder():
     model.encoder.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
     decoded = []
     model.decoder.register_forward_hook(lambda module, inputs, output: decoded.append(output))
-    terms = elbo_loss(model, x, generator=torch.Generator().manual_seed(3), encoder_noise=0.2)
+    terms = elbo_loss(model, x, StepNoise.draw(torch.Generator().manual_seed(3), 4, 2, image_noise=True),
+                      encoder_noise=0.2)
     noise = seen[0] - x
     assert 0.18 < noise.std().item() < 0.22 and abs(noise.mean().item()) < 0.01
     # The reconstruction term scores the clean images, not the noisy ones the encoder saw.
     assert terms.recon.item() == pytest.approx(bernoulli_nll(decoded[0], x).mean().item(), rel=1e-6)
     seen.clear()
-    elbo_loss(model, x, generator=torch.Generator().manual_seed(3))
+    elbo_loss(model, x, StepNoise.draw(torch.Generator().manual_seed(3), 4, 2, image_noise=False))
     assert torch.equal(seen[0], x)
 
 
@@ -113,7 +115,7 @@ def test_keras_seed_loss_is_the_original_formula():
     torch.manual_seed(2)
     model = VAE(2)
     x = torch.rand(3, 1, 28, 28)
-    terms = keras_seed_loss(model, x, generator=torch.Generator().manual_seed(3))
+    terms = keras_seed_loss(model, x, StepNoise.draw(torch.Generator().manual_seed(3), 3, 2, image_noise=False))
 
     posterior = model.encode(x)
     eps = torch.randn(posterior.mean.shape, generator=torch.Generator().manual_seed(3))

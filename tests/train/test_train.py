@@ -11,6 +11,7 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -19,7 +20,7 @@ from latent_atlas.cli.main import main as cli
 from latent_atlas.train import train as train_module
 from latent_atlas.train.checkpoint import load_checkpoint
 from latent_atlas.train.config import TrainConfig
-from latent_atlas.train.model import VAE
+from latent_atlas.train.model import VAE, StepNoise
 from latent_atlas.train.train import make_optimizer, train
 
 SMALL = dict(limit=6000, batch_size=32, epochs=2, seed=0)
@@ -136,13 +137,47 @@ def test_sigkill_loses_at_most_the_current_epoch(tmp_path, data_dir, straight_ru
     assert not list(run.glob("**/*.tmp")), "a temporary file was left behind"
 
 
-def test_early_stopping(tmp_path, data_dir, monkeypatch):
-    losses = iter([100.0, 101.0, 102.0, 103.0])
-    monkeypatch.setattr(train_module, "evaluate_elbo", lambda *a, **k: dict(neg_elbo=next(losses), recon=0.0, kl=0.0))
-    meta = train(TrainConfig(limit=64, epochs=10, patience=2), tmp_path / "run", data_dir=data_dir,
+def test_early_stopping_and_the_best_epoch_follow_the_validation_split(tmp_path, data_dir, monkeypatch):
+    """The test set improves every epoch while the validation split gets worse: the validation decides."""
+    validation, test = iter([100.0, 101.0, 102.0, 103.0]), iter([100.0, 99.0, 98.0, 97.0])
+
+    def fake_evaluate(model, x, **kwargs):
+        value = next(test) if len(x) == 10000 else next(validation)
+        return dict(neg_elbo=value, recon=0.0, kl=0.0)
+
+    monkeypatch.setattr(train_module, "evaluate_elbo", fake_evaluate)
+    meta = train(TrainConfig(limit=64, epochs=10, patience=2, val_size=300), tmp_path / "run", data_dir=data_dir,
                  progress=False, plots=False)
     assert meta["stopped"] == "early-stopped" and meta["epoch"] == 3
     assert load_checkpoint(tmp_path / "run").meta["best"]["epoch"] == 1
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["val_neg_elbo"] for r in records] == [100.0, 101.0, 102.0]
+    assert [r["test_neg_elbo"] for r in records] == [100.0, 99.0, 98.0]
+    assert {r["selected_on"] for r in records} == {"validation"}
+
+
+def test_val_size_zero_selects_on_the_test_set_and_says_so(tmp_path, data_dir, monkeypatch):
+    test = iter([100.0, 101.0, 102.0])
+    monkeypatch.setattr(train_module, "evaluate_elbo", lambda model, x, **k: dict(neg_elbo=next(test), recon=0.0, kl=0.0))
+    meta = train(TrainConfig(limit=64, epochs=10, patience=2, val_size=0), tmp_path / "run", data_dir=data_dir,
+                 progress=False, plots=False)
+    assert meta["epoch"] == 3 and meta["selected_on"] == "test"
+    record = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    assert record["selected_on"] == "test" and "val_neg_elbo" not in record
+
+
+def test_the_validation_split_is_fixed_disjoint_and_checked():
+    from latent_atlas.train.data import DatasetError, validation_split
+
+    train_index, val_index = validation_split(60000, 5000)
+    assert len(val_index) == 5000 and len(train_index) == 55000
+    assert not set(train_index.tolist()) & set(val_index.tolist())
+    assert (np.diff(val_index) > 0).all() and (np.diff(train_index) > 0).all()  # original order kept
+    again = validation_split(60000, 5000)[1]
+    assert np.array_equal(val_index, again)  # the same images whatever the run's seed
+    assert validation_split(100, 0)[1].size == 0
+    with pytest.raises(DatasetError, match="expected a --val-size from 0 to 99"):
+        validation_split(100, 100)
 
 
 def test_non_finite_loss_stops_with_a_clear_error(tmp_path, data_dir, monkeypatch):
@@ -234,10 +269,11 @@ def test_the_bottleneck_bias_keeps_the_encoder_units_alive(data_dir, seed):
         torch.manual_seed(seed)
         model = VAE(2, bottleneck_bias)
         optimizer = make_optimizer(config, model)
+        step_module = train_module.TrainingStep(model, train_module.objective_for(config))
         for step in range(steps):
             batch = images[32 * step: 32 * (step + 1)]
-            train_module.training_step(model, optimizer, train_module.objective_for(config), batch, 1.0, 1e-3,
-                                       torch.Generator().manual_seed(step), nullcontext)
+            noise = StepNoise.draw(torch.Generator().manual_seed(step), len(batch), 2, image_noise=False)
+            train_module.training_step(step_module, optimizer, batch, 1.0, 1e-3, noise, nullcontext)
         return model.encoder.dead_bottleneck_units(images)
 
     assert dead_units_after(0, 0.0) <= 1  # (nearly) all alive at the start
@@ -265,6 +301,7 @@ def test_evaluate_command(tmp_path, data_dir, capsys):
     assert cli(["evaluate", str(run), "--iw-samples", "4", "--json", "--data-dir", str(data_dir)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["images"] == 10000 and result["epoch"] == 1
+    assert (result["split"], result["selected_on"]) == ("test", "validation")
     assert result["neg_elbo"] == pytest.approx(result["recon"] + result["kl"])
     assert result["iw_nll"] < result["neg_elbo"]
     # Matches the per-epoch evaluation the trainer logged (same seed, same weights).
