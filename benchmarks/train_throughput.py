@@ -26,7 +26,9 @@ from report import median, stamp, write_section  # noqa: E402
 from latent_atlas.train import data  # noqa: E402
 from latent_atlas.train.config import TrainConfig  # noqa: E402
 from latent_atlas.train.model import VAE  # noqa: E402
-from latent_atlas.train.train import autocast_for, make_optimizer, objective_for, pick_device, training_step  # noqa: E402
+from latent_atlas.train.model import StepNoise  # noqa: E402
+from latent_atlas.train.train import (TrainingStep, autocast_for, make_optimizer, objective_for, pick_device,  # noqa: E402
+                                      training_step)
 
 
 class PresetRunner:
@@ -37,7 +39,7 @@ class PresetRunner:
         self.memory_format = torch.channels_last if self.config.channels_last else torch.contiguous_format
         self.model = VAE(2, self.config.bottleneck_bias).to(memory_format=self.memory_format)
         self.optimizer = make_optimizer(self.config, self.model)
-        self.objective = objective_for(self.config)
+        self.step_module = TrainingStep(self.model, objective_for(self.config))
         self.autocast = autocast_for(self.config, self.device)
         self.rng = torch.Generator().manual_seed(0)
         self.images = images
@@ -52,7 +54,8 @@ class PresetRunner:
         self.cursor += bs
         # The same per-batch work as the trainer: index uint8 images, scale, set the memory format.
         x = self.images[idx].unsqueeze(1).float().div_(255.0).contiguous(memory_format=self.memory_format)
-        training_step(self.model, self.optimizer, self.objective, x, 1.0, self.config.lr, self.rng, self.autocast)
+        noise = StepNoise.draw(self.rng, bs, 2, self.config.encoder_noise > 0)
+        training_step(self.step_module, self.optimizer, x, 1.0, self.config.lr, noise, self.autocast)
         return bs
 
     def images_per_second(self, seconds: float) -> float:
