@@ -105,7 +105,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        # Runs saved before the validation split trained on every training image: resumed, they must go on so.
+        return cls(**{"val_size": 0, **{k: v for k, v in values.items() if k in known}})
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -230,6 +230,13 @@ def test_dataclass_defaults_are_the_default_preset():
     assert TrainConfig() == TrainConfig.from_preset("default")
 
 
+def test_a_run_saved_before_the_validation_split_resumes_without_one():
+    saved = TrainConfig(val_size=0).to_dict()
+    del saved["val_size"]
+    assert TrainConfig.from_dict(saved).val_size == 0
+    assert TrainConfig.from_dict(TrainConfig().to_dict()).val_size == 5000
+
+
 def test_config_validation_and_schedules():
     with pytest.raises(ValueError, match="preset must be one of"):
         TrainConfig.from_preset("fast")
