@@ -46,14 +46,15 @@ METADATA_PREFIX = "latent_atlas."
 METADATA_KEYS = ("schema_version", "name", "variant", "latent_dim", "image_shape", "pixel_range", "dataset",
                  "training", "metrics", "latent_stats", "versions", "static_batch", "runtimes")
 
-# bundle.json "runtimes": where each form of the files is meant to run, as tried (README, "Which files
-# for which runtime"). fp32 gives the Python runtime's numbers in all of these. int8 (QDQ) runs in
-# onnxruntime, Python and Node, but crashes OpenCV 4's DNN module. fp16 is meant for GPU providers; the
-# CPU provider runs it too, through casts, more slowly than fp32.
+# bundle.json "runtimes": where each form of the files is meant to run (README, "Which files for which
+# runtime"; benchmarks/opencv_dnn.py). fp32 gives the Python runtime's numbers in all of these. int8 (QDQ)
+# runs in onnxruntime (Python, Node), not in OpenCV's DNN: 4.x gives wrong numbers at batch > 1 (and
+# was reported to crash), 5.0 refuses the graph. fp16 is meant for GPU providers; the CPU provider and
+# OpenCV run it too (within 1e-4), the CPU provider more slowly than fp32.
 VARIANT_RUNTIMES = {
     "fp32": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-node", "onnxruntime-web", "opencv-dnn"),
     "int8": ("onnxruntime", "onnxruntime-node"),
-    "fp16": ("onnxruntime-gpu", "onnxruntime"),
+    "fp16": ("onnxruntime-gpu", "onnxruntime", "onnxruntime-node", "opencv-dnn"),
 }
 # NNAPI and CoreML take no node with a dynamic input shape: only a static-batch file reaches them.
 STATIC_BATCH_RUNTIMES = ("onnxruntime-mobile-nnapi", "onnxruntime-mobile-coreml")
