@@ -80,13 +80,17 @@ def main() -> None:
             rows.append(f"| {cells.pop('opencv')} | {fmt.read(bundle).variant} | " + " | ".join(cells.values()) + " |")
             print(rows[-1], flush=True)
     columns = [f"{name} @ batch {b}" for name, _ in ONNX_FILES for b in BATCHES]
+    runs = {json.dumps(fmt.read(b).manifest["training"]["config"], sort_keys=True) for b in args.bundles}
+    provenance = ", ".join(f"{c['dataset']}, {c['epochs']} epoch(s), {c.get('limit') or 'all'} training images"
+                           for c in map(json.loads, sorted(runs)))
     markdown = "\n".join([
         "## OpenCV DNN vs ONNX Runtime per variant (`benchmarks/opencv_dnn.py`)",
         "",
         stamp(),
         "",
         f"opencv-python-headless wheels against onnxruntime {ort.__version__} on the same random inputs: max abs "
-        "difference of every output, or the error OpenCV raised. Bundles: one run's fp32, int8 and fp16 exports.",
+        f"difference of every output, or the error OpenCV raised. Bundles trained on: {provenance} (what OpenCV "
+        "runs depends on the graph, which is the same for any run of the architecture, not on the weights).",
         "",
         "| OpenCV | variant | " + " | ".join(columns) + " |",
         "|---|---|" + "---:|" * len(columns),
