@@ -1,4 +1,6 @@
-"""`latent-atlas export --static-batch N --ort`: a fixed batch, the ORT format, and the runtime on both."""
+"""`latent-atlas export --static-batch N --ort`: a fixed batch, the ORT format, and the runtime on both.
+
+bundle_dir (tests/export/conftest.py) is the same run exported with a dynamic batch: the reference."""
 
 from __future__ import annotations
 
@@ -14,25 +16,9 @@ import pytest
 from latent_atlas import runtime
 from latent_atlas.cli.main import main as cli
 from latent_atlas.export import mobile
-from latent_atlas.export.exporter import export_bundle
 from latent_atlas.runtime import bundle as fmt
-from latent_atlas.train.config import TrainConfig
-from latent_atlas.train.train import train
 
 STATIC_BATCH = 4
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, data_dir) -> Path:
-    run = tmp_path_factory.mktemp("mobile") / "run"
-    train(TrainConfig(limit=500, epochs=1, seed=0), run, data_dir=data_dir, progress=False, plots=False)
-    return run
-
-
-@pytest.fixture(scope="module")
-def dynamic_bundle(tmp_path_factory, run_dir, data_dir) -> Path:
-    return export_bundle(run_dir, tmp_path_factory.mktemp("bundles") / "dynamic", iw_samples=0, data_dir=data_dir,
-                         log=lambda _: None)
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +38,12 @@ def inputs(rng: np.random.Generator, n: int) -> dict[str, dict[str, np.ndarray]]
             fmt.DECODER: {fmt.DECODER_INPUT: rng.standard_normal((n, 2), dtype=np.float32) * 2}}
 
 
-def test_static_batch_is_fixed_recorded_and_gives_the_dynamic_numbers(static_bundle, dynamic_bundle):
+def test_static_batch_is_fixed_recorded_and_gives_the_dynamic_numbers(static_bundle, bundle_dir):
     manifest = json.loads((static_bundle / fmt.MANIFEST).read_text())
     assert manifest["static_batch"] == STATIC_BATCH
     assert manifest["onnx"]["decoder"]["inputs"] == {"z": [STATIC_BATCH, 2]}
     assert manifest["onnx"]["encoder"]["outputs"]["z_mean"] == [STATIC_BATCH, 2]
-    assert json.loads((dynamic_bundle / fmt.MANIFEST).read_text())["static_batch"] is None
+    assert json.loads((bundle_dir / fmt.MANIFEST).read_text())["static_batch"] is None
     feeds = inputs(np.random.default_rng(0), STATIC_BATCH)
     for name in (fmt.ENCODER, fmt.DECODER):
         proto = onnx.load(static_bundle / name)
@@ -65,7 +51,7 @@ def test_static_batch_is_fixed_recorded_and_gives_the_dynamic_numbers(static_bun
                   for v in (*proto.graph.input, *proto.graph.output)]
         assert all(shape[0] == STATIC_BATCH for shape in shapes), shapes
         assert fmt.parse_onnx_metadata({p.key: p.value for p in proto.metadata_props})["static_batch"] == STATIC_BATCH
-        static, dynamic = session(static_bundle / name), session(dynamic_bundle / name)
+        static, dynamic = session(static_bundle / name), session(bundle_dir / name)
         for got, want in zip(static.run(None, feeds[name]), dynamic.run(None, feeds[name])):
             assert got.shape[0] == STATIC_BATCH
             np.testing.assert_array_equal(got, want)
@@ -73,7 +59,7 @@ def test_static_batch_is_fixed_recorded_and_gives_the_dynamic_numbers(static_bun
             static.run(None, inputs(np.random.default_rng(1), STATIC_BATCH + 1)[name])
 
 
-def test_ort_files_are_listed_load_and_give_the_same_outputs(static_bundle, dynamic_bundle):
+def test_ort_files_are_listed_load_and_give_the_same_outputs(static_bundle, bundle_dir):
     manifest = json.loads((static_bundle / fmt.MANIFEST).read_text())
     assert sorted(manifest["files"]) == sorted([fmt.ENCODER, fmt.DECODER, fmt.ATLAS, "encoder.ort", "decoder.ort"])
     assert manifest["ort_optimization_style"] == "Runtime"  # a static batch is for NNAPI / CoreML
@@ -82,12 +68,12 @@ def test_ort_files_are_listed_load_and_give_the_same_outputs(static_bundle, dyna
     for name in (fmt.ENCODER, fmt.DECODER):
         ort_session = session(static_bundle / mobile.ort_name(name))
         assert fmt.parse_onnx_metadata(ort_session.get_modelmeta().custom_metadata_map)["latent_dim"] == 2
-        for got, want in zip(ort_session.run(None, feeds[name]), session(dynamic_bundle / name).run(None, feeds[name])):
+        for got, want in zip(ort_session.run(None, feeds[name]), session(bundle_dir / name).run(None, feeds[name])):
             np.testing.assert_allclose(got, want, atol=mobile.ORT_PARITY_TOLERANCE, rtol=0)
 
 
-def test_ort_for_a_dynamic_bundle_uses_the_cpu_style_and_keeps_the_batch_axis(dynamic_bundle, tmp_path):
-    bundle = shutil.copytree(dynamic_bundle, tmp_path / "b")
+def test_ort_for_a_bundle_dir_uses_the_cpu_style_and_keeps_the_batch_axis(bundle_dir, tmp_path):
+    bundle = shutil.copytree(bundle_dir, tmp_path / "b")
     written = mobile.write_ort(bundle, mobile.ort_style(None))
     assert written == ["encoder.ort", "decoder.ort"] and mobile.ort_style(None) == "Fixed"
     decoder = session(bundle / "decoder.ort")
@@ -96,9 +82,9 @@ def test_ort_for_a_dynamic_bundle_uses_the_cpu_style_and_keeps_the_batch_axis(dy
                                atol=mobile.ORT_PARITY_TOLERANCE, rtol=0)
 
 
-def test_runtimes_say_what_each_form_is_for(static_bundle, dynamic_bundle):
+def test_runtimes_say_what_each_form_is_for(static_bundle, bundle_dir):
     static = json.loads((static_bundle / fmt.MANIFEST).read_text())["runtimes"]
-    dynamic = json.loads((dynamic_bundle / fmt.MANIFEST).read_text())["runtimes"]
+    dynamic = json.loads((bundle_dir / fmt.MANIFEST).read_text())["runtimes"]
     assert dynamic == list(fmt.VARIANT_RUNTIMES["fp32"]) and "opencv-dnn" in dynamic
     assert static == dynamic + list(fmt.STATIC_BATCH_RUNTIMES) + list(fmt.ORT_FORMAT_RUNTIMES)
     assert "opencv-dnn" not in mobile.runtimes("int8", None, False)  # OpenCV 4's DNN crashes on QDQ int8
@@ -108,8 +94,8 @@ def test_runtimes_say_what_each_form_is_for(static_bundle, dynamic_bundle):
 
 
 @pytest.mark.parametrize("n", [0, 1, 3, STATIC_BATCH, 9])
-def test_runtime_runs_a_static_batch_bundle_at_any_batch(static_bundle, dynamic_bundle, n):
-    static, dynamic = runtime.load(static_bundle, providers="cpu"), runtime.load(dynamic_bundle, providers="cpu")
+def test_runtime_runs_a_static_batch_bundle_at_any_batch(static_bundle, bundle_dir, n):
+    static, dynamic = runtime.load(static_bundle, providers="cpu"), runtime.load(bundle_dir, providers="cpu")
     assert static.decoder.static_batch == static.encoder.static_batch == STATIC_BATCH
     assert dynamic.decoder.static_batch is None
     feeds = inputs(np.random.default_rng(n), n)
