@@ -6,7 +6,7 @@
 // Defaults: the bundled MNIST model, digit.png, the origin of the latent space, scale 1.
 // Needs nothing but onnxruntime-node: the PNG is written with Node's own zlib.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { crc32, deflateSync } from 'node:zlib';
+import { deflateSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 
@@ -53,6 +53,13 @@ export function latentAtlasMetadata(onnxBytes) {
   }
   return metadata;
 }
+
+// PNG's CRC-32 (zlib.crc32 would do, but only from Node 20.15 on).
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  for (let k = 0; k < 8; k++) n = n & 1 ? 0xedb88320 ^ (n >>> 1) : n >>> 1;
+  return n >>> 0;
+});
+const crc32 = (bytes) => (bytes.reduce((c, b) => CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8), 0xffffffff) ^ 0xffffffff) >>> 0;
 
 /** A greyscale 8-bit PNG of `pixels` (Uint8Array, row-major, width x height). */
 export function encodePng(pixels, width, height) {

@@ -29,7 +29,7 @@ POINTS = [(0.0, 0.0), (0.5, -1.0), (-2.5, 1.75)]
 def node_example() -> Path:
     missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
     if missing:
-        pytest.skip(f"{' and '.join(missing)} not on PATH: install Node.js 20.15+ with npm to run the Node example")
+        pytest.skip(f"{' and '.join(missing)} not on PATH: install Node.js 18+ with npm (scripts/install-system-deps.sh does) to run the Node example")
     env = {**os.environ, "ONNXRUNTIME_NODE_INSTALL": "skip"}
     result = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=EXAMPLE, env=env,
                             capture_output=True, text=True, timeout=600)
