@@ -20,7 +20,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import stamp, write_section  # noqa: E402
+from report import stamp, table, write_section  # noqa: E402
 
 from latent_atlas.export import mobile  # noqa: E402
 from latent_atlas.runtime import bundle as fmt  # noqa: E402
@@ -62,8 +62,7 @@ def main() -> None:
             for filename in (fmt.DECODER, fmt.ENCODER):
                 for batch, directory in (("dynamic N", bundle), (f"static {STATIC_BATCH}", static)):
                     cells = check(directory / filename)
-                    rows.append(f"| {manifest.name} {manifest.variant} | {filename} | {batch} | "
-                                + " | ".join(cells[p] for p in PROVIDERS) + " |")
+                    rows.append([f"{manifest.name} {manifest.variant}", filename, batch, *(cells[p] for p in PROVIDERS)])
                     print(rows[-1], flush=True)
     markdown = "\n".join([
         "## Mobile execution providers: dynamic vs static batch (`benchmarks/mobile_usability.py`)",
@@ -74,9 +73,7 @@ def main() -> None:
         f"batch fixed to {STATIC_BATCH} (`latent-atlas export --static-batch {STATIC_BATCH}`): the nodes each provider "
         "can take, in how many partitions, and the checker's verdict for the model as it is (YES / MAYBE / NO).",
         "",
-        "| bundle | file | batch | " + " | ".join(PROVIDERS) + " |",
-        "|---|---|---|" + "---|" * len(PROVIDERS),
-        *rows,
+        table(["bundle", "file", "batch", *PROVIDERS], rows),
         "",
         "With a dynamic batch no provider takes a single node. With a fixed batch the encoder goes whole to all three; "
         "the decoder goes whole to CoreML MLProgram, while NNAPI and CoreML NeuralNetwork lack ConvTranspose (the "
