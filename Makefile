@@ -43,6 +43,7 @@ bench: venv
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/runtime_latency.py
 	$(PY) benchmarks/explorer_frame.py
+	$(PY) benchmarks/mobile_usability.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -50,3 +50,10 @@ def write_section(name: str, markdown: str, path: Path = BENCHMARKS_MD) -> None:
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+
+
+def table(columns: list[str], rows: list[list], right_aligned_from: int | None = None) -> str:
+    """A markdown table; columns from index `right_aligned_from` on are right-aligned (figures)."""
+    align = ["---:" if right_aligned_from is not None and i >= right_aligned_from else "---" for i in range(len(columns))]
+    lines = [columns, align, *rows]
+    return "\n".join("| " + " | ".join(map(str, line)) + " |" for line in lines)

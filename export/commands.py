@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import shlex
 
 
@@ -16,6 +17,11 @@ def register(subparsers) -> None:
     variant.add_argument("--quantize", choices=["int8"], default=None,
                          help="static int8 QDQ quantization calibrated on training images (CPU edge devices)")
     variant.add_argument("--fp16", action="store_true", help="float16 weights and math for GPU providers (float32 I/O)")
+    p.add_argument("--static-batch", type=_positive_int, default=None, metavar="N",
+                   help="fix the batch size to N (recorded in the metadata): Android NNAPI and iOS CoreML take "
+                        "no node with a dynamic shape; the files then run only at batch N")
+    p.add_argument("--ort", action="store_true",
+                   help="also write encoder.ort and decoder.ort (onnxruntime's ORT format, for its mobile builds)")
     p.add_argument("--weights", default="best", choices=["best", "last"])
     p.add_argument("--iw-samples", type=int, default=100, help="K of the importance-weighted bound recorded in bundle.json (0 = skip)")
     p.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime vs PyTorch parity check")
@@ -30,5 +36,16 @@ def run_export(args) -> int:
     variant = "int8" if args.quantize else ("fp16" if args.fp16 else "fp32")
     export_bundle(args.run_dir, args.out, name=args.name, variant=variant, force=args.force,
                   verify=not args.no_verify, iw_samples=args.iw_samples, weights=args.weights,
-                  data_dir=args.data_dir, command=shlex.join(["latent-atlas", *args.argv]))
+                  data_dir=args.data_dir, command=shlex.join(["latent-atlas", *args.argv]),
+                  static_batch=args.static_batch, ort_format=args.ort)
     return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value

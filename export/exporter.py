@@ -24,6 +24,7 @@ from latent_atlas.train import data
 from latent_atlas.train.evaluate import iw_log_likelihood, load_model
 from latent_atlas.train.model import IMAGE_SHAPE, VAE
 
+from . import mobile
 from .onnx_export import export_onnx, save, set_metadata
 from .variants import convert_fp16, quantize_int8
 from .verify import check_batch_sizes, check_parity, onnx_neg_elbo, parity_latents
@@ -101,10 +102,16 @@ def _replace_dir(new: Path, out: Path) -> None:
 
 def export_bundle(run_dir: str | Path, out_dir: str | Path, name: str | None = None, variant: str = "fp32",
                   force: bool = False, verify: bool = True, iw_samples: int = 100, weights: str = "best",
-                  data_dir: str | Path | None = None, command: str | None = None, log=_stderr) -> Path:
-    """Exports a run's `best` (or `last`) weights to a bundle directory and returns its path."""
+                  data_dir: str | Path | None = None, command: str | None = None, log=_stderr,
+                  static_batch: int | None = None, ort_format: bool = False) -> Path:
+    """Exports a run's `best` (or `last`) weights to a bundle directory and returns its path.
+
+    static_batch: fix the batch axis to this size (for NNAPI / CoreML); ort_format: also write the
+    files in onnxruntime's ORT format (see export/mobile.py)."""
     if variant not in fmt.VARIANTS:
         raise ValueError(f"variant must be one of {fmt.VARIANTS}, got {variant!r}")
+    if static_batch is not None:
+        mobile.check_static_batch(static_batch)
     out = Path(out_dir)
     state = _target_state(out)
     model, meta = load_model(run_dir, weights)
@@ -129,6 +136,9 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, name: str | None = N
                      "weights": meta["weights"]},
         "latent_stats": stats,
         "versions": versions(),
+        "static_batch": static_batch,
+        "runtimes": mobile.runtimes(variant, static_batch, ort_format),
+        "ort_optimization_style": mobile.ort_style(static_batch) if ort_format else None,
     }
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -157,19 +167,24 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, name: str | None = N
             metrics["test_iw_nll"] = -iw_log_likelihood(model, torch.from_numpy(x_test), iw_samples, seed=config["seed"]).mean().item()
             metrics["iw_samples"] = iw_samples
         manifest["metrics"] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()}
+        if static_batch is not None:  # last, so every check and metric above ran on the dynamic files
+            errors = mobile.make_static_batch(tmp, static_batch)
+            log(f"batch fixed to {static_batch}; max |static - dynamic| " + ", ".join(f"{k} {v:.2g}" for k, v in errors.items()))
 
         for filename, role in ((fmt.ENCODER, "encoder"), (fmt.DECODER, "decoder")):
             proto = onnx.load(tmp / filename)
             set_metadata(proto, fmt.onnx_metadata(manifest, role))
             save(proto, tmp / filename)
         fmt.write_npz(tmp / fmt.ATLAS, z_mean=means.astype(np.float32), labels=test_labels.astype(np.uint8))
+        ort_files = mobile.write_ort(tmp, manifest["ort_optimization_style"]) if ort_format else []
         manifest["files"] = {f: {"sha256": fmt.sha256_file(tmp / f), "bytes": (tmp / f).stat().st_size}
-                             for f in (fmt.ENCODER, fmt.DECODER, fmt.ATLAS)}
+                             for f in (fmt.ENCODER, fmt.DECODER, fmt.ATLAS, *ort_files)}
+        batch = static_batch or "N"
         manifest["onnx"] = {"opset": onnx.load(encoder_path).opset_import[0].version,
-                            "encoder": {"inputs": {fmt.ENCODER_INPUT: ["N", *IMAGE_SHAPE]},
-                                        "outputs": {o: ["N", model.latent_dim] for o in fmt.ENCODER_OUTPUTS}},
-                            "decoder": {"inputs": {fmt.DECODER_INPUT: ["N", model.latent_dim]},
-                                        "outputs": {fmt.DECODER_OUTPUT: ["N", *IMAGE_SHAPE]}}}
+                            "encoder": {"inputs": {fmt.ENCODER_INPUT: [batch, *IMAGE_SHAPE]},
+                                        "outputs": {o: [batch, model.latent_dim] for o in fmt.ENCODER_OUTPUTS}},
+                            "decoder": {"inputs": {fmt.DECODER_INPUT: [batch, model.latent_dim]},
+                                        "outputs": {fmt.DECODER_OUTPUT: [batch, *IMAGE_SHAPE]}}}
         manifest["export_command"] = command
         (tmp / fmt.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         fmt.read(tmp, verify=True)  # what we wrote must load

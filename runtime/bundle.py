@@ -5,12 +5,18 @@
         decoder.onnx   z float32 [N, D] -> image float32 [N, 1, 28, 28], pixel probabilities
         bundle.json    the manifest below
         atlas.npz      z_mean float32 [M, D] and labels uint8 [M] of the test set (no pickles)
+        encoder.ort, decoder.ort   only with `export --ort`: the same graphs in onnxruntime's ORT format
 
 bundle.json keys: schema_version, name, variant ("fp32" | "int8" | "fp16"), latent_dim, image_shape,
 pixel_range, dataset {name, class_names, files: {filename: sha256}}, training {config, commands,
 seed, epoch, weights}, metrics {test_neg_elbo, test_recon, test_kl, test_iw_nll, iw_samples},
 latent_stats {mean, std, min, max, p01, p05, p95, p99: one value per latent dim}, files {filename:
-{sha256, bytes}}, onnx {opset, encoder, decoder: input/output names and shapes}, versions, export_command.
+{sha256, bytes}}, onnx {opset, encoder, decoder: input/output names and shapes}, versions, export_command,
+static_batch (null: the batch axis N is dynamic; an int: `export --static-batch N` fixed it, and the files
+run only at that batch), runtimes (the runtimes these files are meant for: VARIANT_RUNTIMES of the
+variant, plus STATIC_BATCH_RUNTIMES and ORT_FORMAT_RUNTIMES when those forms were written),
+ort_optimization_style (null, or the converter's "Fixed" / "Runtime" style of the .ort files). Bundles
+exported before static_batch and runtimes existed lack them: read a missing key as null / unknown.
 
 Each ONNX file also carries the manifest's descriptive keys in its metadata_props, prefixed with
 "latent_atlas." and JSON-encoded, so a lone decoder.onnx embedded in another app describes itself.
@@ -38,7 +44,23 @@ VARIANTS = ("fp32", "int8", "fp16")
 METADATA_PREFIX = "latent_atlas."
 # Manifest keys copied into each ONNX file's metadata_props.
 METADATA_KEYS = ("schema_version", "name", "variant", "latent_dim", "image_shape", "pixel_range", "dataset",
-                 "training", "metrics", "latent_stats", "versions")
+                 "training", "metrics", "latent_stats", "versions", "static_batch", "runtimes")
+
+# bundle.json "runtimes": where each form of the files is meant to run (README, "Which files for which
+# runtime"; benchmarks/opencv_dnn.py). fp32 gives the Python runtime's numbers in all of these. int8 (QDQ)
+# runs in onnxruntime (Python, Node), not in OpenCV's DNN: 4.x gives wrong numbers at batch > 1 (and
+# was reported to crash), 5.0 refuses the graph. fp16 is meant for GPU providers; the CPU provider and
+# OpenCV run it too (within 1e-4), the CPU provider more slowly than fp32.
+VARIANT_RUNTIMES = {
+    "fp32": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-node", "onnxruntime-web", "opencv-dnn"),
+    "int8": ("onnxruntime", "onnxruntime-node"),
+    "fp16": ("onnxruntime-gpu", "onnxruntime", "onnxruntime-node", "opencv-dnn"),
+}
+# NNAPI and CoreML take no node with a dynamic input shape: only a static-batch file reaches them.
+STATIC_BATCH_RUNTIMES = ("onnxruntime-mobile-nnapi", "onnxruntime-mobile-coreml")
+# The ORT format is what onnxruntime's minimal (mobile) builds load; full builds load it too.
+ORT_FORMAT_RUNTIMES = ("onnxruntime-mobile",)
+ORT_SUFFIX = ".ort"
 
 ENCODER_INPUT = "image"
 ENCODER_OUTPUTS = ("z_mean", "z_logvar")

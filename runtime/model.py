@@ -99,6 +99,7 @@ class _OnnxFile:
         static_dims = (self._expect(self.session.get_inputs(), *self.inputs, "inputs")
                        + self._expect(self.session.get_outputs(), *self.outputs, "outputs"))
         self.latent_dim = self._latent_dim(static_dims)
+        self.static_batch = self._static_batch()
 
     @property
     def provider(self) -> str:
@@ -128,7 +129,19 @@ class _OnnxFile:
                              f"latent_atlas.latent_dim metadata give {sorted(map(str, candidates)) or 'nothing'}")
         return next(iter(candidates))
 
+    def _static_batch(self) -> int | None:
+        """The fixed batch size of a `latent-atlas export --static-batch N` file; None when dynamic."""
+        batch = self.session.get_inputs()[0].shape[0]
+        static = batch if isinstance(batch, int) and batch > 0 else None
+        recorded = self.metadata.get("static_batch")
+        if recorded is not None and recorded != static:
+            raise ValueError(f"{self.path}: its latent_atlas.static_batch metadata says {recorded} but the graph's "
+                             f"batch axis is {batch}; expected them to agree")
+        return static
+
     def _run_chunked(self, outputs: list[str], name: str, batch: np.ndarray) -> list[np.ndarray]:
+        if self.static_batch is not None:
+            return self._run_static(outputs, name, batch)
         on_cpu = self.provider == CPU
         if len(batch) < (PARALLEL_BATCH if on_cpu else MAX_BATCH + 1):
             return self.session.run(outputs, {name: batch})
@@ -143,6 +156,14 @@ class _OnnxFile:
         else:  # the caller fixed the threads (the explorer keeps grids to one): slices one after another
             parts = [run(start) for start in starts]
         return [np.concatenate(column) for column in zip(*parts)]
+
+    def _run_static(self, outputs: list[str], name: str, batch: np.ndarray) -> list[np.ndarray]:
+        """A fixed-batch file runs static_batch rows per call: the last slice is padded with zeros,
+        whose outputs are dropped."""
+        size = self.static_batch
+        padded = np.concatenate([batch, np.zeros((-len(batch) % size, *batch.shape[1:]), batch.dtype)])
+        parts = [self.session.run(outputs, {name: padded[start:start + size]}) for start in range(0, len(padded), size)]
+        return [np.concatenate(column)[:len(batch)] for column in zip(*parts)]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r}, latent_dim={self.latent_dim}, provider={self.provider!r})"

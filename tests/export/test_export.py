@@ -16,22 +16,9 @@ from latent_atlas.export import verify
 from latent_atlas.export.exporter import export_bundle
 from latent_atlas.runtime import bundle as fmt
 from latent_atlas.train import data
-from latent_atlas.train.config import TrainConfig
-from latent_atlas.train.train import train
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, data_dir) -> Path:
-    run = tmp_path_factory.mktemp("export") / "run"
-    train(TrainConfig(limit=2000, epochs=1, seed=0), run, data_dir=data_dir, progress=False, plots=False)
-    return run
-
-
-@pytest.fixture(scope="module")
-def bundle_dir(tmp_path_factory, run_dir, data_dir) -> Path:
-    out = tmp_path_factory.mktemp("bundles") / "mnist"
-    export_bundle(run_dir, out, iw_samples=2, data_dir=data_dir, log=lambda _: None)
-    return out
+# run_dir and bundle_dir: tests/export/conftest.py
 
 
 def session(path: Path) -> ort.InferenceSession:
