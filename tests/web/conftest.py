@@ -1,0 +1,89 @@
+"""Real headless Chromium (Debian's package) driven by Playwright, on the site `latent-atlas web --serve` serves.
+
+Never a browser download: executable_path points at the system chromium that
+scripts/install-system-deps.sh installs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("LATENT_ATLAS_CHROMIUM", "/usr/bin/chromium")
+# Flags that work on headless CI machines without a GPU or a network.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGE_TIMEOUT_MS = 60_000
+
+
+def start_server(*bundles: str, cwd: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """`latent-atlas web [BUNDLES] --serve --port 0` in a subprocess; returns it and the URL it prints."""
+    process = subprocess.Popen([sys.executable, "-m", "latent_atlas.cli.main", "web", *bundles, "--serve", "--port", "0",
+                                "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+    for line in process.stdout:
+        if line.startswith("open "):
+            return process, line.split()[1]
+    process.wait(timeout=10)
+    raise RuntimeError(f"latent-atlas web --serve exited {process.returncode}: {process.stderr.read()}")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def site_url():
+    process, url = start_server()
+    yield url
+    stop_server(process)
+
+
+def launch_chromium(playwright, extra_flags: tuple[str, ...] = ()):
+    """A persistent context on a fresh --user-data-dir (Chromium refuses that flag in plain launch)."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} not found: run scripts/install-system-deps.sh (Debian's chromium package)")
+    user_data = tempfile.mkdtemp(prefix="latent-atlas-chromium-")
+    context = playwright.chromium.launch_persistent_context(
+        user_data, executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS + list(extra_flags),
+        viewport={"width": 1280, "height": 860})
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    return context, user_data
+
+
+@pytest.fixture(scope="session")
+def browser_context():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context, user_data = launch_chromium(playwright)
+        yield context
+        context.close()
+        shutil.rmtree(user_data, ignore_errors=True)
+
+
+def open_page(context, url: str, query: str = ""):
+    """Opens the explorer and waits until its first model is loaded (or its error is shown)."""
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url + query)
+    page.wait_for_function("window.__atlas !== undefined")
+    page.evaluate("window.__atlas.ready")
+    page.errors = errors
+    return page
+
+
+@pytest.fixture
+def page(browser_context, site_url):
+    page = open_page(browser_context, site_url, "?provider=wasm")
+    yield page
+    page.close()
