@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import sys
 import threading
 from pathlib import Path
 
@@ -33,19 +34,26 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def make_server(site: Path, host: str = "127.0.0.1", port: int = 0) -> http.server.ThreadingHTTPServer:
-    handler = functools.partial(SiteHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+class SiteServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # A browser that closes a connection early (a new page, a cancelled fetch) is not an error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
-def url_of(server: http.server.ThreadingHTTPServer) -> str:
+def make_server(site: Path, host: str = "127.0.0.1", port: int = 0) -> SiteServer:
+    return SiteServer((host, port), functools.partial(SiteHandler, directory=str(site)))
+
+
+def url_of(server: SiteServer) -> str:
     host, port = server.server_address[:2]
     return f"http://{host}:{port}/"
 
 
-def serve_in_thread(site: Path, host: str = "127.0.0.1", port: int = 0) -> tuple[http.server.ThreadingHTTPServer, str]:
+def serve_in_thread(site: Path, host: str = "127.0.0.1", port: int = 0) -> tuple[SiteServer, str]:
     """Starts serving `site` in a daemon thread; returns the server (call .shutdown()) and its URL."""
     server = make_server(site, host, port)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()

@@ -18,7 +18,9 @@ CHROMIUM = os.environ.get("LATENT_ATLAS_CHROMIUM", "/usr/bin/chromium")
 # Flags that work on headless CI machines without a GPU or a network.
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PAGE_TIMEOUT_MS = 60_000
+# Chromium's software WebGPU adapter (SwiftShader), for machines without a GPU.
+SOFTWARE_WEBGPU_FLAGS = ("--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader")
+PAGE_TIMEOUT_MS = 30_000
 
 
 def start_server(*bundles: str, cwd: Path | None = None) -> tuple[subprocess.Popen, str]:
@@ -60,14 +62,29 @@ def launch_chromium(playwright, extra_flags: tuple[str, ...] = ()):
 
 
 @pytest.fixture(scope="session")
-def browser_context():
+def playwright_driver():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        context, user_data = launch_chromium(playwright)
-        yield context
-        context.close()
-        shutil.rmtree(user_data, ignore_errors=True)
+        yield playwright
+
+
+def _context(playwright, flags=()):
+    context, user_data = launch_chromium(playwright, flags)
+    yield context
+    context.close()
+    shutil.rmtree(user_data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser_context(playwright_driver):
+    yield from _context(playwright_driver)
+
+
+@pytest.fixture(scope="session")
+def software_webgpu_context(playwright_driver):
+    """Chromium with its software WebGPU adapter (SwiftShader), for machines without a GPU."""
+    yield from _context(playwright_driver, SOFTWARE_WEBGPU_FLAGS)
 
 
 def open_page(context, url: str, query: str = ""):
@@ -80,6 +97,20 @@ def open_page(context, url: str, query: str = ""):
     page.evaluate("window.__atlas.ready")
     page.errors = errors
     return page
+
+
+@pytest.fixture
+def open_explorer(browser_context, site_url):
+    """open_explorer(query) -> a page of the explorer served by `latent-atlas web --serve`, loaded."""
+    pages = []
+
+    def start(query: str = "?provider=wasm"):
+        pages.append(open_page(browser_context, site_url, query))
+        return pages[-1]
+
+    yield start
+    for page in pages:
+        page.close()
 
 
 @pytest.fixture

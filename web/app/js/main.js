@@ -31,8 +31,10 @@ const state = {
   playing: false,
   interpolationFrames: 0,
   encoded: null,          // {input, mean, logvar, reconstruction}
+  encoding: false,        // the drawing pad's encode is running
   busy: false,
   pending: null,
+  loads: 0,               // finished model loads, successful or not
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -81,18 +83,25 @@ async function ortFor(provider) {
   return ortModules[provider];
 }
 
-async function webgpuAvailable() {
+/** The browser's WebGPU adapter, or null. */
+async function webgpuAdapter() {
   try {
-    return Boolean(navigator.gpu && await navigator.gpu.requestAdapter());
+    return navigator.gpu ? await navigator.gpu.requestAdapter() : null;
   } catch {
-    return false;
+    return null;
   }
+}
+
+async function webgpuAvailable() {
+  return Boolean(await webgpuAdapter());
 }
 
 async function chooseProvider() {
   const asked = $('provider-select').value;
   if (asked !== 'auto') return asked;
-  return await webgpuAvailable() ? 'webgpu' : 'wasm';
+  // A software fallback adapter (SwiftShader) is slower than WASM: auto takes real GPUs only.
+  const adapter = await webgpuAdapter();
+  return adapter && !adapter.info?.isFallbackAdapter ? 'webgpu' : 'wasm';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -140,6 +149,8 @@ async function loadModel(source, { label } = {}) {
     showMessage(error instanceof BundleError ? error.message : `Could not load ${source.label}: ${error.message}`);
     updateStatus();
     return false;
+  } finally {
+    state.loads++;
   }
 }
 
@@ -544,14 +555,14 @@ function clearPad() {
 async function encodePad() {
   // Follows the pen live, one encode at a time.
   if (padEncoding) { padDirty = true; return; }
-  padEncoding = true;
+  padEncoding = state.encoding = true;
   try {
     do {
       padDirty = false;
       await encodeRgba(padCtx.getImageData(0, 0, pad.width, pad.height).data, pad.width, pad.height);
     } while (padDirty);
   } finally {
-    padEncoding = false;
+    padEncoding = state.encoding = false;
   }
 }
 
@@ -660,5 +671,6 @@ window.__atlas = {
   preprocessRgba: (bytes, width, height) => Array.from(preprocess(grayFromRgba(Uint8ClampedArray.from(bytes), width, height), width, height, state.layout, state.config.preprocessing)),
   padPixels: () => Array.from(padCtx.getImageData(0, 0, pad.width, pad.height).data),
   loadModel: async name => { $('model-select').value = name; const { source, label } = selectedModelSource(); return loadModel(source, { label }); },
+  interpolationPath: (a, b, steps, method) => Array.from(interpolationPath(a, b, steps, method)),
   webgpuAvailable,
 };
