@@ -31,9 +31,9 @@ test: venv system-deps
 run: venv
 	$(VENV)/bin/latent-atlas explore
 
-# Refreshes the README's pictures: the real-window test, writing into docs/screenshots/.
+# Refreshes the README's pictures: the real-window test and the browser one (headless Chromium), writing into docs/screenshots/.
 screenshots: venv system-deps
-	LATENT_ATLAS_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/desktop/test_desktop_xvfb.py
+	LATENT_ATLAS_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/desktop/test_desktop_xvfb.py tests/web/test_web_screenshot.py
 
 models: venv
 	bash scripts/make-models.sh

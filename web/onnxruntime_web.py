@@ -55,8 +55,9 @@ class Pin:
         return f"{registry.rstrip('/')}/{PACKAGE}/-/{self.tarball_name}"
 
 
-def read_pin(lock_file: Path = LOCK_FILE) -> Pin:
+def read_pin(lock_file: Path | None = None) -> Pin:
     """The onnxruntime-web version and integrity that package-lock.json pins."""
+    lock_file = lock_file or LOCK_FILE
     try:
         entry = json.loads(lock_file.read_text(encoding="utf-8"))["packages"][f"node_modules/{PACKAGE}"]
         return Pin(entry["version"], entry["integrity"])

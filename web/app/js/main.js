@@ -461,7 +461,7 @@ async function drawStrip() {
   const canvas = $('strip');
   const tile = 28;
   canvas.width = tile * steps; canvas.height = tile;
-  canvas.style.width = '280px'; canvas.style.height = `${280 / steps}px`;
+  canvas.style.width = '270px'; canvas.style.height = `${270 / steps}px`;
   for (let i = 0; i < steps; i++) drawScaled(canvas, images.subarray(i * PIXELS, (i + 1) * PIXELS), i * tile, 0, tile, tile);
 }
 
