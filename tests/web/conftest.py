@@ -5,21 +5,15 @@ scripts/install-system-deps.sh installs."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = os.environ.get("LATENT_ATLAS_CHROMIUM", "/usr/bin/chromium")
-# Flags that work on headless CI machines without a GPU or a network.
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# Chromium's software WebGPU adapter (SwiftShader), for machines without a GPU.
-SOFTWARE_WEBGPU_FLAGS = ("--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader")
+from latent_atlas.web.browser import SOFTWARE_WEBGPU_FLAGS, launch
+
 PAGE_TIMEOUT_MS = 30_000
 
 
@@ -50,13 +44,10 @@ def site_url():
 
 
 def launch_chromium(playwright, extra_flags: tuple[str, ...] = ()):
-    """A persistent context on a fresh --user-data-dir (Chromium refuses that flag in plain launch)."""
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} not found: run scripts/install-system-deps.sh (Debian's chromium package)")
-    user_data = tempfile.mkdtemp(prefix="latent-atlas-chromium-")
-    context = playwright.chromium.launch_persistent_context(
-        user_data, executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS + list(extra_flags),
-        viewport={"width": 1280, "height": 860})
+    try:
+        context, user_data = launch(playwright, extra_flags)
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))
     context.set_default_timeout(PAGE_TIMEOUT_MS)
     return context, user_data
 

@@ -68,11 +68,22 @@ async function sha256Hex(bytes) {
   return [...new Uint8Array(digest)].map(b => b.toString(16).padStart(2, '0')).join('');
 }
 
+export function labelOf(source) {
+  return source.label.endsWith('/') ? source.label : source.label + '/';
+}
+
+/** Requests all of a bundle's files at once: {name: Promise<bytes>}. */
+export function startReads(source) {
+  const reads = Object.fromEntries(['bundle.json', ...MODEL_FILES].map(name => [name, source.read(name)]));
+  for (const promise of Object.values(reads)) promise.catch(() => {});  // reported by readBundle, in order
+  return reads;
+}
+
 /** source -> {manifest, files: {name: bytes}, atlas: {z, labels, count}} with every check done. */
-export async function readBundle(source) {
-  const label = source.label.endsWith('/') ? source.label : source.label + '/';
+export async function readBundle(source, reads = startReads(source)) {
+  const label = labelOf(source);
   let manifest;
-  const text = new TextDecoder().decode(await source.read('bundle.json'));
+  const text = new TextDecoder().decode(await reads['bundle.json']);
   try {
     manifest = JSON.parse(text);
   } catch (error) {
@@ -80,7 +91,7 @@ export async function readBundle(source) {
   }
   checkManifest(manifest, label);
   const files = {};
-  for (const name of MODEL_FILES) files[name] = await source.read(name);
+  for (const name of MODEL_FILES) files[name] = await reads[name];
   // Checksums need WebCrypto, which browsers offer on https and localhost pages only.
   if (globalThis.crypto?.subtle) {
     for (const name of MODEL_FILES) {
@@ -106,17 +117,26 @@ export async function readBundle(source) {
   return { manifest, files, atlas: { z: z.data, labels: labelValues, count: z.shape[0] } };
 }
 
+/** An onnxruntime-web session of one of the bundle's ONNX files, or a BundleError that says why not. */
+export async function createSession(ort, bytes, role, provider, label) {
+  try {
+    return await ort.InferenceSession.create(bytes, { executionProviders: [provider], graphOptimizationLevel: 'all' });
+  } catch (error) {
+    throw new BundleError(`${label}${role}.onnx: onnxruntime-web cannot load it (${String(error.message || error).split('\n')[0]}); expected the ONNX ${role} of a latent-atlas bundle`);
+  }
+}
+
 /** The two ONNX sessions of a bundle, checked against its manifest. */
 export class Model {
-  static async create(ort, bundle, provider, label) {
-    const options = { executionProviders: [provider], graphOptimizationLevel: 'all' };
+  /** `decoder`: a promise of a decoder session already being created (from the same bytes), if any. */
+  static async create(ort, bundle, provider, label, decoder = null) {
     const sessions = {};
-    for (const role of ['encoder', 'decoder']) {
-      try {
-        sessions[role] = await ort.InferenceSession.create(bundle.files[`${role}.onnx`], options);
-      } catch (error) {
-        throw new BundleError(`${label}${role}.onnx: onnxruntime-web cannot load it (${String(error.message || error).split('\n')[0]}); expected the ONNX ${role} of a latent-atlas bundle`);
-      }
+    try {
+      sessions.decoder = await (decoder ?? createSession(ort, bundle.files['decoder.onnx'], 'decoder', provider, label));
+      sessions.encoder = await createSession(ort, bundle.files['encoder.onnx'], 'encoder', provider, label);
+    } catch (error) {
+      for (const session of Object.values(sessions)) await session.release();
+      throw error;
     }
     const model = new Model(ort, bundle, sessions, provider);
     await model.check(label);

@@ -1,7 +1,7 @@
 // The Latent Atlas browser explorer: the latent map, live decoding, grid, interpolation, encoding
 // of drawings and pictures, prior samples, model and provider switching. Everything runs in the
 // page with onnxruntime-web; the site is static (config.json, models/, ort/ beside this app).
-import { BundleError, Model, fileSource, readBundle, urlSource } from './bundle.js';
+import { BundleError, Model, createSession, fileSource, labelOf, readBundle, startReads, urlSource } from './bundle.js';
 import { grayFromRgba, preprocess } from './preprocess.js';
 import { gridPoints, interpolationPath, normalSampler } from './latent.js';
 
@@ -25,7 +25,8 @@ const state = {
   base: null,             // the dims other than the map's two, held at the prior mean
   lastImage: null,        // the last decoded preview, Float32Array(784)
   lastDecodeMs: null,
-  frameTimes: [],         // decode + paint of each preview frame, ms
+  frameTimes: [],         // each cursor frame, move to painted preview, ms
+  firstImageMs: null,     // when the first decoded image was painted, ms after navigation start
   grid: null,             // {n, extent, points, tiles}
   ends: { a: null, b: null },
   playing: false,
@@ -35,6 +36,7 @@ const state = {
   busy: false,
   pending: null,
   loads: 0,               // finished model loads, successful or not
+  timings: {},            // when the last load's steps finished, ms after navigation start (benchmarks)
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -115,13 +117,26 @@ async function loadModel(source, { label } = {}) {
     if (provider === 'webgpu' && !await webgpuAvailable()) {
       throw new BundleError('WebGPU is not available in this browser (no adapter); choose the wasm provider');
     }
-    const ort = await ortFor(provider);
-    const bundle = await readBundle(source);
-    const model = await Model.create(ort, bundle, provider, source.label);
+    // onnxruntime-web (its WASM compiled with the decoder's session) and the bundle's files load side
+    // by side; the bundle's checks decide whether that session is used.
+    const reads = startReads(source);
+    const ortReady = ortFor(provider);
+    const decoder = Promise.all([ortReady, reads['decoder.onnx']])
+      .then(([ort, bytes]) => createSession(ort, bytes, 'decoder', provider, labelOf(source)));
+    let bundle;
+    try {
+      bundle = await readBundle(source, reads);
+    } catch (error) {
+      decoder.then(session => session.release(), () => {});
+      throw error;
+    }
+    state.timings.read = performance.now();
+    const model = await Model.create(await ortReady, bundle, provider, labelOf(source), decoder);
+    state.timings.sessions = performance.now();
     const previous = state.model;
     state.model = model;
     state.provider = provider;
-    state.numThreads = provider === 'wasm' ? ort.env.wasm.numThreads : 1;
+    state.numThreads = provider === 'wasm' ? (await ortReady).env.wasm.numThreads : 1;
     state.modelLabel = label || source.label;
     const layouts = state.config.preprocessing.layouts;
     const layoutName = model.manifest.dataset.layout ?? model.manifest.dataset.name;
@@ -314,25 +329,30 @@ const fmt = values => Array.from(values, v => v.toFixed(3)).join(', ');
 // ---------------------------------------------------------------------------------------------
 // Decoding the cursor: coalesced, so a fast mouse never queues stale frames
 
+const FRAME_HISTORY = 2000;
+
 async function moveCursor(point) {
+  // A frame: from the move to the painted map cursor, coordinates, preview and status bar.
+  const started = performance.now();
   state.cursor = Float32Array.from(point);
   drawOverlay();
   $('coordinates').textContent = `z = (${fmt(state.cursor)})`;
-  if (state.busy) { state.pending = state.cursor; return; }
+  if (state.busy) { state.pending = { z: state.cursor, started }; return; }
   state.busy = true;
   try {
-    let next = state.cursor;
+    let next = { z: state.cursor, started };
     while (next) {
       state.pending = null;
-      const started = performance.now();
-      const image = await state.model.decode(next);
-      const decoded = performance.now();
+      const decodeStart = performance.now();
+      const image = await state.model.decode(next.z);
+      state.lastDecodeMs = performance.now() - decodeStart;
       drawScaled($('preview'), image, 0, 0, 280, 280);
       state.lastImage = Float32Array.from(image);
-      state.lastZ = Float32Array.from(next);
-      state.lastDecodeMs = decoded - started;
-      state.frameTimes.push(performance.now() - started);
+      state.lastZ = Float32Array.from(next.z);
       updateStatus();
+      state.frameTimes.push(performance.now() - next.started);
+      if (state.frameTimes.length > FRAME_HISTORY) state.frameTimes.shift();
+      state.firstImageMs ??= performance.now();  // since navigation started: the page's load time
       next = state.pending;
     }
   } finally {
