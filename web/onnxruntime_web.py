@@ -16,13 +16,13 @@ import json
 import os
 import shutil
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from latent_atlas.runtime.cache import user_cache_dir
+from latent_atlas.runtime.files import staged_folder
 
 PACKAGE = "onnxruntime-web"
 LOCK_FILE = Path(__file__).parent / "package-lock.json"
@@ -124,10 +124,8 @@ def _download(url: str) -> bytes:
 
 
 def _unpack(data: bytes, target: Path) -> None:
-    """Extracts the site's files from the tarball into `target`, atomically (temp dir + rename)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
+    """Extracts the site's files from the tarball into `target`, atomically (a staged folder renamed into place)."""
+    with staged_folder(target) as staging:
         wanted = {f"package/dist/{name}": name for name in SITE_FILES}
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
             for member in archive.getmembers():
@@ -139,9 +137,3 @@ def _unpack(data: bytes, target: Path) -> None:
         missing = [name for name in SITE_FILES if not (staging / name).is_file()]
         if missing:
             raise OrtWebError(f"the {PACKAGE} tarball lacks {', '.join(missing)} (expected them under package/dist/)")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)

@@ -12,15 +12,14 @@ Any static host serves it as it is; WASM threads need the COOP/COEP headers that
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 from latent_atlas.runtime import bundle as bundle_format
 from latent_atlas.runtime import preprocessing
+from latent_atlas.runtime.files import staged_folder
 from latent_atlas.runtime.latent import PERCENTILE_EXTENT
 
 from . import onnxruntime_web
@@ -80,9 +79,7 @@ def build_site(bundles: list[str | Path], out: Path, quiet: bool = False) -> Pat
     ort_dir = onnxruntime_web.ensure_files(quiet=quiet)
     pin = onnxruntime_web.read_pin()
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
+    with staged_folder(out) as staging:
         shutil.copytree(APP_DIR, staging, dirs_exist_ok=True)
         (staging / ORT_DIR).mkdir()
         for name in onnxruntime_web.SITE_FILES:
@@ -98,13 +95,6 @@ def build_site(bundles: list[str | Path], out: Path, quiet: bool = False) -> Pat
         config = site_config(models, pin.version)
         (staging / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         (staging / MARKER).write_text("written by latent-atlas web\n", encoding="utf-8")
-        os.chmod(staging, 0o755)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return out
 
 
