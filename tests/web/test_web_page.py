@@ -139,7 +139,12 @@ def pictures() -> dict[str, Image.Image]:
     ImageDraw.Draw(clear).arc((20, 20, 130, 130), 30, 330, fill=(0, 0, 0, 255), width=16)
     small = Image.new("L", (31, 29), 255)
     ImageDraw.Draw(small).rectangle((8, 4, 20, 25), outline=0, width=3)
-    return {"paper": Image.fromarray(noisy), "dark": dark, "colour": colour, "transparent": clear, "small": small}
+    # A phone-sized photo: shrunk to 1024 first, in 8 bits, as Pillow does.
+    lit = np.linspace(195, 215, 1600, dtype=np.float32)[None, :, None] * np.ones((1200, 1, 3), np.float32)
+    photo = Image.fromarray(np.clip(lit + rng.normal(0, 3, (1200, 1600, 3)), 0, 255).astype(np.uint8))
+    ImageDraw.Draw(photo).line((700, 200, 900, 250, 760, 1000), fill=(40, 35, 60), width=60)
+    return {"paper": Image.fromarray(noisy), "dark": dark, "colour": colour, "transparent": clear, "small": small,
+            "photo": photo}
 
 
 def upload(page, image: Image.Image, name: str):

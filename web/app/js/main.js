@@ -2,7 +2,7 @@
 // of drawings and pictures, prior samples, model and provider switching. Everything runs in the
 // page with onnxruntime-web; the site is static (config.json, models/, ort/ beside this app).
 import { BundleError, Model, createSession, fileSource, labelOf, readBundle, startReads, urlSource } from './bundle.js';
-import { grayFromRgba, preprocess } from './preprocess.js';
+import { preprocess, readPicture } from './preprocess.js';
 import { gridPoints, interpolationPath, normalSampler } from './latent.js';
 
 const SIDE = 28;
@@ -517,9 +517,14 @@ async function play() {
 // ---------------------------------------------------------------------------------------------
 // Encoding drawings and pictures
 
+function preprocessRgba(rgba, width, height) {
+  const constants = state.config.preprocessing;
+  const picture = readPicture(rgba, width, height, constants.work_side);
+  return preprocess(picture.gray, picture.width, picture.height, state.layout, constants);
+}
+
 async function encodeRgba(rgba, width, height) {
-  const gray = grayFromRgba(rgba, width, height);
-  const input = preprocess(gray, width, height, state.layout, state.config.preprocessing);
+  const input = preprocessRgba(rgba, width, height);
   const { mean, logvar } = await state.model.encode(input);
   const reconstruction = await state.model.decode(mean);
   state.encoded = { input, mean: Float32Array.from(mean), logvar: Float32Array.from(logvar), reconstruction: Float32Array.from(reconstruction) };
@@ -688,7 +693,7 @@ window.__atlas = {
   decodeGrid,
   moveCursor: point => moveCursor(Float32Array.from(point)),
   encodeRgba: (bytes, width, height) => encodeRgba(Uint8ClampedArray.from(bytes), width, height),
-  preprocessRgba: (bytes, width, height) => Array.from(preprocess(grayFromRgba(Uint8ClampedArray.from(bytes), width, height), width, height, state.layout, state.config.preprocessing)),
+  preprocessRgba: (bytes, width, height) => Array.from(preprocessRgba(Uint8ClampedArray.from(bytes), width, height)),
   padPixels: () => Array.from(padCtx.getImageData(0, 0, pad.width, pad.height).data),
   loadModel: async name => { $('model-select').value = name; const { source, label } = selectedModelSource(); return loadModel(source, { label }); },
   interpolationPath: (a, b, steps, method) => Array.from(interpolationPath(a, b, steps, method)),

@@ -5,10 +5,11 @@
 // The Lanczos resize repeats Pillow's float ("F" mode) resampling exactly, so both give the same
 // pixels (tests/web compares them on the same pictures).
 
-/** RGBA bytes (ImageData) -> grey float [0, 1], as read_gray reads the same picture from a file. */
-export function grayFromRgba(rgba, width, height) {
+/** RGBA bytes (ImageData) of a picture -> {gray: float [0, 1], width, height}, as read_gray reads the
+ * same picture from a file: Pillow's grey, and pictures over `workSide` shrunk the way Pillow shrinks
+ * them (exactly for opaque ones; transparent ones, which Pillow shrinks premultiplied, within a grey level). */
+export function readPicture(rgba, width, height, workSide) {
   const n = width * height;
-  const gray = new Float32Array(n);
   let opaque = true, colour = false;
   for (let i = 0; i < n; i++) {
     const r = rgba[4 * i], g = rgba[4 * i + 1], b = rgba[4 * i + 2];
@@ -16,15 +17,21 @@ export function grayFromRgba(rgba, width, height) {
     if (r !== g || g !== b) colour = true;
   }
   if (opaque) {
+    let luma = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
       const r = rgba[4 * i], g = rgba[4 * i + 1], b = rgba[4 * i + 2];
       // Pillow's convert("L"): ITU-R 601-2 luma in 16-bit fixed point, rounded.
-      gray[i] = (colour ? (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16 : r) / 255;
+      luma[i] = colour ? (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16 : r;
     }
-    return gray;
+    if (Math.max(width, height) > workSide) {
+      const [w, h] = containSize(width, height, workSide);
+      luma = resizeLanczos8(luma, width, height, w, h);
+      width = w; height = h;
+    }
+    return { gray: Float32Array.from(luma, v => v / 255), width, height };
   }
   // Transparent pixels go over a background that contrasts with the opaque content (as in Python).
-  const alpha = new Float32Array(n);
+  const gray = new Float32Array(n), alpha = new Float32Array(n);
   let weight = 0, inkSum = 0;
   for (let i = 0; i < n; i++) {
     gray[i] = (0.299 * rgba[4 * i] + 0.587 * rgba[4 * i + 1] + 0.114 * rgba[4 * i + 2]) / 255;
@@ -34,7 +41,13 @@ export function grayFromRgba(rgba, width, height) {
   }
   const background = (weight > 0 ? inkSum / weight : 0) < 0.5 ? 1 : 0;
   for (let i = 0; i < n; i++) gray[i] = gray[i] * alpha[i] + background * (1 - alpha[i]);
-  return gray;
+  return { gray, width, height };
+}
+
+/** Pillow's ImageOps.contain(image, (side, side)) size. */
+function containSize(width, height, side) {
+  if (width === height) return [side, side];
+  return width > height ? [side, pyRound(height / width * side)] : [pyRound(width / height * side), side];
 }
 
 /** grey float [H, W] -> Float32Array(side * side): the model's input. */
@@ -179,6 +192,53 @@ function coefficients(inSize, outSize) {
     bounds.push(xmin); weights.push(k);
   }
   return { bounds, weights };
+}
+
+// 8-bit images: Pillow turns the weights into 22-bit fixed point and rounds each pass to 0..255.
+const PRECISION_BITS = 32 - 8 - 2;
+
+function fixedPoint(weights) {
+  return weights.map(k => k.map(w => Math.trunc(w * (1 << PRECISION_BITS) + (w < 0 ? -0.5 : 0.5))));
+}
+
+function clip8(sum) {
+  if (sum >= (1 << PRECISION_BITS) * 256) return 255;
+  if (sum <= 0) return 0;
+  return Math.floor(sum / (1 << PRECISION_BITS));
+}
+
+/** Uint8Array [h, w] -> Uint8Array [outH, outW], as Pillow resizes an "L" image with LANCZOS. */
+export function resizeLanczos8(data, w, h, outW, outH) {
+  let current = data, width = w;
+  if (outW !== w) {
+    const { bounds, weights } = coefficients(w, outW);
+    const fixed = fixedPoint(weights);
+    const next = new Uint8Array(outW * h);
+    for (let y = 0; y < h; y++) {
+      for (let xx = 0; xx < outW; xx++) {
+        const k = fixed[xx], xmin = bounds[xx];
+        let s = 1 << (PRECISION_BITS - 1);
+        for (let x = 0; x < k.length; x++) s += current[y * width + x + xmin] * k[x];
+        next[y * outW + xx] = clip8(s);
+      }
+    }
+    current = next; width = outW;
+  }
+  if (outH !== h) {
+    const { bounds, weights } = coefficients(h, outH);
+    const fixed = fixedPoint(weights);
+    const next = new Uint8Array(width * outH);
+    for (let yy = 0; yy < outH; yy++) {
+      const k = fixed[yy], ymin = bounds[yy];
+      for (let x = 0; x < width; x++) {
+        let s = 1 << (PRECISION_BITS - 1);
+        for (let y = 0; y < k.length; y++) s += current[(y + ymin) * width + x] * k[y];
+        next[yy * width + x] = clip8(s);
+      }
+    }
+    current = next;
+  }
+  return current;
 }
 
 /** Float32Array [h, w] -> Float32Array [outH, outW]; horizontal pass first, float32 in between. */
