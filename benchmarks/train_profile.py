@@ -1,0 +1,155 @@
+"""Where a training step's time goes, layer by layer, against what this CPU can do in bf16.
+
+Runs the `default` preset's exact step (via train_throughput.PresetRunner) under torch.profiler,
+with a record_function range around each layer's forward and backward (module hooks), and sets each
+layer's FLOPs (counted from its shapes) against a measured bf16 GEMM peak: a large bf16 matmul on
+every core, the best this machine's oneDNN/AMX path reaches. What is not in a layer (the loss,
+sampling, casts between them, the optimizer) is listed as such.
+
+    python benchmarks/train_profile.py [--steps 60] [--preset default]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.profiler import ProfilerActivity, profile, record_function
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import median, stamp, write_section  # noqa: E402
+from train_throughput import PresetRunner  # noqa: E402
+
+from latent_atlas.train import data  # noqa: E402
+
+LAYER_TYPES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+
+
+def gemm_peak_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 7) -> float:
+    """Median GFLOP/s of an n x n x n matmul in `dtype` on every core."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    for _ in range(2):
+        a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * n ** 3 / median(times) / 1e9
+
+
+def forward_flops(module: nn.Module, inputs: torch.Tensor, output: torch.Tensor) -> float:
+    """Multiply-adds x 2 of one forward call, from the layer's shapes."""
+    if isinstance(module, nn.Linear):
+        return 2.0 * inputs.shape[0] * module.in_features * module.out_features
+    kernel = module.kernel_size[0] * module.kernel_size[1]
+    if isinstance(module, nn.ConvTranspose2d):  # every input pixel scatters a kernel into the output
+        return 2.0 * inputs[:, 0].numel() * module.in_channels * module.out_channels * kernel
+    return 2.0 * output[:, 0].numel() * module.in_channels * module.out_channels * kernel
+
+
+class LayerRanges:
+    """Wraps each layer's forward and backward in a named profiler range and counts its FLOPs."""
+
+    def __init__(self, model: nn.Module):
+        self.layers = {name: m for name, m in model.named_modules() if isinstance(m, LAYER_TYPES)}
+        self.flops = {name: 0.0 for name in self.layers}
+        self.open = {}
+        for name, module in self.layers.items():
+            module.register_forward_pre_hook(self._enter(f"{name}.fwd"))
+            module.register_forward_hook(self._leave(f"{name}.fwd", name))
+            module.register_full_backward_pre_hook(self._enter(f"{name}.bwd"))
+            module.register_full_backward_hook(self._leave(f"{name}.bwd"))
+        self.counting = False
+
+    def _enter(self, label):
+        def hook(module, *args):
+            self.open[label] = record_function(f"layer:{label}").__enter__()
+        return hook
+
+    def _leave(self, label, name=None):
+        def hook(module, inputs, output):
+            if name is not None and self.counting:
+                flops = forward_flops(module, inputs[0], output)
+                # Backward: the weight gradient, plus the input gradient unless the input is the image.
+                needs_input_grad = inputs[0].requires_grad
+                self.flops[name] += flops * (3 if needs_input_grad else 2)
+            self.open.pop(label).__exit__(None, None, None)
+        return hook
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    # The first conv's input (the image) needs no gradient; its backward range is still wanted.
+    warnings.filterwarnings("ignore", message="Full backward hook is firing")
+
+    images = torch.as_tensor(data.load_split("mnist", "train", args.data_dir)[0][:20000])
+    runner = PresetRunner(args.preset, images)
+    plain = [runner.images_per_second(3.0) for _ in range(3)]  # without hooks: the hooks' own cost shows
+    ranges = LayerRanges(runner.model)
+    for _ in range(10):
+        runner.step()
+    ranges.counting = True
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            runner.step()
+        wall = time.perf_counter() - start
+    ranges.counting = False
+    per_step_ms = wall / args.steps * 1000
+    totals = {e.key: e.cpu_time_total / 1000 / args.steps for e in prof.key_averages() if e.key.startswith("layer:")}
+    ops = sorted(((e.key, e.self_cpu_time_total / 1000 / args.steps) for e in prof.key_averages()
+                  if not e.key.startswith("layer:") and not e.key.startswith("ProfilerStep")),
+                 key=lambda kv: -kv[1])[:8]
+
+    peak = {"bf16": gemm_peak_gflops(torch.bfloat16), "fp32": gemm_peak_gflops(torch.float32)}
+    rows, in_layers = [], 0.0
+    for name in ranges.layers:
+        fwd, bwd = totals.get(f"layer:{name}.fwd", 0.0), totals.get(f"layer:{name}.bwd", 0.0)
+        in_layers += fwd + bwd
+        gflop = ranges.flops[name] / args.steps / 1e9
+        rate = gflop / ((fwd + bwd) / 1000) if fwd + bwd else 0.0
+        rows.append(f"| `{name}` | {fwd:.3f} | {bwd:.3f} | {(fwd + bwd) / per_step_ms:.0%} | {gflop * 1000:.1f} | "
+                    f"{rate:,.0f} | {rate / peak['bf16']:.1%} |")
+    batch = runner.config.batch_size
+    flop_total = sum(ranges.flops.values()) / args.steps / 1e9
+    markdown = "\n".join([
+        "## Training step profile (`benchmarks/train_profile.py`)",
+        "",
+        stamp(),
+        "",
+        f"The `{args.preset}` preset's step (batch {batch}, {'float32' if runner.autocast is nullcontext else 'bf16 autocast'}, "
+        f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads) under torch.profiler, {args.steps} steps: "
+        f"{per_step_ms:.2f} ms per step with the profiler and layer hooks on "
+        f"({batch / per_step_ms * 1000:,.0f} images/s; {median(plain):,.0f} images/s without them). "
+        f"Measured GEMM peak on this machine (2048³ matmul, all cores): bf16 **{peak['bf16']:,.0f} GFLOP/s**, "
+        f"fp32 {peak['fp32']:,.0f} GFLOP/s.",
+        "",
+        "| layer | forward ms | backward ms | share of step | MFLOP per step | GFLOP/s | of bf16 peak |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        *rows,
+        f"| everything else (loss, sampling, casts, optimizer, Python) | | | {1 - in_layers / per_step_ms:.0%} | | | |",
+        "",
+        f"The whole step does {flop_total * 1000:.0f} MFLOP: at the measured bf16 peak that is "
+        f"{flop_total / peak['bf16'] * 1000:.3f} ms of arithmetic in a {per_step_ms:.2f} ms step "
+        f"({flop_total / peak['bf16'] * 1000 / per_step_ms:.1%}). Top operators by self time per step: "
+        + ", ".join(f"`{k}` {v:.3f} ms" for k, v in ops) + ".",
+    ])
+    print(markdown)
+    if not args.no_write:
+        write_section("train_profile", markdown)
+
+
+if __name__ == "__main__":
+    main()
