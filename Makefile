@@ -39,10 +39,11 @@ models: venv
 	bash scripts/make-models.sh
 
 # train_quality.py and export_variants.py read the run that `make models` trains (runs/bundled-mnist).
-bench: venv
+bench: venv system-deps
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/runtime_latency.py
 	$(PY) benchmarks/explorer_frame.py
+	$(PY) benchmarks/web_explorer.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

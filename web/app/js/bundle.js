@@ -9,11 +9,13 @@ const SCHEMA_VERSION = 1;
 const REQUIRED_KEYS = ['name', 'variant', 'latent_dim', 'image_shape', 'dataset', 'latent_stats', 'files'];
 const MODEL_FILES = ['encoder.onnx', 'decoder.onnx', 'atlas.npz'];
 
-/** A source of bundle files: a URL folder of the site, or a File list from the disk. */
+/** A source of bundle files: a URL folder of the site, or a File list from the disk. `label` names it in
+ * the status bar, `prefix` starts the messages about its files. */
 export function urlSource(base) {
   const folder = base.endsWith('/') ? base : base + '/';
   return {
     label: folder,
+    prefix: folder,
     async read(name) {
       let response;
       try {
@@ -29,12 +31,13 @@ export function urlSource(base) {
 
 export function fileSource(files) {
   const byName = new Map([...files].map(file => [file.name, file]));
-  const folder = files[0]?.webkitRelativePath?.split('/')[0] || 'the chosen files';
+  const folder = files[0]?.webkitRelativePath?.split('/')[0] || '';
   return {
-    label: folder,
+    label: folder || 'the chosen files',
+    prefix: folder ? `${folder}/` : '',
     async read(name) {
       const file = byName.get(name);
-      if (!file) throw new BundleError(`${folder}: missing ${name}; a bundle needs bundle.json, ${MODEL_FILES.join(', ')} (choose the bundle folder or all four files)`);
+      if (!file) throw new BundleError(`${folder || 'the chosen files'}: missing ${name}; a bundle needs bundle.json, ${MODEL_FILES.join(', ')} (choose the bundle folder or all four files)`);
       return new Uint8Array(await file.arrayBuffer());
     },
   };
@@ -68,10 +71,6 @@ async function sha256Hex(bytes) {
   return [...new Uint8Array(digest)].map(b => b.toString(16).padStart(2, '0')).join('');
 }
 
-export function labelOf(source) {
-  return source.label.endsWith('/') ? source.label : source.label + '/';
-}
-
 /** Requests all of a bundle's files at once: {name: Promise<bytes>}. */
 export function startReads(source) {
   const reads = Object.fromEntries(['bundle.json', ...MODEL_FILES].map(name => [name, source.read(name)]));
@@ -81,7 +80,7 @@ export function startReads(source) {
 
 /** source -> {manifest, files: {name: bytes}, atlas: {z, labels, count}} with every check done. */
 export async function readBundle(source, reads = startReads(source)) {
-  const label = labelOf(source);
+  const label = source.prefix;
   let manifest;
   const text = new TextDecoder().decode(await reads['bundle.json']);
   try {
@@ -173,7 +172,7 @@ export class Model {
       const { mean } = await this.encode(image);
       if (mean.length !== this.dim) throw new Error(`encoder gives ${mean.length} latent values`);
     } catch (error) {
-      throw new BundleError(`${label}: the ONNX files do not take latent size ${this.dim} from bundle.json (${String(error.message || error).split('\n')[0]}); expected decoder z [N, ${this.dim}] -> image [N, 1, 28, 28]`);
+      throw new BundleError(`${label}decoder.onnx and encoder.onnx do not take latent size ${this.dim} from bundle.json (${String(error.message || error).split('\n')[0]}); expected decoder z [N, ${this.dim}] -> image [N, 1, 28, 28]`);
     }
   }
 

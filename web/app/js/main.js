@@ -1,7 +1,7 @@
 // The Latent Atlas browser explorer: the latent map, live decoding, grid, interpolation, encoding
 // of drawings and pictures, prior samples, model and provider switching. Everything runs in the
 // page with onnxruntime-web; the site is static (config.json, models/, ort/ beside this app).
-import { BundleError, Model, createSession, fileSource, labelOf, readBundle, startReads, urlSource } from './bundle.js';
+import { BundleError, Model, createSession, fileSource, readBundle, startReads, urlSource } from './bundle.js';
 import { preprocess, readPicture } from './preprocess.js';
 import { gridPoints, interpolationPath, normalSampler } from './latent.js';
 
@@ -122,7 +122,7 @@ async function loadModel(source, { label } = {}) {
     const reads = startReads(source);
     const ortReady = ortFor(provider);
     const decoder = Promise.all([ortReady, reads['decoder.onnx']])
-      .then(([ort, bytes]) => createSession(ort, bytes, 'decoder', provider, labelOf(source)));
+      .then(([ort, bytes]) => createSession(ort, bytes, 'decoder', provider, source.prefix));
     let bundle;
     try {
       bundle = await readBundle(source, reads);
@@ -131,7 +131,7 @@ async function loadModel(source, { label } = {}) {
       throw error;
     }
     state.timings.read = performance.now();
-    const model = await Model.create(await ortReady, bundle, provider, labelOf(source), decoder);
+    const model = await Model.create(await ortReady, bundle, provider, source.prefix, decoder);
     state.timings.sessions = performance.now();
     const previous = state.model;
     state.model = model;
@@ -295,24 +295,20 @@ function buildLegend() {
 // ---------------------------------------------------------------------------------------------
 // Pictures
 
-function paintGray(canvas, pixels, x = 0, y = 0, side = SIDE) {
-  // One pixel per model pixel, scaled up without smoothing: the preview stays crisp.
-  const ctx = canvas.getContext('2d');
-  const image = ctx.createImageData(side, side);
-  for (let i = 0; i < side * side; i++) {
-    const v = Math.round(Math.min(1, Math.max(0, pixels[i])) * 255);
-    image.data[4 * i] = image.data[4 * i + 1] = image.data[4 * i + 2] = v;
-    image.data[4 * i + 3] = 255;
-  }
-  return { ctx, image, x, y };
-}
-
+// One canvas pixel per model pixel, then scaled up without smoothing: previews and tiles stay crisp.
 const scratch = document.createElement('canvas');
 scratch.width = scratch.height = SIDE;
+const scratchContext = scratch.getContext('2d');
+const scratchImage = scratchContext.createImageData(SIDE, SIDE);
 
 function drawScaled(canvas, pixels, x, y, w, h) {
-  const { image } = paintGray(scratch, pixels);
-  scratch.getContext('2d').putImageData(image, 0, 0);
+  const data = scratchImage.data;
+  for (let i = 0; i < PIXELS; i++) {
+    const v = Math.round(Math.min(1, Math.max(0, pixels[i])) * 255);
+    data[4 * i] = data[4 * i + 1] = data[4 * i + 2] = v;
+    data[4 * i + 3] = 255;
+  }
+  scratchContext.putImageData(scratchImage, 0, 0);
   const ctx = canvas.getContext('2d');
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(scratch, x, y, w, h);
