@@ -103,7 +103,7 @@ def ensure_files(quiet: bool = False) -> Path:
     registry = os.environ.get(REGISTRY_ENV, "").strip() or DEFAULT_REGISTRY
     url = pin.tarball_url(registry)
     if not quiet:
-        print(f"latent-atlas: fetching {PACKAGE} {pin.version} once from {url} (about 40 MB) into {target.parent}",
+        print(f"latent-atlas: fetching {PACKAGE} {pin.version} once from {url} (33 MB) into {target.parent}",
               flush=True)
     data = _download(url)
     check_integrity(data, pin.integrity)

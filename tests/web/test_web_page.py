@@ -69,6 +69,32 @@ def test_hovering_a_point_shows_what_the_python_runtime_decodes(page, mnist):
     assert "last decode" in page.inner_text("#status")
 
 
+def test_wheel_zooms_about_the_mouse_right_drag_pans_and_f_fits_the_view(page):
+    home = hook(page, "({...s.view})")
+    x, y = hook(page, "a.toScreen(1.0, 0.5)")
+    page.mouse.move(x, y)
+    page.mouse.wheel(0, -120)
+    page.wait_for_function(f"window.__atlas.state.view.scale > {home['scale']} * 1.1")
+    assert np.allclose(hook(page, "a.toScreen(1.0, 0.5)"), (x, y), atol=0.5)  # the point under the mouse stays
+    page.mouse.down(button="right")
+    page.mouse.move(x + 60, y + 25, steps=4)
+    page.mouse.up(button="right")
+    assert np.allclose(hook(page, "a.toScreen(1.0, 0.5)"), (x + 60, y + 25), atol=0.5)
+    page.locator("#map-overlay").focus()
+    page.keyboard.press("f")
+    assert hook(page, "({...s.view})") == pytest.approx(home)
+
+
+def test_sampling_from_the_prior_decodes_the_sampled_point(page, mnist):
+    wait_idle(page)
+    before = hook(page, "Array.from(s.lastZ)")
+    page.click("#sample-button")
+    page.wait_for_function(f"window.__atlas.state.lastZ[0] !== {before[0]} && !window.__atlas.state.busy")
+    z = np.array(hook(page, "Array.from(s.lastZ)"), dtype=np.float32)
+    assert np.abs(z).max() < 6  # a standard normal draw
+    assert np.abs(np.array(hook(page, "Array.from(s.lastImage)")).reshape(28, 28) - mnist.decode(z)).max() <= EXACT
+
+
 def test_the_grid_renders_n_by_n_tiles_and_a_click_moves_the_cursor(page, mnist):
     page.fill("#grid-n", "7")
     page.select_option("#grid-source", "percentiles")
