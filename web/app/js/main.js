@@ -147,6 +147,8 @@ async function loadModel(source, { label } = {}) {
     state.ends = { a: null, b: null };
     state.encoded = null;
     stopPlaying();
+    // A decode of the previous model may still be running: its sessions go once it is done.
+    while (state.busy) await new Promise(resolve => setTimeout(resolve, 5));
     if (previous) await previous.release();
     buildLegend();
     fitView();
