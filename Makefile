@@ -31,19 +31,20 @@ test: venv system-deps
 run: venv
 	$(VENV)/bin/latent-atlas explore
 
-# Refreshes the README's pictures: the real-window test, writing into docs/screenshots/.
+# Refreshes the README's pictures: the real-window test and the browser one (headless Chromium), writing into docs/screenshots/.
 screenshots: venv system-deps
-	LATENT_ATLAS_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/desktop/test_desktop_xvfb.py
+	LATENT_ATLAS_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/desktop/test_desktop_xvfb.py tests/web/test_web_screenshot.py
 
 models: venv
 	bash scripts/make-models.sh
 
 # train_quality.py and export_variants.py read the run that `make models` trains (runs/bundled-mnist).
-bench: venv
+bench: venv system-deps
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/runtime_latency.py
 	$(PY) benchmarks/explorer_frame.py
 	$(PY) benchmarks/mobile_usability.py
+	$(PY) benchmarks/web_explorer.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "latent_atlas.export.commands",
     "latent_atlas.runtime.commands",
     "latent_atlas.desktop_app.commands",
+    "latent_atlas.web.commands",
 )
 
 # Extras named in error messages when a subcommand's dependencies are not installed.

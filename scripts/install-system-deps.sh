@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs outside Python: Xvfb and the X11/xcb libraries that Qt's "xcb"
-# platform plugin loads, plus a font, and Node.js. Does nothing when they are already there.
+# platform plugin loads, plus a font; Node.js (the Node example); and Debian's chromium, the real browser
+# tests/web drives with Playwright (never a browser download). Does nothing when they are already there.
 set -euo pipefail
 pkgs=(xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libdbus-1-3 libfontconfig1 fonts-dejavu-core
       libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0
-      libxcb-shape0 libxcb-xinerama0 libxcb-xfixes0 libxcb-xkb1 libx11-xcb1)
+      libxcb-shape0 libxcb-xinerama0 libxcb-xfixes0 libxcb-xkb1 libx11-xcb1 chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -32,6 +32,16 @@ def test_wheel_contains_every_subpackage_and_the_bundled_models(wheel):
     for model in ("mnist", "fashion-mnist"):
         for filename in ("encoder.onnx", "decoder.onnx", "bundle.json", "atlas.npz"):
             assert f"latent_atlas/runtime/models/{model}/{filename}" in names, (model, filename)
+    # The browser explorer ships as its sources (no build step) with the lock file that pins onnxruntime-web;
+    # onnxruntime-web's 40 MB of .wasm files do not: `latent-atlas web` fetches them once.
+    app = REPO / "web" / "app"
+    for path in app.rglob("*"):
+        if path.is_file():
+            wheel_name = f"latent_atlas/web/app/{path.relative_to(app).as_posix()}"
+            assert zipfile.ZipFile(wheel).read(wheel_name) == path.read_bytes(), wheel_name
+    for name in ("web/commands.py", "web/site.py", "web/serve.py", "web/onnxruntime_web.py", "web/package-lock.json"):
+        assert f"latent_atlas/{name}" in names, name
+    assert not any(n.endswith(".wasm") or "node_modules" in n for n in names)
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
 
 
@@ -49,6 +59,11 @@ def test_plain_install_runs_without_torch(wheel, tmp_path):
     assert result.returncode == 0, result.stderr
     with Image.open(out) as image:
         assert min(image.size) >= 6 * 28
+    # The browser explorer too, with no Node or npm: onnxruntime-web comes from the lock file's pin.
+    site = tmp_path / "site"
+    result = subprocess.run([str(cli), "web", "mnist", "--out", str(site), "--quiet"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (site / "index.html").is_file() and (site / "ort" / "ort-wasm-simd-threaded.wasm").stat().st_size > 1e6
     bad = subprocess.run([str(cli), "train"], capture_output=True, text=True)
     assert bad.returncode == 2 and "pip install 'latent-atlas[train]'" in bad.stderr
     assert "Traceback" not in bad.stderr

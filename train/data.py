@@ -26,6 +26,7 @@ from typing import Iterable, Sequence, Union
 import numpy as np
 
 from latent_atlas.runtime.bundle import sha256_file
+from latent_atlas.runtime.cache import user_cache_dir
 
 IMAGE_SIDE = 28
 DOWNLOAD_TIMEOUT_S = 30.0
@@ -130,13 +131,7 @@ def resolve_data_dir(data_dir: PathLike | None = None) -> Path:
     from_env = os.environ.get(DATA_DIR_ENV, "").strip()
     if from_env:
         return Path(from_env).expanduser().absolute()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return (base / "latent-atlas" / "datasets").expanduser().absolute()
+    return user_cache_dir("datasets")
 
 
 def get_info(dataset: DatasetLike) -> DatasetInfo:

@@ -1,0 +1,200 @@
+// Loads a latent-atlas model bundle (bundle.json, encoder.onnx, decoder.onnx, atlas.npz) from the
+// site or from files the user picked, checks it, and wraps its two ONNX sessions. Every problem
+// becomes a BundleError whose message names what was expected; the page shows it.
+import { readNpz } from './npz.js';
+
+export class BundleError extends Error {}
+
+const SCHEMA_VERSION = 1;
+const REQUIRED_KEYS = ['name', 'variant', 'latent_dim', 'image_shape', 'dataset', 'latent_stats', 'files'];
+const MODEL_FILES = ['encoder.onnx', 'decoder.onnx', 'atlas.npz'];
+
+/** A source of bundle files: a URL folder of the site, or a File list from the disk. `label` names it in
+ * the status bar, `prefix` starts the messages about its files. */
+export function urlSource(base) {
+  const folder = base.endsWith('/') ? base : base + '/';
+  return {
+    label: folder,
+    prefix: folder,
+    async read(name) {
+      let response;
+      try {
+        response = await fetch(new URL(name, new URL(folder, location.href)));
+      } catch (error) {
+        throw new BundleError(`${folder}${name}: could not be fetched (${error.message})`);
+      }
+      if (!response.ok) throw new BundleError(`${folder}${name}: missing (HTTP ${response.status}); a bundle needs bundle.json, ${MODEL_FILES.join(', ')}`);
+      return new Uint8Array(await response.arrayBuffer());
+    },
+  };
+}
+
+export function fileSource(files) {
+  const byName = new Map([...files].map(file => [file.name, file]));
+  const folder = files[0]?.webkitRelativePath?.split('/')[0] || '';
+  return {
+    label: folder || 'the chosen files',
+    prefix: folder ? `${folder}/` : '',
+    async read(name) {
+      const file = byName.get(name);
+      if (!file) throw new BundleError(`${folder || 'the chosen files'}: missing ${name}; a bundle needs bundle.json, ${MODEL_FILES.join(', ')} (choose the bundle folder or all four files)`);
+      return new Uint8Array(await file.arrayBuffer());
+    },
+  };
+}
+
+function checkManifest(manifest, label) {
+  if (typeof manifest !== 'object' || manifest === null || Array.isArray(manifest)) {
+    throw new BundleError(`${label}bundle.json: expected a JSON object (a latent-atlas bundle manifest)`);
+  }
+  if (manifest.schema_version !== SCHEMA_VERSION) {
+    throw new BundleError(`${label}bundle.json: not a latent-atlas bundle of schema_version ${SCHEMA_VERSION} (found ${JSON.stringify(manifest.schema_version)}); export one with 'latent-atlas export'`);
+  }
+  const missing = REQUIRED_KEYS.filter(key => !(key in manifest));
+  if (missing.length) throw new BundleError(`${label}bundle.json: missing keys ${missing.join(', ')}`);
+  const dim = manifest.latent_dim;
+  if (!Number.isInteger(dim) || dim < 2) {
+    throw new BundleError(`${label}bundle.json: latent_dim must be an integer >= 2 for the map, found ${JSON.stringify(dim)}`);
+  }
+  const names = manifest.dataset?.class_names;
+  if (!Array.isArray(names) || !names.length) throw new BundleError(`${label}bundle.json: dataset.class_names must be a non-empty list`);
+  for (const key of ['p01', 'p05', 'p95', 'p99']) {
+    const values = manifest.latent_stats?.[key];
+    if (!Array.isArray(values) || values.length !== dim) {
+      throw new BundleError(`${label}bundle.json: latent_stats.${key} must hold ${dim} values (one per latent dim)`);
+    }
+  }
+}
+
+async function sha256Hex(bytes) {
+  const digest = await crypto.subtle.digest('SHA-256', bytes);
+  return [...new Uint8Array(digest)].map(b => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Requests all of a bundle's files at once: {name: Promise<bytes>}. */
+export function startReads(source) {
+  const reads = Object.fromEntries(['bundle.json', ...MODEL_FILES].map(name => [name, source.read(name)]));
+  for (const promise of Object.values(reads)) promise.catch(() => {});  // reported by readBundle, in order
+  return reads;
+}
+
+/** source -> {manifest, files: {name: bytes}, atlas: {z, labels, count}} with every check done. */
+export async function readBundle(source, reads = startReads(source)) {
+  const label = source.prefix;
+  let manifest;
+  const text = new TextDecoder().decode(await reads['bundle.json']);
+  try {
+    manifest = JSON.parse(text);
+  } catch (error) {
+    throw new BundleError(`${label}bundle.json: not valid JSON (${error.message}); expected a latent-atlas bundle manifest`);
+  }
+  checkManifest(manifest, label);
+  const files = {};
+  for (const name of MODEL_FILES) files[name] = await reads[name];
+  // Checksums need WebCrypto, which browsers offer on https and localhost pages only.
+  if (globalThis.crypto?.subtle) {
+    for (const name of MODEL_FILES) {
+      const expected = manifest.files?.[name]?.sha256;
+      if (expected && await sha256Hex(files[name]) !== expected) {
+        throw new BundleError(`${label}${name}: SHA-256 does not match bundle.json (corrupt or modified file)`);
+      }
+    }
+  }
+  let arrays;
+  try {
+    arrays = await readNpz(files['atlas.npz']);
+  } catch (error) {
+    throw new BundleError(`${label}atlas.npz: not a readable atlas (${error.message}); expected an .npz with z_mean and labels`);
+  }
+  const z = arrays.z_mean, labels = arrays.labels;
+  const dim = manifest.latent_dim;
+  if (!z || !labels || z.dtype !== '<f4' || z.shape.length !== 2 || z.shape[1] !== dim || labels.shape[0] !== z.shape[0]) {
+    throw new BundleError(`${label}atlas.npz: expected z_mean float32 [M, ${dim}] and labels [M], found ` +
+      `z_mean ${z ? `${z.dtype} [${z.shape}]` : 'missing'}, labels ${labels ? `[${labels.shape}]` : 'missing'}`);
+  }
+  const labelValues = Array.from(labels.data, Number);
+  return { manifest, files, atlas: { z: z.data, labels: labelValues, count: z.shape[0] } };
+}
+
+/** An onnxruntime-web session of one of the bundle's ONNX files, or a BundleError that says why not. */
+export async function createSession(ort, bytes, role, provider, label) {
+  try {
+    return await ort.InferenceSession.create(bytes, { executionProviders: [provider], graphOptimizationLevel: 'all' });
+  } catch (error) {
+    throw new BundleError(`${label}${role}.onnx: onnxruntime-web cannot load it (${String(error.message || error).split('\n')[0]}); expected the ONNX ${role} of a latent-atlas bundle`);
+  }
+}
+
+/** The two ONNX sessions of a bundle, checked against its manifest. */
+export class Model {
+  /** `decoder`: a promise of a decoder session already being created (from the same bytes), if any. */
+  static async create(ort, bundle, provider, label, decoder = null) {
+    const sessions = {};
+    try {
+      sessions.decoder = await (decoder ?? createSession(ort, bundle.files['decoder.onnx'], 'decoder', provider, label));
+      sessions.encoder = await createSession(ort, bundle.files['encoder.onnx'], 'encoder', provider, label);
+    } catch (error) {
+      for (const session of Object.values(sessions)) await session.release();
+      throw error;
+    }
+    const model = new Model(ort, bundle, sessions, provider);
+    await model.check(label);
+    return model;
+  }
+
+  constructor(ort, bundle, sessions, provider) {
+    this.ort = ort;
+    this.manifest = bundle.manifest;
+    this.atlas = bundle.atlas;
+    this.sessions = sessions;
+    this.provider = provider;
+    this.dim = bundle.manifest.latent_dim;
+    const onnx = bundle.manifest.onnx || {};
+    this.decoderInput = Object.keys(onnx.decoder?.inputs || { z: 0 })[0];
+    this.decoderOutput = Object.keys(onnx.decoder?.outputs || { image: 0 })[0];
+    this.encoderInput = Object.keys(onnx.encoder?.inputs || { image: 0 })[0];
+    this.encoderOutputs = Object.keys(onnx.encoder?.outputs || { z_mean: 0, z_logvar: 0 });
+  }
+
+  async check(label) {
+    const { decoder, encoder } = this.sessions;
+    for (const [session, role, names] of [[decoder, 'decoder', [this.decoderInput, this.decoderOutput]],
+      [encoder, 'encoder', [this.encoderInput, ...this.encoderOutputs]]]) {
+      const have = [...session.inputNames, ...session.outputNames];
+      const absent = names.filter(name => !have.includes(name));
+      if (absent.length) {
+        throw new BundleError(`${label}${role}.onnx: has inputs/outputs ${have.join(', ')}, but bundle.json names ${names.join(', ')}; not this bundle's ${role}`);
+      }
+    }
+    try {
+      const image = await this.decode(new Float32Array(this.dim));
+      if (image.length !== 28 * 28) throw new Error(`decoded ${image.length} values, expected 28x28`);
+      const { mean } = await this.encode(image);
+      if (mean.length !== this.dim) throw new Error(`encoder gives ${mean.length} latent values`);
+    } catch (error) {
+      throw new BundleError(`${label}decoder.onnx and encoder.onnx do not take latent size ${this.dim} from bundle.json (${String(error.message || error).split('\n')[0]}); expected decoder z [N, ${this.dim}] -> image [N, 1, 28, 28]`);
+    }
+  }
+
+  /** Float32Array [N * dim] -> Float32Array [N * 784] of pixel probabilities. */
+  async decode(z) {
+    const count = z.length / this.dim;
+    const feeds = { [this.decoderInput]: new this.ort.Tensor('float32', z, [count, this.dim]) };
+    const result = await this.sessions.decoder.run(feeds);
+    const output = result[this.decoderOutput];
+    const data = output.location && output.location !== 'cpu' ? await output.getData() : output.data;
+    return data;
+  }
+
+  /** Float32Array [N * 784] -> {mean, logvar} as Float32Array [N * dim]. */
+  async encode(images) {
+    const count = images.length / 784;
+    const feeds = { [this.encoderInput]: new this.ort.Tensor('float32', images, [count, 1, 28, 28]) };
+    const result = await this.sessions.encoder.run(feeds);
+    return { mean: result[this.encoderOutputs[0]].data, logvar: result[this.encoderOutputs[1]].data };
+  }
+
+  async release() {
+    await Promise.all(Object.values(this.sessions).map(s => s.release()));
+  }
+}
