@@ -113,9 +113,14 @@ class Engine:
     def decode_one(self, z: np.ndarray) -> np.ndarray:
         return self.decode(np.asarray(z, dtype=np.float32)[None])[0]
 
+    @property
+    def layout(self) -> str:
+        """How this model's dataset places an object in the 28x28 field (the bundle says it)."""
+        return self.model.layout
+
     def preprocess(self, image) -> np.ndarray:
-        """Any image the runtime accepts (path, PIL image, array) -> the [28, 28] MNIST-like input."""
-        return np.asarray(runtime.preprocess(image), dtype=np.float32)
+        """Any image the runtime accepts (path, PIL image, array) -> the [28, 28] input in this model's layout."""
+        return np.asarray(self.model.preprocess(image), dtype=np.float32)
 
     def encode(self, image, name: str) -> Encoding:
         """Preprocesses, encodes and reconstructs one image; raises ValueError/TypeError on a bad one."""
