@@ -13,6 +13,7 @@ from PIL import Image
 
 from .files import atomic_write
 from .limits import MAX_PICTURE_PIXELS, MAX_SCALE
+from .preprocessing import PIXEL_MAX
 
 
 def check_scale(scale: int) -> int:
@@ -36,7 +37,7 @@ def check_picture_size(width: int, height: int, frames: int = 1) -> None:
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """[..., H, W] floats in [0, 1] (values outside are clipped) -> uint8 of the same shape."""
     images = np.asarray(images, dtype=np.float32)
-    return (np.clip(images, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return (np.clip(images, 0.0, 1.0) * PIXEL_MAX + 0.5).astype(np.uint8)
 
 
 def _as_stack(images: np.ndarray) -> np.ndarray:

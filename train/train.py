@@ -4,45 +4,39 @@ Every epoch: train, evaluate the test -ELBO in nats, write metrics.jsonl and plo
 Resuming restores weights, optimizer and every RNG, so on a CPU "2 epochs" and "1 epoch, resume,
 1 more" give bit-identical weights. Ctrl-C (or SIGTERM) finishes the current batch, checkpoints
 mid-epoch and returns; a second Ctrl-C aborts at once. SIGKILL loses at most the current epoch.
+A checkpoint is never written with a non-finite loss or weights: the last good one stays.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import signal
 import sys
 import time
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
+
+from latent_atlas.runtime.files import check_output_dir
+from latent_atlas.runtime.preprocessing import PIXEL_MAX
 
 from . import data
 from .checkpoint import decode_rng, encode_rng, has_checkpoint, join_optimizer_state, load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .config import TrainConfig, resolve_config
+from .device import bf16_supported, pick_device  # noqa: F401  (pick_device: part of this module's API)
 from .evaluate import evaluate_elbo, images_to_tensor, iw_log_likelihood
-from .model import VAE, LossTerms, elbo_loss, keras_seed_loss
+from .model import VAE, LossTerms, elbo_loss, keras_seed_loss, load_weights
 from .plots import save_epoch_plots
+from .run_state import RunState
 
 METRICS_FILE = "metrics.jsonl"
-
-
-def pick_device(requested: str) -> torch.device:
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA device")
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
-
-
-def bf16_supported(device: torch.device) -> bool:
-    """bfloat16 autocast pays off only with native bf16 math (AVX512-BF16/AMX on CPUs, Ampere+ GPUs);
-    elsewhere it is emulated and slower than float32."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+# The finite-loss check is a device sync, so within an epoch it runs every this many batches; the
+# epoch's summed loss and the weights are checked again before every checkpoint.
+FINITE_CHECK_EVERY = 20
 
 
 def make_optimizer(config: TrainConfig, model: VAE) -> torch.optim.Optimizer:
@@ -53,6 +47,60 @@ def make_optimizer(config: TrainConfig, model: VAE) -> torch.optim.Optimizer:
         return torch.optim.AdamW(groups, lr=config.lr)
     # Keras' RMSprop defaults: rho=0.9 (PyTorch calls it alpha), epsilon=1e-7.
     return torch.optim.RMSprop(model.parameters(), lr=config.lr, alpha=0.9, eps=1e-7)
+
+
+def objective_for(config: TrainConfig):
+    """(model, x, beta, rng) -> LossTerms for the configured objective."""
+    if config.objective == "keras-seed":
+        return lambda model, x, beta, rng: keras_seed_loss(model, x, rng)
+    return lambda model, x, beta, rng: elbo_loss(model, x, beta, rng, config.encoder_noise)
+
+
+def autocast_for(config: TrainConfig, device: torch.device):
+    """A context-manager factory: bf16 autocast where it pays off, else a no-op."""
+    if config.bf16 and bf16_supported(device):
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext
+
+
+@dataclass
+class TrainingStep:
+    """A model, its optimizer and one optimizer step, built from a config by `build_training_step`:
+    the trainer, the tests and the benchmarks all train through this one object."""
+
+    config: TrainConfig
+    device: torch.device
+    model: VAE
+    optimizer: torch.optim.Optimizer
+    objective: object
+    autocast: object
+    memory_format: torch.memory_format
+
+    def batch(self, images: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        """uint8 images [N, 28, 28] on the device, indexed and scaled per batch: 4x less memory than floats."""
+        x = images[indices.to(self.device)].unsqueeze(1).float().div_(PIXEL_MAX)
+        return x.contiguous(memory_format=self.memory_format)
+
+    def __call__(self, x: torch.Tensor, beta: float, lr: float, rng: torch.Generator) -> LossTerms:
+        """One optimizer step on batch x; the loss runs under autocast, the update in float32."""
+        with self.autocast():
+            terms = self.objective(self.model, x, beta, rng)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms.loss.backward()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.step()
+        return terms
+
+
+def build_training_step(config: TrainConfig, device: torch.device | None = None) -> TrainingStep:
+    """The model (initialised from config.seed), optimizer, objective and autocast of a config."""
+    device = device or pick_device(config.device)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    torch.manual_seed(config.seed)  # weight init only; training randomness has its own generators
+    model = VAE(config.latent_dim, config.bottleneck_bias).to(device=device, memory_format=memory_format)
+    return TrainingStep(config, device, model, make_optimizer(config, model), objective_for(config),
+                        autocast_for(config, device), memory_format)
 
 
 @contextmanager
@@ -78,175 +126,189 @@ def _graceful_interrupts():
             signal.signal(s, h)
 
 
-def _resolve_config(config: TrainConfig, run_dir: Path, resume: bool):
-    """On resume the saved config rules; only `epochs` (the total to reach) and `device` may change."""
+@dataclass
+class _Run:
+    """Everything one training session holds: what it trains, on what, with which generators."""
+
+    run_dir: Path
+    config: TrainConfig
+    step: TrainingStep
+    dataset: data.LoadedDataset
+    x_train: torch.Tensor  # uint8 on the device
+    x_test: torch.Tensor  # float on the device
+    shuffle_rng: torch.Generator
+    noise_rng: torch.Generator
+    state: RunState
+    progress: bool
+    plots: bool
+
+    @property
+    def n_batches(self) -> int:
+        return -(-len(self.x_train) // self.config.batch_size)
+
+    def save(self, shuffle_state: torch.Tensor, is_best: bool, totals: torch.Tensor | None = None) -> None:
+        """Checkpoints the run unless its loss or weights went non-finite (then the last good one stays)."""
+        _check_finite(self, totals)
+        self.state.rng = {"shuffle_at_epoch_start": encode_rng(shuffle_state),
+                          "noise": encode_rng(self.noise_rng.get_state())}
+        self.state = save_checkpoint(self.run_dir, self.step.model, self.step.optimizer, self.state, is_best)
+
+
+def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None = None, resume: bool = False,
+          progress: bool = True, plots: bool = True, command: str | None = None) -> RunState:
+    """Trains (or resumes) the run in `run_dir`; returns the final run state.
+
+    `command` (the command line that started this session) is kept in the checkpoint for provenance."""
+    run_dir = check_output_dir(Path(run_dir))  # before any work: a file in the way fails here
+    config, checkpoint = _resolve_run(config, run_dir, resume)
+    run = _start(config, run_dir, data_dir, progress, plots)
+    if checkpoint is not None:
+        _restore(run, checkpoint)
+        if run.state.stopped == "early-stopped":
+            print(f"{run_dir}: this run already stopped early at epoch {run.state.epoch}; nothing to do.", file=sys.stderr)
+            return run.state
+    run.state.commands = [*run.state.commands, *([command] if command else [])]
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    with _graceful_interrupts() as interrupted:
+        for epoch in range(run.state.epoch, config.epochs):
+            epoch_start_rng = run.shuffle_rng.get_state()
+            totals, seen, seconds, stopped_at = _train_epoch(run, epoch, interrupted)
+            if stopped_at is not None:
+                run.state = dataclasses.replace(run.state, batches_done=stopped_at, stopped="interrupted")
+                run.save(epoch_start_rng, is_best=False, totals=totals)
+                print(f"Saved a checkpoint at epoch {epoch + 1}, batch {stopped_at}/{run.n_batches}; continue with "
+                      f"'latent-atlas train --out {run_dir} --resume'.", file=sys.stderr)
+                return run.state
+            record = _evaluate_epoch(run, epoch, totals, seen, seconds)
+            is_best, stop_early = _early_stopping(run, record["test_neg_elbo"])
+            run.state = dataclasses.replace(run.state, epoch=epoch + 1, batches_done=0, metrics=record, stopped=(
+                "early-stopped" if stop_early else ("completed" if epoch + 1 == config.epochs else None)))
+            run.save(run.shuffle_rng.get_state(), is_best=is_best, totals=totals)
+            if stop_early:
+                print(f"Early stopping: no improvement for {config.patience} epochs.", file=sys.stderr)
+                break
+            if interrupted():
+                run.state.stopped = "interrupted"
+                return run.state
+    return run.state
+
+
+def _resolve_run(config: TrainConfig, run_dir: Path, resume: bool):
+    """(the config to train with, the checkpoint to resume or None); the rules are `resolve_config`'s."""
     if not resume:
         if has_checkpoint(run_dir):
             raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it, "
                                   f"or choose another --out")
         return config, None
     checkpoint = load_checkpoint(run_dir)
-    saved = TrainConfig.from_dict(checkpoint.meta["config"])
-    try:
-        return dataclasses.replace(saved, epochs=config.epochs, device=config.device), checkpoint  # re-validated
-    except ValueError as exc:
-        if saved.lr_schedule == "cosine" and config.epochs > saved.lr_decay_epochs:
-            raise ValueError(f"{run_dir} follows a cosine schedule that reaches a learning rate of 0 at epoch "
-                             f"{saved.lr_decay_epochs}; it cannot learn past that. Start a new run with "
-                             f"--epochs {config.epochs} --lr-decay-epochs {config.epochs}") from exc
-        raise
+    return resolve_config(checkpoint.state.config, {"epochs": config.epochs, "device": config.device}, run_dir), checkpoint
 
 
-def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None = None, resume: bool = False,
-          progress: bool = True, plots: bool = True, command: str | None = None) -> dict:
-    """Trains (or resumes) the run in `run_dir`; returns the final checkpoint metadata.
-
-    `command` (the command line that started this session) is kept in the checkpoint for provenance."""
-    run_dir = Path(run_dir)
-    config, checkpoint = _resolve_config(config, run_dir, resume)
-    device = pick_device(config.device)
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-
+def _start(config: TrainConfig, run_dir: Path, data_dir, progress: bool, plots: bool) -> _Run:
+    """Data on the device, a freshly initialised model and optimizer, generators from the seed."""
+    step = build_training_step(config)
     dataset = data.load_dataset(config.dataset, data_dir)
     train_images = dataset.train_images[: config.limit] if config.limit else dataset.train_images
-    x_train = torch.as_tensor(train_images).to(device)  # uint8: 4x less memory; scaled per batch
-    x_test = images_to_tensor(dataset.test_images, device)
+    state = RunState(config, commands=[], torch_version=torch.__version__)
+    return _Run(run_dir, config, step, dataset, x_train=torch.as_tensor(train_images).to(step.device),
+                x_test=images_to_tensor(dataset.test_images, step.device),
+                shuffle_rng=torch.Generator().manual_seed(config.seed),
+                noise_rng=torch.Generator(device=step.device).manual_seed(config.seed + 1),
+                state=state, progress=progress, plots=plots)
 
-    torch.manual_seed(config.seed)  # weight init only; training randomness has its own generators
-    model = VAE(config.latent_dim, config.bottleneck_bias).to(device=device, memory_format=memory_format)
-    optimizer = make_optimizer(config, model)
-    shuffle_rng = torch.Generator().manual_seed(config.seed)
-    noise_rng = torch.Generator(device=device).manual_seed(config.seed + 1)
-    meta = {"config": config.to_dict(), "epoch": 0, "batches_done": 0, "early_stopping": {"best": None, "bad_epochs": 0},
-            "commands": [command] if command else [], "torch_version": torch.__version__}
 
-    if checkpoint is not None:
-        tensors = checkpoint.tensors("last")
-        model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-        optimizer.load_state_dict(join_optimizer_state(tensors, checkpoint.meta["optimizer"]))
-        shuffle_rng.set_state(decode_rng(checkpoint.meta["rng"]["shuffle_at_epoch_start"]))
-        noise_rng.set_state(decode_rng(checkpoint.meta["rng"]["noise"]))
-        meta = {k: v for k, v in checkpoint.meta.items() if k not in ("optimizer", "last", "rng")}
-        meta["config"] = config.to_dict()
-        _truncate_metrics(run_dir / METRICS_FILE, meta["epoch"])
-        if command:
-            meta["commands"] = [*meta.get("commands", []), command]
-        if meta.get("stopped") == "early-stopped":
-            print(f"{run_dir}: this run already stopped early at epoch {meta['epoch']}; nothing to do.", file=sys.stderr)
-            return meta
-    run_dir.mkdir(parents=True, exist_ok=True)
+def _restore(run: _Run, checkpoint) -> None:
+    """Weights, optimizer, generators and progress of the checkpoint; the config is the resolved one."""
+    tensors = checkpoint.tensors("last")
+    load_weights(run.step.model, {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")},
+                 checkpoint.weights_path("last"))
+    run.step.optimizer.load_state_dict(join_optimizer_state(tensors, checkpoint.state.optimizer))
+    run.shuffle_rng.set_state(decode_rng(checkpoint.state.rng["shuffle_at_epoch_start"]))
+    run.noise_rng.set_state(decode_rng(checkpoint.state.rng["noise"]))
+    run.state = dataclasses.replace(checkpoint.state, config=run.config, optimizer=None, last=None, rng=None)
+    _truncate_metrics(run.run_dir / METRICS_FILE, run.state.epoch)
 
-    objective = objective_for(config)
-    n_batches = -(-len(x_train) // config.batch_size)
-    autocast = autocast_for(config, device)
 
-    with _graceful_interrupts() as interrupted:
-        for epoch in range(meta["epoch"], config.epochs):
-            epoch_start_rng = shuffle_rng.get_state()
-            order = torch.randperm(len(x_train), generator=shuffle_rng).split(config.batch_size)
-            beta = config.beta_at(epoch)
-            model.train()
-            totals = torch.zeros(3, dtype=torch.float64, device=device)  # summed on device: no sync per batch
-            start, done = time.perf_counter(), meta["batches_done"]
-            bar = _progress(n_batches, done, epoch, config.epochs, progress)
-            for b in range(done, n_batches):
-                x = x_train[order[b].to(device)].unsqueeze(1).float().div_(255.0)
-                x = x.contiguous(memory_format=memory_format)
-                lr = config.lr_at(epoch * n_batches + b, n_batches)
-                terms = training_step(model, optimizer, objective, x, beta, lr, noise_rng, autocast)
-                if b % 20 == 0 and not torch.isfinite(terms.loss):
-                    # Checked every 20 batches (a check is a device sync); the last checkpoint is intact.
-                    raise FloatingPointError(f"the loss became {terms.loss.item()} at epoch {epoch + 1}, batch {b + 1}; "
-                                             f"lower --lr (the last good checkpoint in {run_dir} is kept)")
-                totals += torch.stack([terms.loss.detach(), terms.recon.detach(), terms.kl.detach()]).double() * len(x)
-                bar.update(1)
-                if b % 20 == 0:
-                    bar.set_postfix(loss=f"{terms.loss.item():.4g}", recon=f"{terms.recon.item():.1f}", kl=f"{terms.kl.item():.2f}")
-                if interrupted():
-                    bar.close()
-                    meta.update(batches_done=b + 1, stopped="interrupted")
-                    _save(run_dir, model, optimizer, meta, epoch_start_rng, noise_rng, is_best=False)
-                    print(f"Saved a checkpoint at epoch {epoch + 1}, batch {b + 1}/{n_batches}; continue with "
-                          f"'latent-atlas train --out {run_dir} --resume'.", file=sys.stderr)
-                    return meta
-            bar.close()
-            seconds = time.perf_counter() - start
-            seen = sum(len(order[b]) for b in range(done, n_batches))
-
-            test = evaluate_elbo(model, x_test, seed=config.seed)
-            train_loss, train_recon, train_kl = (totals / max(seen, 1)).tolist()
-            record = {"epoch": epoch + 1, "beta": beta, "train_loss": train_loss, "train_recon": train_recon,
-                      "train_kl": train_kl,
-                      "test_neg_elbo": test["neg_elbo"], "test_recon": test["recon"], "test_kl": test["kl"],
-                      "seconds": round(seconds, 3), "images_per_s": round(seen / max(seconds, 1e-9), 1)}
-            if config.eval_iw_samples:
-                subset = x_test[: config.eval_iw_images]
-                iw_nll = -iw_log_likelihood(model, subset, config.eval_iw_samples, seed=config.seed).mean().item()
-                record.update(test_iw_nll=iw_nll, iw_samples=config.eval_iw_samples, iw_images=len(subset))
-            with open(run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
-            if progress:
-                print(f"epoch {epoch + 1}/{config.epochs}: test -ELBO {test['neg_elbo']:.2f} nats "
-                      f"(recon {test['recon']:.2f}, KL {test['kl']:.2f}), {record['images_per_s']:.0f} img/s",
-                      file=sys.stderr)
-            if plots:
-                save_epoch_plots(model, x_test, dataset.test_labels, list(dataset.info.class_names),
-                                 run_dir / "plots", epoch + 1, seed=config.seed)
-
-            # Early stopping watches the training objective on the test set (the true -ELBO for the
-            # default preset); the seed preset watched its own Keras loss, which we do not recompute.
-            stopping = meta["early_stopping"]
-            is_best = stopping["best"] is None or test["neg_elbo"] < stopping["best"]
-            if is_best:
-                stopping.update(best=test["neg_elbo"], bad_epochs=0)
-            else:
-                stopping["bad_epochs"] += 1
-            stop_early = stopping["bad_epochs"] >= config.patience
-            meta.update(epoch=epoch + 1, batches_done=0, metrics=record,
-                        stopped="early-stopped" if stop_early else ("completed" if epoch + 1 == config.epochs else None))
-            _save(run_dir, model, optimizer, meta, shuffle_rng.get_state(), noise_rng, is_best=is_best)
-            if stop_early:
-                print(f"Early stopping: no improvement for {config.patience} epochs.", file=sys.stderr)
-                break
+def _train_epoch(run: _Run, epoch: int, interrupted):
+    """One pass over the training set (from a mid-epoch checkpoint's batch on). Returns the summed
+    (loss, recon, KL) x images, the images seen, the seconds, and the batch count if interrupted."""
+    config, step = run.config, run.step
+    order = torch.randperm(len(run.x_train), generator=run.shuffle_rng).split(config.batch_size)
+    beta = config.beta_at(epoch)
+    step.model.train()
+    totals = torch.zeros(3, dtype=torch.float64, device=step.device)  # summed on device: no sync per batch
+    start, done = time.perf_counter(), run.state.batches_done
+    bar = _progress(run.n_batches, done, epoch, config.epochs, run.progress)
+    try:
+        for b in range(done, run.n_batches):
+            x = step.batch(run.x_train, order[b])
+            terms = step(x, beta, config.lr_at(epoch * run.n_batches + b, run.n_batches), run.noise_rng)
+            if b % FINITE_CHECK_EVERY == 0 and not torch.isfinite(terms.loss):
+                raise FloatingPointError(f"the loss became {terms.loss.item()} at epoch {epoch + 1}, batch {b + 1}; "
+                                         f"lower --lr (the last good checkpoint in {run.run_dir} is kept)")
+            totals += torch.stack([terms.loss.detach(), terms.recon.detach(), terms.kl.detach()]).double() * len(x)
+            bar.update(1)
+            if b % FINITE_CHECK_EVERY == 0:
+                bar.set_postfix(loss=f"{terms.loss.item():.4g}", recon=f"{terms.recon.item():.1f}", kl=f"{terms.kl.item():.2f}")
             if interrupted():
-                meta["stopped"] = "interrupted"
-                return meta
-    return meta
+                return totals, None, None, b + 1
+    finally:
+        bar.close()
+    seen = sum(len(order[b]) for b in range(done, run.n_batches))
+    return totals, seen, time.perf_counter() - start, None
 
 
-def objective_for(config: TrainConfig):
-    """(model, x, beta, rng) -> LossTerms for the configured objective."""
-    if config.objective == "keras-seed":
-        return lambda model, x, beta, rng: keras_seed_loss(model, x, rng)
-    return lambda model, x, beta, rng: elbo_loss(model, x, beta, rng, config.encoder_noise)
+def _check_finite(run: _Run, totals: torch.Tensor | None) -> None:
+    """Raises FloatingPointError before a checkpoint with a non-finite loss or weights is written."""
+    bad_loss = totals is not None and not bool(torch.isfinite(totals).all())
+    bad_weights = [name for name, p in run.step.model.named_parameters() if not bool(torch.isfinite(p).all())]
+    if bad_loss or bad_weights:
+        what = " and ".join((["the training loss"] if bad_loss else []) +
+                            ([f"the weights ({bad_weights[0]})"] if bad_weights else []))
+        raise FloatingPointError(f"{what} became non-finite during epoch {run.state.epoch + 1}; nothing was saved "
+                                 f"and the last good checkpoint in {run.run_dir} is kept; lower --lr")
 
 
-def autocast_for(config: TrainConfig, device: torch.device):
-    """A context-manager factory: bf16 autocast where it pays off, else a no-op."""
-    if config.bf16 and bf16_supported(device):
-        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
-    return nullcontext
+def _evaluate_epoch(run: _Run, epoch: int, totals: torch.Tensor, seen: int, seconds: float) -> dict:
+    """The test -ELBO (and IW bound if asked), logged to metrics.jsonl, the terminal and the plots."""
+    config, model = run.config, run.step.model
+    _check_finite(run, totals)  # before metrics.jsonl gets a line for an epoch that cannot be saved
+    test = evaluate_elbo(model, run.x_test, seed=config.seed)
+    train_loss, train_recon, train_kl = (totals / max(seen, 1)).tolist()
+    record = {"epoch": epoch + 1, "beta": config.beta_at(epoch), "train_loss": train_loss, "train_recon": train_recon,
+              "train_kl": train_kl,
+              "test_neg_elbo": test["neg_elbo"], "test_recon": test["recon"], "test_kl": test["kl"],
+              "seconds": round(seconds, 3), "images_per_s": round(seen / max(seconds, 1e-9), 1)}
+    if config.eval_iw_samples:
+        subset = run.x_test[: config.eval_iw_images]
+        iw_nll = -iw_log_likelihood(model, subset, config.eval_iw_samples, seed=config.seed).mean().item()
+        record.update(test_iw_nll=iw_nll, iw_samples=config.eval_iw_samples, iw_images=len(subset))
+    if not all(math.isfinite(v) for v in record.values() if isinstance(v, float)):
+        raise FloatingPointError(f"epoch {epoch + 1} evaluated to a non-finite test -ELBO ({test['neg_elbo']}); "
+                                 f"nothing was saved and the last good checkpoint in {run.run_dir} is kept; lower --lr")
+    with open(run.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+    if run.progress:
+        print(f"epoch {epoch + 1}/{config.epochs}: test -ELBO {test['neg_elbo']:.2f} nats "
+              f"(recon {test['recon']:.2f}, KL {test['kl']:.2f}), {record['images_per_s']:.0f} img/s", file=sys.stderr)
+    if run.plots:
+        save_epoch_plots(model, run.x_test, run.dataset.test_labels, list(run.dataset.info.class_names),
+                         run.run_dir / "plots", epoch + 1, seed=config.seed)
+    return record
 
 
-def training_step(model: VAE, optimizer: torch.optim.Optimizer, objective, x: torch.Tensor, beta: float, lr: float,
-                  rng: torch.Generator, autocast) -> LossTerms:
-    """One optimizer step on batch x; the loss runs under `autocast`, the update in float32."""
-    with autocast():
-        terms = objective(model, x, beta, rng)
-    optimizer.zero_grad(set_to_none=True)
-    terms.loss.backward()
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    optimizer.step()
-    return terms
-
-
-def _save(run_dir: Path, model, optimizer, meta: dict, shuffle_state: torch.Tensor, noise_rng: torch.Generator,
-          is_best: bool) -> None:
-    meta["rng"] = {"shuffle_at_epoch_start": encode_rng(shuffle_state), "noise": encode_rng(noise_rng.get_state())}
-    written = save_checkpoint(run_dir, model, optimizer, meta, is_best=is_best)
+def _early_stopping(run: _Run, test_neg_elbo: float) -> tuple[bool, bool]:
+    """(is this epoch the best so far, should training stop). It watches the training objective on the
+    test set (the true -ELBO for the default preset); the seed preset watched its own Keras loss,
+    which we do not recompute."""
+    stopping = run.state.early_stopping
+    is_best = stopping.best is None or test_neg_elbo < stopping.best
     if is_best:
-        meta["best"] = written["best"]
+        stopping.best, stopping.bad_epochs = test_neg_elbo, 0
+    else:
+        stopping.bad_epochs += 1
+    return is_best, stopping.bad_epochs >= run.config.patience
 
 
 def _truncate_metrics(path: Path, epochs_done: int) -> None:

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -46,8 +45,8 @@ def straight_run(tmp_path_factory, data_dir) -> Path:
 
 def test_writes_metrics_plots_and_checkpoint(tmp_path, data_dir):
     run = tmp_path / "run"
-    meta = train(TrainConfig(limit=500, epochs=1, seed=0), run, data_dir=data_dir, progress=False)
-    assert meta["epoch"] == 1 and meta["stopped"] == "completed"
+    state = train(TrainConfig(limit=500, epochs=1, seed=0), run, data_dir=data_dir, progress=False)
+    assert state.epoch == 1 and state.stopped == "completed"
     record = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
     for key in ("train_loss", "test_neg_elbo", "test_recon", "test_kl", "images_per_s"):
         assert key in record
@@ -58,7 +57,7 @@ def test_writes_metrics_plots_and_checkpoint(tmp_path, data_dir):
     with Image.open(run / "plots" / "epoch-0001-manifold.png") as image:
         assert image.size == (10 * 28 * 2, 10 * 28 * 2)  # the 10 x 10 grid at 2x
     checkpoint = load_checkpoint(run)
-    assert checkpoint.meta["best"]["epoch"] == 1
+    assert checkpoint.state.best.epoch == 1
     assert set(checkpoint.model_state("best")) == set(checkpoint.model_state("last"))
 
 
@@ -114,8 +113,8 @@ def test_ctrl_c_saves_mid_epoch_and_resumes_exactly(tmp_path, data_dir, straight
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "--resume" in stderr
-    meta = load_checkpoint(run).meta
-    assert meta["stopped"] == "interrupted" and meta["epoch"] == 1 and meta["batches_done"] > 0
+    state = load_checkpoint(run).state
+    assert state.stopped == "interrupted" and state.epoch == 1 and state.batches_done > 0
 
     train(TrainConfig(**SMALL), run, data_dir=data_dir, resume=True, progress=False, plots=False)
     assert_same_weights(run, straight_run)
@@ -139,10 +138,10 @@ def test_sigkill_loses_at_most_the_current_epoch(tmp_path, data_dir, straight_ru
 def test_early_stopping(tmp_path, data_dir, monkeypatch):
     losses = iter([100.0, 101.0, 102.0, 103.0])
     monkeypatch.setattr(train_module, "evaluate_elbo", lambda *a, **k: dict(neg_elbo=next(losses), recon=0.0, kl=0.0))
-    meta = train(TrainConfig(limit=64, epochs=10, patience=2), tmp_path / "run", data_dir=data_dir,
+    state = train(TrainConfig(limit=64, epochs=10, patience=2), tmp_path / "run", data_dir=data_dir,
                  progress=False, plots=False)
-    assert meta["stopped"] == "early-stopped" and meta["epoch"] == 3
-    assert load_checkpoint(tmp_path / "run").meta["best"]["epoch"] == 1
+    assert state.stopped == "early-stopped" and state.epoch == 3
+    assert load_checkpoint(tmp_path / "run").state.best.epoch == 1
 
 
 def test_non_finite_loss_stops_with_a_clear_error(tmp_path, data_dir, monkeypatch):
@@ -182,7 +181,7 @@ def test_resume_without_a_checkpoint_says_so(tmp_path, capsys):
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path, data_dir):
     run = tmp_path / "run"
     train(TrainConfig(limit=64, epochs=1), run, data_dir=data_dir, progress=False, plots=False)
-    weights_file = run / load_checkpoint(run).meta["last"]["file"]
+    weights_file = run / load_checkpoint(run).state.last.file
     weights_file.write_bytes(weights_file.read_bytes()[:-10])
     with pytest.raises(ValueError, match="SHA-256 does not match"):
         load_checkpoint(run).tensors("last")
@@ -230,15 +229,13 @@ def test_the_bottleneck_bias_keeps_the_encoder_units_alive(data_dir, seed):
     images = torch.as_tensor(load_dataset("mnist", data_dir).train_images[:1024]).unsqueeze(1).float() / 255
 
     def dead_units_after(steps: int, bottleneck_bias: float) -> int:
-        config = TrainConfig(seed=seed, bottleneck_bias=bottleneck_bias, encoder_noise=0.0)
-        torch.manual_seed(seed)
-        model = VAE(2, bottleneck_bias)
-        optimizer = make_optimizer(config, model)
-        for step in range(steps):
-            batch = images[32 * step: 32 * (step + 1)]
-            train_module.training_step(model, optimizer, train_module.objective_for(config), batch, 1.0, 1e-3,
-                                       torch.Generator().manual_seed(step), nullcontext)
-        return model.encoder.dead_bottleneck_units(images)
+        config = TrainConfig(seed=seed, bottleneck_bias=bottleneck_bias, encoder_noise=0.0, device="cpu",
+                             bf16=False, channels_last=False)
+        step = train_module.build_training_step(config)  # the trainer's own model, optimizer and step
+        for i in range(steps):
+            batch = images[32 * i: 32 * (i + 1)]
+            step(batch, 1.0, 1e-3, torch.Generator().manual_seed(i))
+        return step.model.encoder.dead_bottleneck_units(images)
 
     assert dead_units_after(0, 0.0) <= 1  # (nearly) all alive at the start
     assert (dead := dead_units_after(10, 0.0)) >= 8, dead
