@@ -9,7 +9,6 @@ decodes with ONNX Runtime's CPU provider, alternating variants between repeats.
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time

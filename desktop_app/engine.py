@@ -76,8 +76,8 @@ class Engine:
         """Loads a bundled model by name or a bundle directory; raises ValueError (incl. BundleError)."""
         source = str(bundle)
         # One CPU thread per session: a single-point decode is too small to split, and a second ONNX
-        # Runtime thread only waits for a core, which on a busy 2-core machine made one hover decode in
-        # a hundred take 7 ms instead of 0.2 ms. The 40 x 40 grid, on its own worker thread, was no slower.
+        # Runtime thread only waits for a core, which on a busy machine made rare hover decodes many
+        # times slower (docs/benchmarks.md). The grid runs on its own worker thread, no slower.
         return cls(runtime.load(source, providers=provider, threads=SESSION_THREADS), source)
 
     @property

@@ -5,6 +5,9 @@ from __future__ import annotations
 import shlex
 import sys
 
+from latent_atlas.runtime.limits import MAX_IW_SAMPLES
+from latent_atlas.runtime.options import WEIGHTS
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="export a trained run to an ONNX model bundle",
@@ -17,8 +20,10 @@ def register(subparsers) -> None:
     variant.add_argument("--quantize", choices=["int8"], default=None,
                          help="static int8 QDQ quantization calibrated on training images (CPU edge devices)")
     variant.add_argument("--fp16", action="store_true", help="float16 weights and math for GPU providers (float32 I/O)")
-    p.add_argument("--weights", default="best", choices=["best", "last"])
-    p.add_argument("--iw-samples", type=int, default=100, help="K of the importance-weighted bound recorded in bundle.json (0 = skip)")
+    p.add_argument("--weights", default="best", choices=WEIGHTS)
+    p.add_argument("--iw-samples", type=int, default=100,
+                   help=f"K of the importance-weighted bound recorded in bundle.json, computed from the ONNX files "
+                        f"(0 = skip; at most {MAX_IW_SAMPLES:,})")
     p.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime vs PyTorch parity check")
     p.add_argument("--force", action="store_true", help="replace a different bundle already in --out")
     p.add_argument("--data-dir", default=None)

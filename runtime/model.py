@@ -30,8 +30,8 @@ MAX_BATCH = 1024
 # On the CPU, a batch of PARALLEL_BATCH or more is cut into slices of CPU_CHUNK images, whose
 # activations stay in cache where a whole grid's (~100 MB for 30x30) do not. With the default threads
 # the slices run side by side, one per core, on the same single-threaded session: ONNX Runtime's own
-# intra-op threads barely split this model's small per-image convolutions. About 2.4x faster for a
-# 30x30 grid on 2 cores (benchmarks/runtime_latency.py). A single point stays on the calling thread:
+# intra-op threads barely split this model's small per-image convolutions (benchmarks/runtime_latency.py
+# measures the gain). A single point stays on the calling thread:
 # it is too small to split, and leaves the other cores to the app's GUI or a training run.
 PARALLEL_BATCH = 8
 CPU_CHUNK = 32

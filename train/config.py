@@ -18,13 +18,12 @@ from .options import (DEVICES, LR_SCHEDULES, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LAT
 
 PRESETS: dict[str, dict] = {
     # Adam converges in far fewer seconds than the seed's RMSprop; batch 32 buys 4x the optimizer steps
-    # of batch 128, worth 0.7 nats after 20 epochs with a 2-D latent (docs/benchmarks.md);
+    # of batch 128, which ends lower after 20 epochs with a 2-D latent (docs/benchmarks.md);
     # a cosine decay of the learning rate takes the gradient noise out of the last epochs. Without
-    # help the encoder overfits (test -ELBO 2.8 nats above train by epoch 20, most of it the test
-    # amortization gap): noise of std 0.2 on its input while training narrows that gap (3.5 nats with
-    # seed 0). The encoder's Dense 32 ReLUs start with a bias of 1 so that Adam's first steps do not
-    # switch them off for good, which made the final -ELBO swing by 6 nats from seed to seed (model.py).
-    # bf16 autocast and channels-last roughly double CPU throughput (loss and evaluation stay float32).
+    # help the encoder overfits (most of the test-train gap is the test amortization gap): noise of
+    # std 0.2 on its input while training narrows that gap. The encoder's Dense 32 ReLUs start with a bias of 1 so that Adam's first steps do not
+    # switch them off for good, which made the final -ELBO swing from seed to seed (model.py, docs/benchmarks.md).
+    # bf16 autocast and channels-last for CPU throughput (loss and evaluation stay float32).
     "default": dict(objective="elbo", optimizer="adam", lr=1e-3, lr_schedule="cosine", batch_size=32,
                     encoder_noise=0.2, bottleneck_bias=1.0, patience=5, bf16=True, channels_last=True),
     # The original: RMSprop (Keras defaults rho=0.9, eps=1e-7), batch 16, float32, and our early
@@ -63,7 +62,7 @@ class TrainConfig:
     bottleneck_bias: float = 1.0  # initial bias of the encoder's Dense 32 ReLU units (Keras': 0)
     patience: int = 5  # early stopping: epochs without test-loss improvement before stopping
     eval_iw_samples: int = 0  # also log the importance-weighted bound each epoch, with K samples...
-    eval_iw_images: int = 1000  # ...on this many test images (K=100 on all 10k takes a minute on a CPU)
+    eval_iw_images: int = 1000  # ...on this many test images (all 10k with K=100 would slow every epoch)
     bf16: bool = True  # bfloat16 autocast where the hardware supports it
     channels_last: bool = True
 

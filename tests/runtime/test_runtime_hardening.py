@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from latent_atlas import runtime
 from latent_atlas.cli.main import main
@@ -191,7 +189,3 @@ def test_an_output_below_a_file_fails_before_loading(capsys, tmp_path, monkeypat
     code, _, err = run(capsys, "sample", "-m", "mnist", "-o", str(tmp_path / "plain" / "x.png"))
     assert code == 2 and "is not a directory" in one_line_error(err, "sample")
 
-
-def test_a_copy_for_tests_is_independent(bundle_copy):
-    assert not (bundle_copy / fmt.DECODER).samefile(fmt.resolve("mnist") / fmt.DECODER)
-    shutil.rmtree(bundle_copy)

@@ -78,7 +78,7 @@ def test_the_api_resumes_by_the_same_rules(tmp_path, data_dir):
 @pytest.mark.parametrize("option, value", [("--lr", "inf"), ("--beta", "nan"), ("--encoder-noise", "inf"),
                                            ("--lr", "-inf")])
 def test_non_finite_options_are_refused(tmp_path, capsys, option, value):
-    assert cli(["train", "--out", str(tmp_path / "run"), option, value]) == 2
+    assert cli(["train", "--out", str(tmp_path / "run"), f"{option}={value}"]) == 2
     assert "must be a finite number" in one_line(capsys.readouterr().err)
     assert not (tmp_path / "run").exists()
 
