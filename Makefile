@@ -23,8 +23,10 @@ venv: $(STAMP)
 system-deps:
 	@bash scripts/install-system-deps.sh
 
-# The runtime's tests run first, in a process where `import torch` fails: proof that it is torch-free.
+# The import contracts (pyproject.toml, [tool.importlinter]) first; then the runtime's tests, in a process
+# where `import torch` fails: proof that it is torch-free.
 test: venv system-deps
+	$(VENV)/bin/lint-imports
 	LATENT_ATLAS_BLOCK_TORCH=1 $(PY) -m pytest tests/runtime
 	$(PY) -m pytest --ignore=tests/runtime
 

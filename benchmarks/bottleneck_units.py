@@ -46,9 +46,9 @@ def main() -> None:
                 config = TrainConfig.from_preset("default", seed=seed, bottleneck_bias=bias, epochs=1,
                                                  limit=32 * args.steps, device="cpu")
                 run = Path(tmp) / f"seed{seed}-bias{bias:g}"
-                meta = train(config, run, data_dir=args.data_dir, progress=False, plots=False)
+                state = train(config, run, data_dir=args.data_dir, progress=False, plots=False)
                 model, _ = load_model(run, "last")
-                results[seed, bias] = model.encoder.dead_bottleneck_units(probe), meta["metrics"]["test_neg_elbo"]
+                results[seed, bias] = model.encoder.dead_bottleneck_units(probe), state.metrics["test_neg_elbo"]
             print(f"seed {seed}: " + ", ".join(f"bias {b:g}: {results[seed, b][0]} dead, {results[seed, b][1]:.1f} nats"
                                                for b in BIASES), file=sys.stderr)
 

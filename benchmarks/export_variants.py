@@ -9,7 +9,6 @@ decodes with ONNX Runtime's CPU provider, alternating variants between repeats.
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
@@ -23,8 +22,7 @@ from report import median, percentile, stamp, write_section  # noqa: E402
 
 from latent_atlas.export.exporter import export_bundle  # noqa: E402
 from latent_atlas.runtime import bundle as fmt  # noqa: E402
-
-VARIANTS = ("fp32", "int8", "fp16")
+from latent_atlas.runtime.options import VARIANTS  # noqa: E402
 
 
 def time_calls(run, feed, n: int) -> list[float]:
@@ -40,7 +38,7 @@ def main() -> None:
     run_dir = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/bundled-mnist")
     with tempfile.TemporaryDirectory() as tmp:
         bundles = {v: export_bundle(run_dir, Path(tmp) / v, variant=v, iw_samples=0, log=lambda _: None) for v in VARIANTS}
-        manifests = {v: json.loads((p / fmt.MANIFEST).read_text()) for v, p in bundles.items()}
+        manifests = {v: fmt.Manifest.load(p).to_json() for v, p in bundles.items()}
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # single-point latency: threads cost more than they give
         decoders = {v: ort.InferenceSession(str(p / fmt.DECODER), options, providers=["CPUExecutionProvider"])

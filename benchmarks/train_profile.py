@@ -97,7 +97,7 @@ def main() -> None:
     images = torch.as_tensor(data.load_split("mnist", "train", args.data_dir)[0][:20000])
     runner = PresetRunner(args.preset, images)
     plain = [runner.images_per_second(3.0) for _ in range(3)]  # without hooks: the hooks' own cost shows
-    ranges = LayerRanges(runner.model)
+    ranges = LayerRanges(runner.training_step.model)
     for _ in range(10):
         runner.step()
     ranges.counting = True
@@ -129,7 +129,7 @@ def main() -> None:
         "",
         stamp(),
         "",
-        f"The `{args.preset}` preset's step (batch {batch}, {'float32' if runner.autocast is nullcontext else 'bf16 autocast'}, "
+        f"The `{args.preset}` preset's step (batch {batch}, {'float32' if runner.training_step.autocast is nullcontext else 'bf16 autocast'}, "
         f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads) under torch.profiler, {args.steps} steps: "
         f"{per_step_ms:.2f} ms per step with the profiler and layer hooks on "
         f"({batch / per_step_ms * 1000:,.0f} images/s; {median(plain):,.0f} images/s without them). "

@@ -16,6 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import stamp, write_section  # noqa: E402
 
+from latent_atlas.train.checkpoint import load_checkpoint  # noqa: E402
+
 TARGET_NATS = 145.0
 TRAIN = ["latent-atlas", "train", "--dataset", "mnist", "--preset", "default", "--latent-dim", "2", "--epochs", "20",
          "--seed", "0", "--eval-iw", "100"]
@@ -24,12 +26,12 @@ TRAIN = ["latent-atlas", "train", "--dataset", "mnist", "--preset", "default", "
 def main() -> None:
     run = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/bundled-mnist")
     checkpoint = run / "checkpoint.json"
-    if not checkpoint.exists() or json.loads(checkpoint.read_text()).get("stopped") is None:
+    if not checkpoint.exists() or load_checkpoint(run).state.stopped is None:
         resume = ["--resume"] if checkpoint.exists() else []
         subprocess.run([sys.executable, "-m", "latent_atlas.cli.main", *TRAIN[1:], "--out", str(run), *resume], check=True)
-    meta = json.loads(checkpoint.read_text())
+    state = load_checkpoint(run).state
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    config = meta["config"]
+    config = state.config.to_dict()
     rows = [f"| {r['epoch']} | {r['test_neg_elbo']:.2f} | {r['test_recon']:.2f} | {r['test_kl']:.2f} | "
             f"{r['test_iw_nll']:.2f} | {r['images_per_s']:,.0f} |" if "test_iw_nll" in r else
             f"| {r['epoch']} | {r['test_neg_elbo']:.2f} | {r['test_recon']:.2f} | {r['test_kl']:.2f} | – | {r['images_per_s']:,.0f} |"

@@ -25,22 +25,13 @@ from report import median, stamp, write_section  # noqa: E402
 
 from latent_atlas.train import data  # noqa: E402
 from latent_atlas.train.config import TrainConfig  # noqa: E402
-from latent_atlas.train.model import VAE  # noqa: E402
-from latent_atlas.train.model import StepNoise  # noqa: E402
-from latent_atlas.train.train import (TrainingStep, autocast_for, make_optimizer, objective_for, pick_device,  # noqa: E402
-                                      training_step)
+from latent_atlas.train.train import build_training_step  # noqa: E402
 
 
 class PresetRunner:
     def __init__(self, preset: str, images: torch.Tensor):
         self.config = TrainConfig.from_preset(preset, device="cpu")
-        self.device = pick_device("cpu")
-        torch.manual_seed(0)
-        self.memory_format = torch.channels_last if self.config.channels_last else torch.contiguous_format
-        self.model = VAE(2, self.config.bottleneck_bias).to(memory_format=self.memory_format)
-        self.optimizer = make_optimizer(self.config, self.model)
-        self.step_module = TrainingStep(self.model, objective_for(self.config))
-        self.autocast = autocast_for(self.config, self.device)
+        self.training_step = build_training_step(self.config)  # the trainer's own model, optimizer and step
         self.rng = torch.Generator().manual_seed(0)
         self.images = images
         self.order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
@@ -52,10 +43,8 @@ class PresetRunner:
             self.cursor = 0
         idx = self.order[self.cursor:self.cursor + bs]
         self.cursor += bs
-        # The same per-batch work as the trainer: index uint8 images, scale, set the memory format.
-        x = self.images[idx].unsqueeze(1).float().div_(255.0).contiguous(memory_format=self.memory_format)
-        noise = StepNoise.draw(self.rng, bs, 2, self.config.encoder_noise > 0)
-        training_step(self.step_module, self.optimizer, x, 1.0, self.config.lr, noise, self.autocast)
+        x = self.training_step.batch(self.images, idx)  # the trainer's per-batch work: index, scale, memory format
+        self.training_step(x, 1.0, self.config.lr, self.training_step.noise(self.rng, bs))
         return bs
 
     def images_per_second(self, seconds: float) -> float:
@@ -97,7 +86,7 @@ def main() -> None:
         c = runner.config
         ratio = f"{med[preset] / peer:.2f}×" if peer else "–"
         rows.append(f"| `{preset}` | {c.optimizer}, batch {c.batch_size}, "
-                    f"{'float32' if runner.autocast is nullcontext else 'bf16 autocast'}"
+                    f"{'float32' if runner.training_step.autocast is nullcontext else 'bf16 autocast'}"
                     f"{', channels-last' if c.channels_last else ''}"
                     f"{f', encoder noise {c.encoder_noise:g}' if c.encoder_noise else ''} | {med[preset]:,.0f} | "
                     f"{min(rates[preset]):,.0f}–{max(rates[preset]):,.0f} | {ratio} |")

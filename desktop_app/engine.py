@@ -76,8 +76,8 @@ class Engine:
         """Loads a bundled model by name or a bundle directory; raises ValueError (incl. BundleError)."""
         source = str(bundle)
         # One CPU thread per session: a single-point decode is too small to split, and a second ONNX
-        # Runtime thread only waits for a core, which on a busy 2-core machine made one hover decode in
-        # a hundred take 7 ms instead of 0.2 ms. The 40 x 40 grid, on its own worker thread, was no slower.
+        # Runtime thread only waits for a core, which on a busy machine made rare hover decodes many
+        # times slower (docs/benchmarks.md). The grid runs on its own worker thread, no slower.
         return cls(runtime.load(source, providers=provider, threads=SESSION_THREADS), source)
 
     @property
@@ -113,9 +113,14 @@ class Engine:
     def decode_one(self, z: np.ndarray) -> np.ndarray:
         return self.decode(np.asarray(z, dtype=np.float32)[None])[0]
 
+    @property
+    def layout(self) -> str:
+        """How this model's dataset places an object in the 28x28 field (the bundle says it)."""
+        return self.model.layout
+
     def preprocess(self, image) -> np.ndarray:
-        """Any image the runtime accepts (path, PIL image, array) -> the [28, 28] MNIST-like input."""
-        return np.asarray(runtime.preprocess(image), dtype=np.float32)
+        """Any image the runtime accepts (path, PIL image, array) -> the [28, 28] input in this model's layout."""
+        return np.asarray(self.model.preprocess(image), dtype=np.float32)
 
     def encode(self, image, name: str) -> Encoding:
         """Preprocesses, encodes and reconstructs one image; raises ValueError/TypeError on a bad one."""

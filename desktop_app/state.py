@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 
+from latent_atlas.runtime.options import INTERPOLATION_METHODS
+
 from . import saving
 from .engine import Encoding, Engine, Interpolation, Manifold, bundled_names
 from .worker import GridWorker
@@ -24,7 +26,6 @@ USER_ERRORS = (ValueError, TypeError, OSError)
 
 GRID_SIZES = (5, 40)
 GRID_SOURCES = ("view", "percentiles")
-INTERPOLATION_METHODS = ("linear", "slerp")
 INTERPOLATION_STEPS = (3, 64)
 MAX_ENCODINGS = 12
 MAX_RECENT_BUNDLES = 8

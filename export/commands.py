@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from latent_atlas.runtime.limits import MAX_IW_SAMPLES
+from latent_atlas.runtime.options import WEIGHTS
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="export a trained run to an ONNX model bundle",
@@ -22,8 +25,10 @@ def register(subparsers) -> None:
                         "no node with a dynamic shape; the files then run only at batch N")
     p.add_argument("--ort", action="store_true",
                    help="also write encoder.ort and decoder.ort (onnxruntime's ORT format, for its mobile builds)")
-    p.add_argument("--weights", default="best", choices=["best", "last"])
-    p.add_argument("--iw-samples", type=int, default=100, help="K of the importance-weighted bound recorded in bundle.json (0 = skip)")
+    p.add_argument("--weights", default="best", choices=WEIGHTS)
+    p.add_argument("--iw-samples", type=int, default=100,
+                   help=f"K of the importance-weighted bound recorded in bundle.json, computed from the ONNX files "
+                        f"(0 = skip; at most {MAX_IW_SAMPLES:,})")
     p.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime vs PyTorch parity check")
     p.add_argument("--force", action="store_true", help="replace a different bundle already in --out")
     p.add_argument("--data-dir", default=None)

@@ -62,8 +62,8 @@ class DecoderGraph(nn.Module):
 
     def __init__(self, decoder: Decoder):
         super().__init__()
-        self.fc = decoder.fc
-        upsample, last = decoder.deconv[0], decoder.deconv[2]
+        self.dense = decoder.dense
+        upsample, last = decoder.upsample, decoder.to_logits
         for name, kernel in zip(("phase_00", "phase_01", "phase_10", "phase_11"),
                                 phase_kernels(upsample.weight.detach())):
             self.register_buffer(name, kernel)
@@ -72,7 +72,7 @@ class DecoderGraph(nn.Module):
         self.register_buffer("last_bias", last.bias.detach().clone())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc(z).view(-1, *HIDDEN_SHAPE)
+        h = torch.relu(self.dense(z)).view(-1, *HIDDEN_SHAPE)
         kernels = (self.phase_00, self.phase_01, self.phase_10, self.phase_11)
         # Phase (a, b) also reads row m + a and column n + b: pad one zero row/column at the end.
         phases = [torch.relu(F.conv2d(F.pad(h, (0, b, 0, a)), kernel, self.upsample_bias))

@@ -1,18 +1,20 @@
 """`export_bundle(run_dir, out_dir)`: a run's checkpoint -> a verified, self-describing model bundle.
 
-The bundle is built in a temporary directory beside its destination and renamed into place only
-when every check has passed, so an export that fails (or is interrupted) never leaves a half bundle
-and never touches the one already there. See runtime/bundle.py for the format.
+The export is a short sequence of named stages (see `export_bundle`). The bundle is built in a
+temporary directory beside its destination and renamed into place only when every check has passed,
+so an export that fails (or is interrupted) never leaves a half bundle and never touches the one
+already there; a destination it must not replace is refused before any work. See runtime/bundle.py
+for the format.
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import shutil
 import sys
 import tempfile
-from importlib import metadata as importlib_metadata
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,16 +22,26 @@ import onnx
 import torch
 
 from latent_atlas.runtime import bundle as fmt
+from latent_atlas.runtime import evaluation
+from latent_atlas.runtime.doctor import installed
+from latent_atlas.runtime.files import check_output_dir
+from latent_atlas.runtime.limits import MAX_IW_SAMPLES
+from latent_atlas.runtime.options import VARIANTS, WEIGHTS, Variant, Weights, check_choice
 from latent_atlas.train import data
-from latent_atlas.train.evaluate import iw_log_likelihood, load_model
-from latent_atlas.train.model import IMAGE_SHAPE, VAE
+from latent_atlas.train.evaluate import load_model
+from latent_atlas.train.model import VAE
+from latent_atlas.train.run_state import RunState
 
 from . import mobile
 from .onnx_export import export_onnx, save, set_metadata
 from .variants import convert_fp16, quantize_int8
-from .verify import check_batch_sizes, check_parity, onnx_neg_elbo, parity_latents
+from .verify import check_batch_sizes, check_parity, parity_latents
 
 CALIBRATION_IMAGES = 1024
+VERSIONED_PACKAGES = ("latent-atlas", "torch", "onnx", "onnxscript", "onnxruntime")
+# How bundle.json's metrics were computed: from the bundle's own ONNX files with ONNX Runtime and numpy
+# (runtime.evaluation), one posterior sample per image for the -ELBO and K for the IW bound.
+METRICS_METHOD = "onnxruntime"
 
 
 def _stderr(message: str) -> None:
@@ -37,13 +49,7 @@ def _stderr(message: str) -> None:
 
 
 def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for package in ("latent-atlas", "torch", "onnx", "onnxscript", "onnxruntime"):
-        try:
-            out[package] = importlib_metadata.version(package)
-        except importlib_metadata.PackageNotFoundError:
-            pass
-    return out
+    return {"python": platform.python_version(), **installed(VERSIONED_PACKAGES)}
 
 
 @torch.no_grad()
@@ -60,12 +66,84 @@ def latent_stats(means: np.ndarray) -> dict[str, list[float]]:
     return {k: [round(float(x), 6) for x in v] for k, v in stats.items()}
 
 
+@dataclass
+class ExportOptions:
+    """What `latent-atlas export` was asked for, validated before any work."""
+
+    variant: Variant = "fp32"
+    name: str | None = None
+    force: bool = False
+    verify: bool = True  # the ONNX Runtime vs PyTorch parity check
+    iw_samples: int = 100  # K of the importance-weighted bound recorded in bundle.json (0 = skip)
+    weights: Weights = "best"
+    static_batch: int | None = None  # fix the batch axis (NNAPI / CoreML take no dynamic shape)
+    ort_format: bool = False  # also write .ort files for onnxruntime's mobile builds (export/mobile.py)
+
+    def __post_init__(self) -> None:
+        if self.static_batch is not None:
+            mobile.check_static_batch(self.static_batch)
+        check_choice(self.variant, VARIANTS, "variant")
+        check_choice(self.weights, WEIGHTS, "weights")
+        if isinstance(self.iw_samples, bool) or not 0 <= self.iw_samples <= MAX_IW_SAMPLES:
+            raise ValueError(f"--iw-samples must be from 0 to {MAX_IW_SAMPLES:,}, got {self.iw_samples}")
+
+
+@dataclass
+class _Source:
+    """The run being exported: its model, state, and the test set it is described with."""
+
+    model: VAE
+    state: RunState
+    info: data.DatasetInfo
+    x_test: np.ndarray  # float32 [N, 1, 28, 28]
+    test_labels: np.ndarray
+    means: np.ndarray  # the test set's posterior means [N, D]
+
+
+def export_bundle(run_dir: str | Path, out_dir: str | Path, name: str | None = None, variant: Variant = "fp32",
+                  force: bool = False, verify: bool = True, iw_samples: int = 100, weights: Weights = "best",
+                  data_dir: str | Path | None = None, command: str | None = None, log=_stderr,
+                  static_batch: int | None = None, ort_format: bool = False) -> Path:
+    """Exports a run's `best` (or `last`) weights to a bundle directory and returns its path.
+
+    static_batch: fix the batch axis to this size (for NNAPI / CoreML); ort_format: also write the
+    files in onnxruntime's ORT format (see export/mobile.py)."""
+    options = ExportOptions(variant, name, force, verify, iw_samples, weights, static_batch, ort_format)
+    out = Path(out_dir)
+    target = _target_state(out)
+    source = _load_source(run_dir, options.weights, data_dir)
+    manifest = _describe(source, options)
+    _refuse_a_different_bundle(out, target, manifest, options.force)
+    with _staging_dir(out) as tmp:
+        log(f"exporting {run_dir} ({manifest.training['weights']} weights, epoch {manifest.training['epoch']}) to ONNX")
+        encoder_path, decoder_path = export_onnx(source.model, tmp)
+        if options.verify:
+            errors = check_parity(source.model, encoder_path, decoder_path, source.x_test[:256],
+                                  parity_latents(manifest.latent_stats))
+            log("parity with PyTorch: " + ", ".join(f"{k} {v:.2g}" for k, v in errors.items()))
+        _convert_variant(tmp, source, options.variant, data_dir)
+        check_batch_sizes(encoder_path, decoder_path, source.model.latent_dim)
+        manifest = manifest.replace(metrics=_measure(tmp, source, options, log))
+        if options.static_batch is not None:  # after the checks and metrics, which ran on the dynamic files
+            errors = mobile.make_static_batch(tmp, options.static_batch)
+            log(f"batch fixed to {options.static_batch}; max |static - dynamic| "
+                + ", ".join(f"{k} {v:.2g}" for k, v in errors.items()))
+        manifest = _seal(tmp, manifest, source, command)
+        if _install(tmp, out, target, manifest, options.force):
+            log(f"{out} already holds this exact bundle; left as it was")
+            return out
+    sizes = ", ".join(f"{f} {e['bytes'] / 1024:.0f} KiB" for f, e in manifest.files.items())
+    log(f"wrote {out} ({options.variant}): test -ELBO {manifest.metrics['test_neg_elbo']:.2f} nats; {sizes}")
+    return out
+
+
+# --- stages, in the order export_bundle runs them -------------------------------------------------
+
 def _target_state(out: Path) -> str:
     """'absent', 'empty' or 'bundle'; anything else is refused before any work is done."""
+    check_output_dir(out)
     if not out.exists():
         return "absent"
-    if not out.is_dir():
-        raise FileExistsError(f"{out} exists and is not a directory")
     if not any(out.iterdir()):
         return "empty"
     if not (out / fmt.MANIFEST).is_file():
@@ -73,15 +151,118 @@ def _target_state(out: Path) -> str:
     return "bundle"
 
 
-def _same_bundle(a: Path, b: Path) -> bool:
-    def content(path: Path) -> dict:
-        manifest = json.loads((path / fmt.MANIFEST).read_text(encoding="utf-8"))
-        manifest.pop("export_command", None)
-        return manifest
+def _load_source(run_dir, weights: Weights, data_dir) -> _Source:
+    model, state = load_model(run_dir, weights)
+    info = data.get_info(state.config.dataset)
+    test_images, test_labels = data.load_split(info.name, "test", data_dir)
+    x_test = data.to_float(test_images)
+    return _Source(model, state, info, x_test, test_labels, posterior_means(model, x_test))
+
+
+def _describe(source: _Source, options: ExportOptions) -> fmt.Manifest:
+    """The manifest's every key that does not depend on the ONNX files (those are filled by `_seal`)."""
+    config, info = source.state.config, source.info
+    return fmt.Manifest(
+        name=options.name or info.name, variant=options.variant, latent_dim=source.model.latent_dim,
+        dataset=fmt.DatasetEntry(name=info.name, class_names=info.class_names,
+                                 files={f.filename: f.sha256 for f in info.files}, layout=fmt.layout_of({"name": info.name})),
+        training={"config": config.to_dict(), "commands": source.state.commands, "seed": config.seed,
+                  "epoch": source.state.weights_epoch(options.weights),
+                  "weights": source.state.resolve_weights(options.weights)},
+        latent_stats=latent_stats(source.means), versions=versions(), static_batch=options.static_batch,
+        runtimes=tuple(mobile.runtimes(options.variant, options.static_batch, options.ort_format)),
+        ort_optimization_style=mobile.ort_style(options.static_batch) if options.ort_format else None)
+
+
+def _refuse_a_different_bundle(out: Path, target: str, manifest: fmt.Manifest, force: bool) -> None:
+    """Without --force, a bundle already in `out` that describes other weights or options is refused
+    now, not after the export (a bundle that may be the same is compared again, whole, at the end)."""
+    if target != "bundle" or force:
+        return
     try:
-        return content(a) == content(b)
-    except (OSError, json.JSONDecodeError):
-        return False
+        existing = fmt.Manifest.load(out).content()
+    except (OSError, ValueError):
+        existing = None
+    ours = manifest.content()
+    known_now = [k for k in ours if k not in ("metrics", "files", "onnx", "versions")]
+    if existing is None or any(existing.get(k) != ours[k] for k in known_now):
+        raise FileExistsError(f"{out} already holds a different bundle; pass --force to replace it")
+
+
+@contextmanager
+def _staging_dir(out: Path):
+    """A temporary directory beside `out`, removed whatever happens (it is renamed away on success)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared
+    try:
+        yield tmp
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def _convert_variant(tmp: Path, source: _Source, variant: Variant, data_dir) -> None:
+    if variant == "int8":
+        seed = source.state.config.seed
+        rng = np.random.default_rng(seed)
+        train_images = data.load_split(source.info.name, "train", data_dir)[0]
+        calibration = data.to_float(train_images[rng.choice(len(train_images), CALIBRATION_IMAGES, replace=False)])
+        with torch.no_grad():
+            calibration_z = source.model.encode(torch.from_numpy(calibration)).sample(
+                torch.Generator().manual_seed(seed)).numpy()
+        quantize_int8(tmp, tmp, calibration, calibration_z)
+    elif variant == "fp16":
+        convert_fp16(tmp, tmp)
+
+
+def _measure(tmp: Path, source: _Source, options: ExportOptions, log) -> dict:
+    """The test -ELBO (and the IW bound for fp32) from the exported files themselves."""
+    seed = source.state.config.seed
+    encoder, decoder = evaluation.open_pair(tmp / fmt.ENCODER, tmp / fmt.DECODER)
+    metrics: dict = evaluation.neg_elbo(encoder, decoder, source.x_test, seed=seed)
+    if options.iw_samples > 0 and options.variant == "fp32":
+        log(f"importance-weighted bound with K={options.iw_samples}")
+        iw = evaluation.iw_log_likelihood(encoder, decoder, source.x_test, options.iw_samples, seed=seed)
+        metrics.update(test_iw_nll=-float(iw.mean()), iw_samples=options.iw_samples)
+    metrics["computed_with"] = METRICS_METHOD
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()}
+
+
+def _seal(tmp: Path, manifest: fmt.Manifest, source: _Source, command: str | None) -> fmt.Manifest:
+    """Metadata into each ONNX file, the atlas, the files' hashes, bundle.json; then loads it back."""
+    for filename, role in ((fmt.ENCODER, "encoder"), (fmt.DECODER, "decoder")):
+        proto = onnx.load(tmp / filename)
+        set_metadata(proto, fmt.onnx_metadata(manifest, role))
+        save(proto, tmp / filename)
+    fmt.write_npz(tmp / fmt.ATLAS, z_mean=source.means.astype(np.float32), labels=source.test_labels.astype(np.uint8))
+    ort_files = mobile.write_ort(tmp, manifest.ort_optimization_style) if manifest.ort_optimization_style else []
+    latent, batch = source.model.latent_dim, manifest.static_batch or "N"
+    manifest = manifest.replace(
+        files=fmt.file_entries(tmp, (fmt.ENCODER, fmt.DECODER, fmt.ATLAS, *ort_files)),
+        onnx={"opset": onnx.load(tmp / fmt.ENCODER).opset_import[0].version,
+              "encoder": {"inputs": {fmt.ENCODER_INPUT: [batch, *fmt.IMAGE_SHAPE]},
+                          "outputs": {o: [batch, latent] for o in fmt.ENCODER_OUTPUTS}},
+              "decoder": {"inputs": {fmt.DECODER_INPUT: [batch, latent]},
+                          "outputs": {fmt.DECODER_OUTPUT: [batch, *fmt.IMAGE_SHAPE]}}},
+        export_command=command)
+    manifest.write(tmp)
+    fmt.read(tmp)  # what we wrote must load, checksums included
+    return manifest
+
+
+def _install(tmp: Path, out: Path, target: str, manifest: fmt.Manifest, force: bool) -> bool:
+    """Moves the bundle into place; True when `out` already held exactly this bundle (left alone)."""
+    if target == "bundle" and not force:
+        try:
+            same = fmt.Manifest.load(out).content() == manifest.content()
+        except (OSError, ValueError):
+            same = False
+        if same:
+            return True
+        raise FileExistsError(f"{out} already holds a different bundle; pass --force to replace it")
+    _replace_dir(tmp, out)
+    return False
 
 
 def _replace_dir(new: Path, out: Path) -> None:
@@ -98,106 +279,3 @@ def _replace_dir(new: Path, out: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old)
-
-
-def export_bundle(run_dir: str | Path, out_dir: str | Path, name: str | None = None, variant: str = "fp32",
-                  force: bool = False, verify: bool = True, iw_samples: int = 100, weights: str = "best",
-                  data_dir: str | Path | None = None, command: str | None = None, log=_stderr,
-                  static_batch: int | None = None, ort_format: bool = False) -> Path:
-    """Exports a run's `best` (or `last`) weights to a bundle directory and returns its path.
-
-    static_batch: fix the batch axis to this size (for NNAPI / CoreML); ort_format: also write the
-    files in onnxruntime's ORT format (see export/mobile.py)."""
-    if variant not in fmt.VARIANTS:
-        raise ValueError(f"variant must be one of {fmt.VARIANTS}, got {variant!r}")
-    if static_batch is not None:
-        mobile.check_static_batch(static_batch)
-    out = Path(out_dir)
-    state = _target_state(out)
-    model, meta = load_model(run_dir, weights)
-    config = meta["config"]
-    info = data.get_info(config["dataset"])
-    test_images, test_labels = data.load_split(info.name, "test", data_dir)
-    x_test = data.to_float(test_images)
-
-    means = posterior_means(model, x_test)
-    stats = latent_stats(means)
-    manifest = {
-        "schema_version": fmt.SCHEMA_VERSION,
-        "name": name or info.name,
-        "variant": variant,
-        "latent_dim": model.latent_dim,
-        "image_shape": list(IMAGE_SHAPE),
-        "pixel_range": [0.0, 1.0],
-        "dataset": {"name": info.name, "class_names": list(info.class_names),
-                    "files": {f.filename: f.sha256 for f in info.files}},
-        "training": {"config": config, "commands": meta.get("commands", []), "seed": config["seed"],
-                     "epoch": meta["best"]["epoch"] if meta["weights"] == "best" else meta["epoch"],
-                     "weights": meta["weights"]},
-        "latent_stats": stats,
-        "versions": versions(),
-        "static_batch": static_batch,
-        "runtimes": mobile.runtimes(variant, static_batch, ort_format),
-        "ort_optimization_style": mobile.ort_style(static_batch) if ort_format else None,
-    }
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared
-    try:
-        log(f"exporting {run_dir} ({meta['weights']} weights, epoch {manifest['training']['epoch']}) to ONNX")
-        encoder_path, decoder_path = export_onnx(model, tmp)
-        if verify:
-            errors = check_parity(model, encoder_path, decoder_path, x_test[:256], parity_latents(stats))
-            log("parity with PyTorch: " + ", ".join(f"{k} {v:.2g}" for k, v in errors.items()))
-        if variant == "int8":
-            rng = np.random.default_rng(config["seed"])
-            train_images = data.load_split(info.name, "train", data_dir)[0]
-            calibration = data.to_float(train_images[rng.choice(len(train_images), CALIBRATION_IMAGES, replace=False)])
-            with torch.no_grad():
-                calibration_z = model.encode(torch.from_numpy(calibration)).sample(torch.Generator().manual_seed(config["seed"])).numpy()
-            quantize_int8(tmp, tmp, calibration, calibration_z)
-        elif variant == "fp16":
-            convert_fp16(tmp, tmp)
-        check_batch_sizes(encoder_path, decoder_path, model.latent_dim)
-
-        metrics = onnx_neg_elbo(encoder_path, decoder_path, x_test, seed=config["seed"])
-        if iw_samples > 0 and variant == "fp32":
-            log(f"importance-weighted bound with K={iw_samples} (about a minute on a small CPU)")
-            metrics["test_iw_nll"] = -iw_log_likelihood(model, torch.from_numpy(x_test), iw_samples, seed=config["seed"]).mean().item()
-            metrics["iw_samples"] = iw_samples
-        manifest["metrics"] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()}
-        if static_batch is not None:  # last, so every check and metric above ran on the dynamic files
-            errors = mobile.make_static_batch(tmp, static_batch)
-            log(f"batch fixed to {static_batch}; max |static - dynamic| " + ", ".join(f"{k} {v:.2g}" for k, v in errors.items()))
-
-        for filename, role in ((fmt.ENCODER, "encoder"), (fmt.DECODER, "decoder")):
-            proto = onnx.load(tmp / filename)
-            set_metadata(proto, fmt.onnx_metadata(manifest, role))
-            save(proto, tmp / filename)
-        fmt.write_npz(tmp / fmt.ATLAS, z_mean=means.astype(np.float32), labels=test_labels.astype(np.uint8))
-        ort_files = mobile.write_ort(tmp, manifest["ort_optimization_style"]) if ort_format else []
-        manifest["files"] = {f: {"sha256": fmt.sha256_file(tmp / f), "bytes": (tmp / f).stat().st_size}
-                             for f in (fmt.ENCODER, fmt.DECODER, fmt.ATLAS, *ort_files)}
-        batch = static_batch or "N"
-        manifest["onnx"] = {"opset": onnx.load(encoder_path).opset_import[0].version,
-                            "encoder": {"inputs": {fmt.ENCODER_INPUT: [batch, *IMAGE_SHAPE]},
-                                        "outputs": {o: [batch, model.latent_dim] for o in fmt.ENCODER_OUTPUTS}},
-                            "decoder": {"inputs": {fmt.DECODER_INPUT: [batch, model.latent_dim]},
-                                        "outputs": {fmt.DECODER_OUTPUT: [batch, *IMAGE_SHAPE]}}}
-        manifest["export_command"] = command
-        (tmp / fmt.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        fmt.read(tmp, verify=True)  # what we wrote must load
-
-        if state == "bundle" and not force:
-            if _same_bundle(tmp, out):
-                log(f"{out} already holds this exact bundle; left as it was")
-                return out
-            raise FileExistsError(f"{out} already holds a different bundle; pass --force to replace it")
-        _replace_dir(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    sizes = ", ".join(f"{f} {e['bytes'] / 1024:.0f} KiB" for f, e in manifest["files"].items())
-    log(f"wrote {out} ({variant}): test -ELBO {manifest['metrics']['test_neg_elbo']:.2f} nats; {sizes}")
-    return out

@@ -1,4 +1,5 @@
-"""Checks an exported pair of ONNX files: parity with PyTorch, the batch axis, and the -ELBO they give.
+"""Checks an exported pair of ONNX files: parity with PyTorch and the batch axis (the -ELBO they give is
+computed by the runtime's `latent_atlas.runtime.evaluation`).
 
 Parity runs ONNX Runtime and PyTorch on the same real test images and on latent points spread over
 (and past) the region the data occupies; an export whose outputs differ by more than the tolerance
@@ -16,8 +17,6 @@ from latent_atlas.train.model import VAE
 
 PARITY_TOLERANCE = 1e-5
 BATCH_SIZES = (1, 7, 256)
-# Probabilities are clipped before the log: a float32 sigmoid rounds to exactly 0 or 1 for large logits.
-_PROB_EPS = 1e-7
 
 
 class ExportError(ValueError):
@@ -71,28 +70,9 @@ def check_batch_sizes(encoder_path, decoder_path, latent_dim: int, batch_sizes=B
     """Runs each file at several batch sizes: a batch axis that is dynamic in name only fails here."""
     encoder, decoder = cpu_session(encoder_path), cpu_session(decoder_path)
     for n in batch_sizes:
-        mean, logvar = encoder.run(None, {fmt.ENCODER_INPUT: np.zeros((n, 1, 28, 28), np.float32)})
+        mean, logvar = encoder.run(None, {fmt.ENCODER_INPUT: np.zeros((n, *fmt.IMAGE_SHAPE), np.float32)})
         image = decoder.run(None, {fmt.DECODER_INPUT: np.zeros((n, latent_dim), np.float32)})[0]
         shapes = (mean.shape, logvar.shape, image.shape)
-        if shapes != ((n, latent_dim), (n, latent_dim), (n, 1, 28, 28)):
+        if shapes != ((n, latent_dim), (n, latent_dim), (n, *fmt.IMAGE_SHAPE)):
             raise ExportError(f"batch of {n}: got output shapes {shapes}, expected "
-                              f"({n}, {latent_dim}) twice and ({n}, 1, 28, 28)")
-
-
-def onnx_neg_elbo(encoder_path, decoder_path, images: np.ndarray, seed: int = 0, batch_size: int = 1000,
-                  providers: list[str] | None = None) -> dict[str, float]:
-    """The test -ELBO in nats computed from the ONNX files alone (numpy + onnxruntime), one posterior
-    sample per image from a seeded generator. images: float32 [N, 1, 28, 28] in [0, 1]."""
-    encoder, decoder = cpu_session(encoder_path, providers), cpu_session(decoder_path, providers)
-    rng = np.random.default_rng(seed)
-    recon = kl = 0.0
-    for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size]
-        mean, logvar = encoder.run(list(fmt.ENCODER_OUTPUTS), {fmt.ENCODER_INPUT: x})
-        z = (mean + np.exp(0.5 * logvar) * rng.standard_normal(mean.shape, dtype=np.float32)).astype(np.float32)
-        p = np.clip(decoder.run([fmt.DECODER_OUTPUT], {fmt.DECODER_INPUT: z})[0].astype(np.float64), _PROB_EPS, 1 - _PROB_EPS)
-        x64 = x.astype(np.float64)
-        recon -= float(np.sum(x64 * np.log(p) + (1 - x64) * np.log1p(-p)))
-        kl += float(0.5 * np.sum(mean.astype(np.float64) ** 2 + np.exp(logvar.astype(np.float64)) - 1 - logvar))
-    n = len(images)
-    return {"test_neg_elbo": (recon + kl) / n, "test_recon": recon / n, "test_kl": kl / n}
+                              f"({n}, {latent_dim}) twice and {(n, *fmt.IMAGE_SHAPE)}")

@@ -8,7 +8,8 @@
         encoder.ort, decoder.ort   only with `export --ort`: the same graphs in onnxruntime's ORT format
 
 bundle.json keys: schema_version, name, variant ("fp32" | "int8" | "fp16"), latent_dim, image_shape,
-pixel_range, dataset {name, class_names, files: {filename: sha256}}, training {config, commands,
+pixel_range, dataset {name, class_names, files: {filename: sha256}, layout (optional: a key of
+preprocessing.LAYOUTS; without it the dataset's name picks the layout)}, training {config, commands,
 seed, epoch, weights}, metrics {test_neg_elbo, test_recon, test_kl, test_iw_nll, iw_samples},
 latent_stats {mean, std, min, max, p01, p05, p95, p99: one value per latent dim}, files {filename:
 {sha256, bytes}}, onnx {opset, encoder, decoder: input/output names and shapes}, versions, export_command,
@@ -21,30 +22,38 @@ exported before static_batch and runtimes existed lack them: read a missing key 
 Each ONNX file also carries the manifest's descriptive keys in its metadata_props, prefixed with
 "latent_atlas." and JSON-encoded, so a lone decoder.onnx embedded in another app describes itself.
 
-This module is the single definition of the format: export writes with it, the runtime reads with it.
+This module is the single definition of the format: `Manifest` is bundle.json as a typed object, with
+one writer (`Manifest.write`) and one reader (`Manifest.load`); export fills it, everything else reads
+it. `read` verifies every file against its recorded SHA-256 unless told not to.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from .options import VARIANTS  # noqa: F401  (part of the format's definition)
+from .preprocessing import IMAGE_SIDE, LAYOUTS
 
 SCHEMA_VERSION = 1
 MANIFEST = "bundle.json"
 ENCODER = "encoder.onnx"
 DECODER = "decoder.onnx"
 ATLAS = "atlas.npz"
-VARIANTS = ("fp32", "int8", "fp16")
 METADATA_PREFIX = "latent_atlas."
 # Manifest keys copied into each ONNX file's metadata_props.
 METADATA_KEYS = ("schema_version", "name", "variant", "latent_dim", "image_shape", "pixel_range", "dataset",
                  "training", "metrics", "latent_stats", "versions", "static_batch", "runtimes")
+# Files a bundle may leave out: an absent atlas is an empty map, not a broken bundle.
+OPTIONAL_FILES = (ATLAS,)
 
 # bundle.json "runtimes": where each form of the files is meant to run (README, "Which files for which
 # runtime"; benchmarks/opencv_dnn.py). fp32 gives the Python runtime's numbers in all of these. int8 (QDQ)
@@ -66,6 +75,8 @@ ENCODER_INPUT = "image"
 ENCODER_OUTPUTS = ("z_mean", "z_logvar")
 DECODER_INPUT = "z"
 DECODER_OUTPUT = "image"
+IMAGE_SHAPE = (1, IMAGE_SIDE, IMAGE_SIDE)
+DEFAULT_LAYOUT = "mnist"
 
 BUNDLED_MODELS_DIR = Path(__file__).parent / "models"
 
@@ -74,30 +85,195 @@ class BundleError(ValueError):
     """A bundle directory or file that is missing, malformed or inconsistent."""
 
 
+def layout_of(dataset: Any) -> str:
+    """The preprocessing layout (a key of preprocessing.LAYOUTS) for a manifest's `dataset` entry:
+    its `layout`, else its name when that names a layout (bundles written before `layout` existed),
+    else MNIST's."""
+    if isinstance(dataset, DatasetEntry):
+        dataset = {"name": dataset.name, "layout": dataset.layout}
+    if not isinstance(dataset, dict):
+        return DEFAULT_LAYOUT
+    for candidate in (dataset.get("layout"), dataset.get("name")):
+        if candidate in LAYOUTS:
+            return candidate
+    return DEFAULT_LAYOUT
+
+
 @dataclass(frozen=True)
-class Bundle:
-    path: Path
-    manifest: dict
+class DatasetEntry:
+    """bundle.json's `dataset`: what the model was trained on."""
+
+    name: str
+    class_names: tuple[str, ...]
+    files: dict[str, str] = field(default_factory=dict)  # training file name -> SHA-256
+    layout: str | None = None  # a key of preprocessing.LAYOUTS; None: told by the name (see layout_of)
+    extra: dict = field(default_factory=dict)  # keys this version does not know, written back unchanged
+
+    def to_json(self) -> dict:
+        out = {"name": self.name, "class_names": list(self.class_names), "files": dict(self.files)}
+        if self.layout is not None:
+            out["layout"] = self.layout
+        return {**out, **self.extra}
+
+    @classmethod
+    def from_json(cls, value: Any, source: Path) -> "DatasetEntry":
+        if not isinstance(value, dict) or not isinstance(value.get("class_names"), list):
+            raise BundleError(f"{source}: dataset must be an object with name and class_names")
+        known = ("name", "class_names", "files", "layout")
+        layout = value.get("layout")
+        if layout is not None and layout not in LAYOUTS:
+            raise BundleError(f"{source}: dataset.layout {layout!r} is not one of {', '.join(LAYOUTS)}")
+        return cls(name=str(value.get("name", "")), class_names=tuple(str(c) for c in value["class_names"]),
+                   files=dict(value.get("files") or {}), layout=layout,
+                   extra={k: v for k, v in value.items() if k not in known})
+
+
+# bundle.json's keys in the order they are written; `extra` (unknown keys) follows them.
+_MANIFEST_ORDER = ("schema_version", "name", "variant", "latent_dim", "image_shape", "pixel_range", "dataset",
+                   "training", "latent_stats", "versions", "static_batch", "runtimes", "ort_optimization_style",
+                   "metrics", "files", "onnx", "export_command")
+_ALWAYS_WRITTEN = ("export_command",)
+_REQUIRED = ("name", "variant", "latent_dim", "image_shape", "dataset", "latent_stats", "files")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """bundle.json as a typed object: `write` is its one writer and `load` its one reader.
+
+    New keys are optional fields with defaults, so bundles written before them still load."""
+
+    name: str
+    variant: str
+    latent_dim: int
+    dataset: DatasetEntry
+    latent_stats: dict[str, list[float]]
+    files: dict[str, dict] = field(default_factory=dict)  # filename -> {sha256, bytes}
+    image_shape: tuple[int, ...] = IMAGE_SHAPE
+    pixel_range: tuple[float, float] = (0.0, 1.0)
+    training: dict = field(default_factory=dict)  # config, commands, seed, epoch, weights
+    metrics: dict = field(default_factory=dict)  # test_neg_elbo, test_recon, test_kl, test_iw_nll, ...
+    onnx: dict = field(default_factory=dict)  # opset and each file's input/output names and shapes
+    versions: dict = field(default_factory=dict)
+    export_command: str | None = None
+    static_batch: int | None = None  # None: the batch axis is dynamic; N: `export --static-batch N` fixed it
+    runtimes: tuple[str, ...] = ()  # where these files are meant to run (VARIANT_RUNTIMES and the rest)
+    ort_optimization_style: str | None = None  # the .ort files' converter style, when written
+    schema_version: int = SCHEMA_VERSION
+    extra: dict = field(default_factory=dict)  # keys this version does not know, written back unchanged
 
     @property
-    def name(self) -> str:
-        return self.manifest["name"]
-
-    @property
-    def variant(self) -> str:
-        return self.manifest["variant"]
-
-    @property
-    def latent_dim(self) -> int:
-        return int(self.manifest["latent_dim"])
+    def layout(self) -> str:
+        """How preprocessing places an object for this model (see layout_of)."""
+        return layout_of(self.dataset)
 
     @property
     def class_names(self) -> list[str]:
-        return list(self.manifest["dataset"]["class_names"])
+        return list(self.dataset.class_names)
+
+    def replace(self, **changes) -> "Manifest":
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict:
+        values = {"schema_version": self.schema_version, "name": self.name, "variant": self.variant,
+                  "latent_dim": self.latent_dim, "image_shape": list(self.image_shape),
+                  "pixel_range": list(self.pixel_range), "dataset": self.dataset.to_json(),
+                  "training": self.training, "latent_stats": self.latent_stats, "versions": self.versions,
+                  "metrics": self.metrics, "files": self.files, "onnx": self.onnx,
+                  "export_command": self.export_command, "static_batch": self.static_batch,
+                  "runtimes": list(self.runtimes), "ort_optimization_style": self.ort_optimization_style}
+        # Empty optional sections are left out, as export left them out before it filled them.
+        # static_batch is written as null too by exports that know it (they record runtimes): a reader then
+        # learns that the batch axis is dynamic; older bundles lack both and are written back as they were.
+        out = {k: values[k] for k in _MANIFEST_ORDER
+               if k in _REQUIRED or k in _ALWAYS_WRITTEN or values[k] or (k == "static_batch" and self.runtimes)}
+        return {**out, **self.extra}
+
+    def content(self) -> dict:
+        """What the bundle is, without how it was made: two exports of the same weights compare equal."""
+        values = self.to_json()
+        values.pop("export_command", None)
+        return values
+
+    def write(self, directory: Path) -> Path:
+        path = Path(directory) / MANIFEST
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def from_json(cls, values: Any, source: Path) -> "Manifest":
+        if not isinstance(values, dict):
+            raise BundleError(f"{source}: expected a JSON object")
+        version = values.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise BundleError(f"{source}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+        missing = [key for key in _REQUIRED if key not in values]
+        if missing:
+            raise BundleError(f"{source}: missing keys {missing}")
+        latent_dim = values["latent_dim"]
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+            raise BundleError(f"{source}: latent_dim must be a positive integer, got {latent_dim!r}")
+        if not isinstance(values["files"], dict) or not all(
+                isinstance(e, dict) and isinstance(e.get("sha256"), str) for e in values["files"].values()):
+            raise BundleError(f"{source}: files must map each file name to {{sha256, bytes}}")
+        return cls(name=str(values["name"]), variant=str(values["variant"]), latent_dim=latent_dim,
+                   dataset=DatasetEntry.from_json(values["dataset"], source), latent_stats=values["latent_stats"],
+                   files=values["files"], image_shape=tuple(values["image_shape"]),
+                   pixel_range=tuple(values.get("pixel_range", (0.0, 1.0))), training=values.get("training") or {},
+                   metrics=values.get("metrics") or {}, onnx=values.get("onnx") or {},
+                   versions=values.get("versions") or {}, export_command=values.get("export_command"),
+                   static_batch=values.get("static_batch"), runtimes=tuple(values.get("runtimes") or ()),
+                   ort_optimization_style=values.get("ort_optimization_style"), schema_version=version, extra={k: v for k, v in values.items() if k not in _MANIFEST_ORDER})
+
+    @classmethod
+    def load(cls, directory: Path) -> "Manifest":
+        path = Path(directory) / MANIFEST
+        if not path.is_file():
+            raise BundleError(f"{directory}: not a model bundle (no {MANIFEST}); create one with 'latent-atlas export'")
+        return cls.from_json(read_json(path, BundleError), path)
+
+
+def read_json(path: Path, error: type[Exception] = ValueError) -> Any:
+    """A JSON file's value; a file that is not UTF-8 JSON raises `error` naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path}: not valid JSON ({exc})") from exc
+
+
+def file_entries(directory: Path, filenames=(ENCODER, DECODER, ATLAS)) -> dict[str, dict]:
+    """The manifest's `files`: {filename: {sha256, bytes}} of the files in `directory`."""
+    directory = Path(directory)
+    return {f: {"sha256": sha256_file(directory / f), "bytes": (directory / f).stat().st_size} for f in filenames}
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    manifest: Manifest
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def variant(self) -> str:
+        return self.manifest.variant
+
+    @property
+    def latent_dim(self) -> int:
+        return self.manifest.latent_dim
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.manifest.class_names
 
     @property
     def latent_stats(self) -> dict[str, list[float]]:
-        return self.manifest["latent_stats"]
+        return self.manifest.latent_stats
+
+    @property
+    def layout(self) -> str:
+        return self.manifest.layout
 
     @property
     def encoder_path(self) -> Path:
@@ -120,15 +296,19 @@ class Bundle:
             raise BundleError(f"{self.atlas_path}: not a readable atlas (expected z_mean and labels arrays): {exc}") from exc
 
     def verify_checksums(self) -> None:
-        """Raises BundleError unless every file matches the SHA-256 recorded in bundle.json."""
-        for filename, entry in self.manifest["files"].items():
+        """Raises BundleError unless every file present matches the SHA-256 recorded in bundle.json
+        (an optional file, such as the atlas, may be absent)."""
+        for filename, entry in self.manifest.files.items():
             path = self.path / filename
             if not path.is_file():
+                if filename in OPTIONAL_FILES:
+                    continue
                 raise BundleError(f"{path}: missing (listed in {self.path / MANIFEST})")
             actual = sha256_file(path)
             if actual != entry["sha256"]:
                 raise BundleError(f"{path}: SHA-256 {actual} does not match {entry['sha256']} in {MANIFEST} "
-                                  f"(corrupt or modified file)")
+                                  f"(corrupt or modified file); if you changed it on purpose, load with "
+                                  f"verify=False (--no-verify-checksums)")
 
 
 def sha256_file(path: Path) -> str:
@@ -157,25 +337,11 @@ def resolve(bundle: str | Path) -> Path:
     raise BundleError(f"{bundle!r} is neither a bundled model ({names}) nor a bundle directory")
 
 
-def read(bundle: str | Path, verify: bool = False) -> Bundle:
-    """Reads and validates a bundle's manifest; `verify=True` also checks every file's SHA-256."""
+def read(bundle: str | Path, verify: bool = True) -> Bundle:
+    """Reads and validates a bundle's manifest and checks every file against the SHA-256 it records
+    (about a millisecond for these files); `verify=False` skips that for bundles edited on purpose."""
     path = resolve(bundle)
-    manifest_path = path / MANIFEST
-    if not manifest_path.is_file():
-        raise BundleError(f"{path}: not a model bundle (no {MANIFEST}); create one with 'latent-atlas export'")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{manifest_path}: not valid JSON ({exc})") from exc
-    if not isinstance(manifest, dict):
-        raise BundleError(f"{manifest_path}: expected a JSON object")
-    version = manifest.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise BundleError(f"{manifest_path}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
-    required = ("name", "variant", "latent_dim", "image_shape", "dataset", "latent_stats", "files")
-    missing = [key for key in required if key not in manifest]
-    if missing:
-        raise BundleError(f"{manifest_path}: missing keys {missing}")
+    manifest = Manifest.load(path)
     for filename in (ENCODER, DECODER):
         if not (path / filename).is_file():
             raise BundleError(f"{path}: missing {filename}")
@@ -185,9 +351,10 @@ def read(bundle: str | Path, verify: bool = False) -> Bundle:
     return result
 
 
-def onnx_metadata(manifest: dict, role: str) -> dict[str, str]:
+def onnx_metadata(manifest: Manifest, role: str) -> dict[str, str]:
     """The metadata_props an ONNX file of this bundle carries: {"latent_atlas.<key>": json}."""
-    props = {f"{METADATA_PREFIX}{key}": json.dumps(manifest[key], sort_keys=True) for key in METADATA_KEYS if key in manifest}
+    values = manifest.to_json()
+    props = {f"{METADATA_PREFIX}{key}": json.dumps(values[key], sort_keys=True) for key in METADATA_KEYS if key in values}
     props[f"{METADATA_PREFIX}role"] = json.dumps(role)
     return props
 

@@ -9,7 +9,9 @@ import json
 import sys
 from pathlib import Path
 
-from .files import atomic_write
+from .files import check_output_file
+from .limits import MAX_GRID_SIDE, MAX_POINTS, MAX_REPEATS, MAX_SCALE, MAX_THREADS, MIN_REPEATS
+from .options import INTERPOLATION_METHODS
 
 
 def register(subparsers) -> None:
@@ -26,7 +28,7 @@ def register(subparsers) -> None:
 
     p = _add(subparsers, "grid", "draw the latent manifold as an n x n grid",
              "Decode an n x n grid over two latent dims (top row = largest y).")
-    p.add_argument("-n", type=int, default=20, help="points per side (default 20)")
+    p.add_argument("-n", type=int, default=20, help=f"points per side (at most {MAX_GRID_SIDE}; default 20)")
     p.add_argument("--extent", default="prior", metavar="prior|percentiles|XMIN,XMAX,YMIN,YMAX",
                    help="prior: the 0.05..0.95 quantiles of N(0, 1) (default); percentiles: the test set's "
                         "p05..p95 per dim; or explicit bounds (with '=' when XMIN is negative: --extent=-2,2,-2,2)")
@@ -35,7 +37,7 @@ def register(subparsers) -> None:
     p.set_defaults(handler=run_grid)
 
     p = _add(subparsers, "sample", "draw random samples from the prior", "Decode n points drawn from N(0, I).")
-    p.add_argument("-n", type=int, default=64, help="how many (default 64)")
+    p.add_argument("-n", type=int, default=64, help=f"how many (at most {MAX_POINTS:,}; default 64)")
     p.add_argument("--seed", type=int, default=None, help="makes the draw reproducible")
     _add_output(p)
     p.set_defaults(handler=run_sample)
@@ -52,15 +54,17 @@ def register(subparsers) -> None:
     p.add_argument("--from", dest="start", required=True, metavar="IMAGE|Z", help="start: image file or latent point")
     p.add_argument("--to", dest="end", required=True, metavar="IMAGE|Z", help="end: image file or latent point")
     p.add_argument("--steps", type=int, default=10, help="frames, both ends included (default 10)")
-    p.add_argument("--method", choices=["linear", "slerp"], default="linear")
+    p.add_argument("--method", choices=INTERPOLATION_METHODS, default="linear")
     p.add_argument("--frame-ms", type=int, default=100, help="GIF frame duration (default 100)")
     _add_output(p, "a .gif animates the frames; other formats tile them in a row")
     p.set_defaults(handler=run_interpolate)
 
     p = _add(subparsers, "bench", "measure latency and throughput on this machine",
              "Time single-point decode, a 30x30 grid, batch throughput and single-image encode.")
-    p.add_argument("--repeats", type=int, default=2000, help="single-point decodes timed (default 2000)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads per session (default: one per core)")
+    p.add_argument("--repeats", type=int, default=2000,
+                   help=f"single-point decodes timed ({MIN_REPEATS} to {MAX_REPEATS:,}; default 2000)")
+    p.add_argument("--threads", type=int, default=None,
+                   help=f"CPU threads per session (1 to {MAX_THREADS}; default: one per core)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=run_bench)
 
@@ -75,13 +79,20 @@ def _add(subparsers, name: str, help_text: str, description: str):
     p.add_argument("-m", "--model", default="mnist", help="a bundled model's name or a bundle directory (default mnist)")
     p.add_argument("--providers", default="auto", help="auto (default), cpu, cuda, tensorrt, directml, coreml")
     p.add_argument("--strict", action="store_true", help="fail unless the asked provider is the one running")
+    _add_verify_option(p)
     return p
+
+
+def _add_verify_option(p) -> None:
+    p.add_argument("--no-verify-checksums", dest="verify_checksums", action="store_false",
+                   help="load a bundle whose files you changed on purpose (by default every file must match "
+                        "the SHA-256 in its bundle.json)")
 
 
 def _add_output(p, extra: str = "") -> None:
     p.add_argument("-o", "--out", required=True, help="output image file (.png, .jpg, .gif, ...)" +
                    (f"; {extra}" if extra else ""))
-    p.add_argument("--scale", type=int, default=1, help="enlarge each pixel this many times (default 1)")
+    p.add_argument("--scale", type=int, default=1, help=f"enlarge each pixel this many times (1 to {MAX_SCALE}; default 1)")
 
 
 def _floats(text: str) -> list[float]:
@@ -92,14 +103,23 @@ def _floats(text: str) -> list[float]:
 
 
 def _load(args):
+    """The model, after the output path and the scale are checked: a bad one fails before any work."""
     import warnings
 
     from . import load
 
+    if getattr(args, "out", None) is not None:
+        check_output_file(args.out)
+        _image_format(Path(args.out))
+    if getattr(args, "scale", None) is not None:
+        from .images import check_scale
+        check_scale(args.scale)
+
     # Provider fallbacks are warnings in the library; here each becomes one line on stderr.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = load(args.model, providers=args.providers, strict=args.strict, threads=getattr(args, "threads", None))
+        model = load(args.model, providers=args.providers, strict=args.strict, threads=getattr(args, "threads", None),
+                     verify=args.verify_checksums)
     for message in dict.fromkeys(str(w.message) for w in caught):
         print(f"latent-atlas {args.command}: warning: {message}", file=sys.stderr)
     return model
@@ -116,9 +136,10 @@ def _image_format(out: Path) -> str:
 
 
 def _save(image, args) -> int:
+    from .images import write_picture
+
     out = Path(args.out)
-    # A temporary file renamed into place: a full disk or Ctrl-C leaves an existing picture untouched.
-    atomic_write(out, lambda tmp: image.save(tmp, format=_image_format(out)))
+    write_picture(out, image, _image_format(out))
     print(f"{out}: {image.width}x{image.height}")
     return 0
 
@@ -129,22 +150,15 @@ def _report(args, data, lines) -> int:
     return 0
 
 
-def _check_scale(scale: int) -> int:
-    if scale < 1:
-        raise ValueError(f"--scale must be >= 1, got {scale}")
-    return scale
-
-
 def run_info(args) -> int:
     model = _load(args)
     manifest = model.bundle.manifest
-    info = {"name": model.name, "path": str(model.bundle.path), "dataset": manifest["dataset"].get("name"),
-            "variant": model.bundle.variant, "latent_dim": model.latent_dim, "classes": model.class_names,
-            "providers": model.providers, "metrics": manifest.get("metrics", {}),
-            "latent_stats": model.latent_stats, "files": manifest.get("files", {}),
-            "export_command": manifest.get("export_command")}
+    info = {"name": model.name, "path": str(model.bundle.path), "dataset": manifest.dataset.name,
+            "layout": model.layout, "variant": model.bundle.variant, "latent_dim": model.latent_dim,
+            "classes": model.class_names, "providers": model.providers, "metrics": manifest.metrics,
+            "latent_stats": model.latent_stats, "files": manifest.files, "export_command": manifest.export_command}
     stats = info["latent_stats"]
-    rows = [("dataset", f"{info['dataset']}, classes {', '.join(info['classes'])}"),
+    rows = [("dataset", f"{info['dataset']} ({info['layout']} layout), classes {', '.join(info['classes'])}"),
             ("latent", f"{info['latent_dim']}-D, variant {info['variant']}, runs on {model.provider}")]
     rows += [(key, value) for key, value in info["metrics"].items()]
     rows += [(f"z[{d}]", f"mean {stats['mean'][d]:+.3f}  std {stats['std'][d]:.3f}  "
@@ -161,10 +175,11 @@ def run_info(args) -> int:
 def run_decode(args) -> int:
     from .images import grid_image, to_pil
 
+    if len(args.z) > MAX_POINTS:
+        raise ValueError(f"at most {MAX_POINTS:,} --z points per call, got {len(args.z):,}")
     model = _load(args)
     images = model.decode([_floats(z) for z in args.z])
-    scale = _check_scale(args.scale)
-    return _save(to_pil(images[0], scale) if len(images) == 1 else grid_image(images, scale=scale), args)
+    return _save(to_pil(images[0], args.scale) if len(images) == 1 else grid_image(images, scale=args.scale), args)
 
 
 def run_grid(args) -> int:
@@ -177,14 +192,14 @@ def run_grid(args) -> int:
         if len(bounds) != 4:
             raise ValueError(f"--extent takes prior, percentiles or XMIN,XMAX,YMIN,YMAX; got {args.extent!r}")
         extent = (tuple(bounds[:2]), tuple(bounds[2:]))
-    return _save(model.manifold(args.n, extent=extent, dims=dims).grid(scale=_check_scale(args.scale)), args)
+    return _save(model.manifold(args.n, extent=extent, dims=dims).grid(scale=args.scale), args)
 
 
 def run_sample(args) -> int:
-    model = _load(args)
     if args.n < 1:
         raise ValueError(f"-n must be >= 1, got {args.n}")
-    return _save(model.sample(args.n, seed=args.seed).grid(scale=_check_scale(args.scale)), args)
+    model = _load(args)
+    return _save(model.sample(args.n, seed=args.seed).grid(scale=args.scale), args)
 
 
 def run_encode(args) -> int:
@@ -206,18 +221,16 @@ def run_encode(args) -> int:
 
 
 def run_interpolate(args) -> int:
-    from .images import to_pil
+    from .images import write_gif
 
     model = _load(args)
-    scale = _check_scale(args.scale)
     result = model.interpolate(_endpoint(args.start), _endpoint(args.end), args.steps, method=args.method)
     out = Path(args.out)
     if out.suffix.lower() != ".gif":
-        return _save(result.grid(ncols=len(result), scale=scale), args)
-    frames = [to_pil(image, scale) for image in result.images]
-    atomic_write(out, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
-                                                 duration=max(1, args.frame_ms), loop=0))
-    print(f"{out}: {len(frames)} frames, {frames[0].width}x{frames[0].height}")
+        return _save(result.grid(ncols=len(result), scale=args.scale), args)
+    frames = write_gif(out, result.images, scale=args.scale, frame_ms=args.frame_ms)
+    side = result.images.shape[-1] * args.scale
+    print(f"{out}: {frames} frames, {side}x{side}")
     return 0
 
 
@@ -236,8 +249,11 @@ def run_bench(args) -> int:
 
     from .bench import measure
 
-    if args.repeats < 10:
-        raise ValueError(f"--repeats must be >= 10, got {args.repeats}")
+    if not MIN_REPEATS <= args.repeats <= MAX_REPEATS:
+        raise ValueError(f"--repeats must be from {MIN_REPEATS} to {MAX_REPEATS:,} (the upper limit keeps a typo "
+                         f"from running for hours), got {args.repeats:,}")
+    if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
+        raise ValueError(f"--threads must be from 1 to {MAX_THREADS}, got {args.threads:,}")
     start = time.perf_counter()
     model = _load(args)
     load_ms = (time.perf_counter() - start) * 1e3

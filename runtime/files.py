@@ -1,4 +1,5 @@
-"""Writing files so that a crash, a full disk or Ctrl-C never leaves a half file under the final name."""
+"""Writing files so that a crash, a full disk or Ctrl-C never leaves a half file under the final name,
+and checking where an output goes before any work is done, with errors that name the path the user gave."""
 
 from __future__ import annotations
 
@@ -10,18 +11,29 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 
+def _naming(path: Path, exc: OSError) -> OSError:
+    """The same error about `path` instead of a hidden temporary file beside it."""
+    return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
+
+
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Calls write(tmp_path), fsyncs, and renames onto `path`; never leaves a half file under `path`,
-    so whatever was there before survives a failed write."""
+    so whatever was there before survives a failed write. An OSError names `path`, not the temp file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    check_output_file(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _naming(path, exc) from None
     os.close(fd)
     try:
         write(Path(tmp))
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        raise _naming(path, exc) from exc
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -43,3 +55,39 @@ def staged_folder(target: Path) -> Iterator[Path]:
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+def _nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(".")
+
+
+def _check_writable_parent(path: Path) -> None:
+    parent = _nearest_existing(path.absolute().parent)
+    if not parent.is_dir():
+        raise NotADirectoryError(f"cannot create {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write {path}: the folder {parent} is not writable")
+
+
+def check_output_file(path: str | Path) -> Path:
+    """Raises an OSError naming `path` unless a file can be written there (checked before any work)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; expected a file name")
+    _check_writable_parent(path)
+    return path
+
+
+def check_output_dir(path: str | Path) -> Path:
+    """Raises an OSError naming `path` unless a directory exists or can be created there."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{path} exists and is not a directory; expected a directory "
+                              f"(or a new name)")
+    if path.is_dir():
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise PermissionError(f"cannot write into {path}: the folder is not writable")
+    else:
+        _check_writable_parent(path)
+    return path

@@ -6,15 +6,38 @@ Torch-free: the trainer's plots, the runtime and the explorer all draw through t
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from .files import atomic_write
+from .limits import MAX_PICTURE_PIXELS, MAX_SCALE
+from .preprocessing import PIXEL_MAX
+
+
+def check_scale(scale: int) -> int:
+    """A pixel scale as an integer in 1..MAX_SCALE, or a ValueError saying what was expected."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or not 1 <= scale <= MAX_SCALE:
+        raise ValueError(f"scale must be an integer from 1 to {MAX_SCALE} (one 28-pixel image at {MAX_SCALE}x is "
+                         f"{28 * MAX_SCALE} pixels wide), got {scale!r}")
+    return int(scale)
+
+
+def check_picture_size(width: int, height: int, frames: int = 1) -> None:
+    """Refuses a picture (or animation of `frames` such pictures) above MAX_PICTURE_PIXELS."""
+    pixels = width * height * frames
+    if pixels > MAX_PICTURE_PIXELS:
+        what = f"{frames} frames of {width}x{height}" if frames > 1 else f"{width}x{height}"
+        raise ValueError(f"the picture would be {what} pixels ({pixels:,}), above the limit of "
+                         f"{MAX_PICTURE_PIXELS:,} ({MAX_PICTURE_PIXELS >> 20} megapixels) that keeps memory "
+                         f"bounded; lower the scale or the number of images")
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """[..., H, W] floats in [0, 1] (values outside are clipped) -> uint8 of the same shape."""
     images = np.asarray(images, dtype=np.float32)
-    return (np.clip(images, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return (np.clip(images, 0.0, 1.0) * PIXEL_MAX + 0.5).astype(np.uint8)
 
 
 def _as_stack(images: np.ndarray) -> np.ndarray:
@@ -51,6 +74,8 @@ def to_pil(image: np.ndarray, scale: int = 1) -> Image.Image:
     image = _as_stack(image)
     if image.shape[0] != 1:
         raise ValueError(f"to_pil takes one image; got {image.shape[0]} (use grid_image for several)")
+    scale = check_scale(scale)
+    check_picture_size(image.shape[2] * scale, image.shape[1] * scale)
     pil = Image.fromarray(to_uint8(image[0]))
     if scale != 1:
         pil = pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST)
@@ -60,3 +85,30 @@ def to_pil(image: np.ndarray, scale: int = 1) -> Image.Image:
 def grid_image(images: np.ndarray, ncols: int | None = None, padding: int = 2, scale: int = 1) -> Image.Image:
     """Several grey images in [0, 1] -> one tiled PIL image with a thin dark gutter."""
     return to_pil(tile(np.clip(np.asarray(images, dtype=np.float32), 0, 1), ncols, padding, background=0.15), scale)
+
+
+def write_gif(path: str | Path, images: np.ndarray, scale: int = 1, frame_ms: int = 100,
+              there_and_back: bool = False) -> int:
+    """Writes images [N, H, W] in [0, 1] as a looping GIF, atomically (a failed write keeps the old
+    file); returns the number of frames. there_and_back plays the frames forth and back, so the loop
+    has no jump from the last frame to the first."""
+    stack = _as_stack(images)
+    if len(stack) == 0:
+        raise ValueError("cannot write an animation without frames")
+    scale = check_scale(scale)
+    order = list(range(len(stack)))
+    if there_and_back:
+        order += list(range(len(stack) - 2, 0, -1))
+    check_picture_size(stack.shape[2] * scale, stack.shape[1] * scale, len(order))
+    frames = [to_pil(stack[i], scale) for i in order]
+    atomic_write(Path(path), lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+                                                        duration=max(1, int(frame_ms)), loop=0))
+    return len(frames)
+
+
+def write_picture(path: str | Path, image: Image.Image, format: str | None = None) -> None:
+    """Saves a PIL image atomically: a full disk or Ctrl-C leaves an existing picture untouched.
+    format: Pillow's name ("PNG", "GIF", ...); default: from the file's extension."""
+    path = Path(path)
+    format = format or Image.registered_extensions().get(path.suffix.lower())
+    atomic_write(path, lambda tmp: image.save(tmp, format=format))

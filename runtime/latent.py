@@ -6,6 +6,9 @@ from statistics import NormalDist
 
 import numpy as np
 
+from .limits import MAX_GRID_SIDE, MAX_POINTS
+from .options import INTERPOLATION_METHODS
+
 # The Keras original spans its manifold over these quantiles of N(0, 1): the prior's central 90 %.
 DEFAULT_QUANTILES = (0.05, 0.95)
 
@@ -47,7 +50,14 @@ def grid_points(xs: np.ndarray, ys: np.ndarray, latent_dim: int = 2, dims: tuple
 # ---------------------------------------------------------------------------------------------------
 # Paths and grids for the runtime (decode them to get pictures)
 
-INTERPOLATION_METHODS = ("linear", "slerp")
+
+
+def check_count(n: int, what: str, limit: int = MAX_POINTS) -> int:
+    """Refuses a count above `limit`, saying why; the caller has checked it is a positive integer."""
+    if n > limit:
+        raise ValueError(f"{what} is {n:,}, above the limit of {limit:,}: every point is decoded into a 28x28 "
+                         f"float32 image (3 kB), and {MAX_POINTS:,} of them take about 125 MB")
+    return int(n)
 
 
 def interpolation_path(a: np.ndarray, b: np.ndarray, steps: int, method: str = "linear") -> np.ndarray:
@@ -63,6 +73,7 @@ def interpolation_path(a: np.ndarray, b: np.ndarray, steps: int, method: str = "
         raise ValueError(f"method must be one of {', '.join(INTERPOLATION_METHODS)}, got {method!r}")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
         raise ValueError(f"steps must be an integer >= 2 (the path includes both ends), got {steps!r}")
+    check_count(steps, "steps")
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.ndim != 1 or a.shape != b.shape:
         raise ValueError(f"expected two latent vectors of the same length, got shapes {a.shape} and {b.shape}")
@@ -93,6 +104,7 @@ def manifold_axes(n: int, extent=None, dims: tuple[int, int] = (0, 1),
     extent ((xmin, xmax), (ymin, ymax)): evenly spaced over those bounds."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer (points per side), got {n!r}")
+    check_count(n, "n (points per side)", MAX_GRID_SIDE)
     if extent is None:
         axis = normal_quantiles(int(n))
         return axis, axis.copy()

@@ -19,8 +19,9 @@ from PIL import Image
 
 from . import bundle as bundle_format
 from .images import grid_image, to_pil
-from .latent import check_dims, grid_points, interpolation_path, manifold_axes
+from .latent import check_count, check_dims, grid_points, interpolation_path, manifold_axes
 from .preprocessing import IMAGE_SIDE, LAYOUTS, prepare_batch
+from .preprocessing import preprocess as preprocess_image
 from .session import CPU, ProviderSpec, cpu_count, make_session
 
 # On GPU providers, larger batches are run in chunks of this many, so memory stays bounded (~150 kB of
@@ -29,8 +30,8 @@ MAX_BATCH = 1024
 # On the CPU, a batch of PARALLEL_BATCH or more is cut into slices of CPU_CHUNK images, whose
 # activations stay in cache where a whole grid's (~100 MB for 30x30) do not. With the default threads
 # the slices run side by side, one per core, on the same single-threaded session: ONNX Runtime's own
-# intra-op threads barely split this model's small per-image convolutions. About 2.4x faster for a
-# 30x30 grid on 2 cores (benchmarks/runtime_latency.py). A single point stays on the calling thread:
+# intra-op threads barely split this model's small per-image convolutions (benchmarks/runtime_latency.py
+# measures the gain). A single point stays on the calling thread:
 # it is too small to split, and leaves the other cores to the app's GUI or a training run.
 PARALLEL_BATCH = 8
 CPU_CHUNK = 32
@@ -95,7 +96,11 @@ class _OnnxFile:
         self._threads = threads
         self._session = make_session(self.path, providers, strict, 1 if threads is None else threads)
         self.session = self._session.inference
-        self.metadata: dict = bundle_format.parse_onnx_metadata(self.session.get_modelmeta().custom_metadata_map)
+        try:
+            props = self.session.get_modelmeta().custom_metadata_map
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{self.path}: its metadata is not UTF-8 text (a corrupt file?): {exc}") from None
+        self.metadata: dict = bundle_format.parse_onnx_metadata(props)
         static_dims = (self._expect(self.session.get_inputs(), *self.inputs, "inputs")
                        + self._expect(self.session.get_outputs(), *self.outputs, "outputs"))
         self.latent_dim = self._latent_dim(static_dims)
@@ -186,12 +191,22 @@ class Encoder(_OnnxFile):
     inputs = ((bundle_format.ENCODER_INPUT,), (None, 1, IMAGE_SIDE, IMAGE_SIDE))
     outputs = (bundle_format.ENCODER_OUTPUTS, (None, "D"))
 
+    def __init__(self, path: str | Path, providers: ProviderSpec = "auto", strict: bool = False,
+                 threads: int | None = None, layout: str | None = None):
+        super().__init__(path, providers, strict, threads)
+        if layout is not None and layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        # A bundle's manifest says the layout; a lone file says it in its metadata.
+        self._layout = layout or bundle_format.layout_of(self.metadata.get("dataset"))
+
     @property
     def layout(self) -> str:
-        """How preprocessing places an object: the training dataset's way ("mnist" when unknown)."""
-        dataset = self.metadata.get("dataset")
-        name = dataset.get("name") if isinstance(dataset, dict) else None
-        return name if name in LAYOUTS else "mnist"
+        """How preprocessing places an object: the training dataset's way (a key of LAYOUTS)."""
+        return self._layout
+
+    def preprocess(self, image: Any) -> np.ndarray:
+        """One picture (path, bytes, PIL image, array) -> the [28, 28] input this model was trained on."""
+        return preprocess_image(image, self.layout)
 
     def encode(self, images: Any, preprocess: str | bool = "auto") -> Posterior:
         """Images -> the posterior q(z|x): `mean, logvar`, each [N, D] ([D] for a single image).
@@ -268,6 +283,7 @@ class Decoder(_OnnxFile):
         """n points drawn from the prior N(0, I) and their images; the same seed gives the same draw."""
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"n must be a non-negative integer, got {n!r}")
+        check_count(n, "n (samples)")
         z = np.random.default_rng(seed).standard_normal((int(n), self.latent_dim), dtype=np.float32)
         return Decoded(z, self.decode(z))
 
@@ -335,6 +351,15 @@ class LatentModel:
     @property
     def latent_stats(self) -> dict[str, list[float]]:
         return self.bundle.latent_stats
+
+    @property
+    def layout(self) -> str:
+        """How preprocessing places an object for this model (the bundle's dataset.layout)."""
+        return self.encoder.layout
+
+    def preprocess(self, image: Any) -> np.ndarray:
+        """One picture -> the [28, 28] input this model was trained on (its own layout)."""
+        return self.encoder.preprocess(image)
 
     @property
     def providers(self) -> dict[str, str]:
@@ -409,15 +434,16 @@ class LatentModel:
 
 
 def load(bundle: str | Path = "mnist", providers: ProviderSpec = "auto", strict: bool = False,
-         verify: bool = False, threads: int | None = None) -> LatentModel:
+         verify: bool = True, threads: int | None = None) -> LatentModel:
     """Loads a bundled model by name ("mnist", "fashion-mnist") or a bundle directory.
 
     providers: "auto" (a GPU provider when one is available, else CPU), "cpu", "cuda", "tensorrt",
     "directml", "coreml", a full ONNX Runtime provider name, or a list of them. strict=True raises
-    unless the asked provider is the one running. verify=True checks every file's SHA-256 first.
+    unless the asked provider is the one running. Every file's SHA-256 is checked against bundle.json
+first (a bundle altered by accident is refused); verify=False skips that for bundles edited on purpose.
     threads: CPU threads per session (default: one per core)."""
-    manifest = bundle_format.read(bundle, verify=verify)
+    found = bundle_format.read(bundle, verify=verify)
     # The manifest's latent_stats are the bundle's own; the decoder's metadata copy may be absent.
-    decoder = Decoder(manifest.decoder_path, providers, strict, threads, latent_stats=manifest.latent_stats)
-    encoder = Encoder(manifest.encoder_path, providers, strict, threads)
-    return LatentModel(manifest, encoder, decoder)
+    decoder = Decoder(found.decoder_path, providers, strict, threads, latent_stats=found.latent_stats)
+    encoder = Encoder(found.encoder_path, providers, strict, threads, layout=found.layout)
+    return LatentModel(found, encoder, decoder)

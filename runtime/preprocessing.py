@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SIDE = 28
+PIXEL_MAX = 255.0  # an 8-bit pixel's full scale: uint8 / PIXEL_MAX is the model's [0, 1]
 
 
 @dataclass(frozen=True)
@@ -105,11 +106,11 @@ def _pil_gray(image: Image.Image, opened_here: bool = False) -> np.ndarray:
         if image.mode in _SIXTEEN_BIT_MODES or image.mode in ("I", "F"):
             return _shrink_array(_scale_wide_values(np.asarray(image), image.mode))
         if image.mode in _ALPHA_MODES or (image.mode == "P" and "transparency" in image.info):
-            rgba = np.asarray(_shrink_pil(image.convert("RGBA")), dtype=np.float32) / 255.0
+            rgba = np.asarray(_shrink_pil(image.convert("RGBA")), dtype=np.float32) / PIXEL_MAX
             return _over_contrasting_background(_luma(rgba[..., :3]), rgba[..., 3])
         if image.mode not in ("L", "1", "P", "RGB"):
             image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV: through RGB to grey
-        return np.asarray(_shrink_pil(image.convert("L")), dtype=np.float32) / 255.0
+        return np.asarray(_shrink_pil(image.convert("L")), dtype=np.float32) / PIXEL_MAX
     except (OSError, SyntaxError) as exc:  # truncated or corrupt data surfaces only when decoded
         raise ValueError(f"{getattr(image, 'filename', '') or 'image'}: cannot decode ({exc})") from exc
 
@@ -190,7 +191,7 @@ def pixel_values(source: Any) -> np.ndarray:
         if array.size and (int(array.min()) < 0 or int(array.max()) > 255):
             raise ValueError(f"expected integer pixels in 0..255 (or uint16), found {array.dtype} values from "
                              f"{int(array.min())} to {int(array.max())}")
-        return array.astype(np.float32) / 255.0
+        return array.astype(np.float32) / PIXEL_MAX
     if kind == "f":
         _check_finite(array, "image")
         if array.size and (float(array.min()) < 0.0 or float(array.max()) > 1.0):
@@ -368,3 +369,13 @@ def _stack(images: list[np.ndarray]) -> np.ndarray:
     if not images:
         return np.zeros((0, 1, IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
     return np.stack(images)[:, None].astype(np.float32, copy=False)
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+    """A dataset's uint8 images [N, H, W] -> float32 [N, 1, H, W] in [0, 1], the layout the model consumes."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise ValueError(f"expected uint8 images of shape [N, H, W], found {images.dtype} {images.shape}")
+    out = images.astype(np.float32)[:, None, :, :]
+    out /= PIXEL_MAX
+    return out

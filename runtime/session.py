@@ -110,7 +110,6 @@ class Session:
 
     inference: ort.InferenceSession
     provider: str  # the active execution provider, e.g. "CPUExecutionProvider"
-    requested: tuple[str, ...]  # what was asked for, after resolving "auto" and aliases
 
 
 def make_session(path: str | Path, providers: ProviderSpec = "auto", strict: bool = False,
@@ -136,7 +135,7 @@ def make_session(path: str | Path, providers: ProviderSpec = "auto", strict: boo
     if strict and active != requested[0]:
         raise ProviderError(f"{path.name}: asked for {requested[0]} but ONNX Runtime runs it on {active} "
                             f"(its libraries or device are missing); run 'latent-atlas doctor'")
-    return Session(inference, active, tuple(requested))
+    return Session(inference, active)
 
 
 def _require_available(providers: ProviderSpec) -> None:

@@ -13,6 +13,7 @@ renamed last: a crash at any moment leaves the previous consistent checkpoint in
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +22,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from latent_atlas.runtime.bundle import sha256_file
+from latent_atlas.runtime.bundle import read_json, sha256_file
 from latent_atlas.runtime.files import atomic_write
 
-FORMAT = "latent-atlas-checkpoint"
-FORMAT_VERSION = 1
+from .options import Weights
+from .run_state import RunState, WeightsFile
+
 CHECKPOINT_JSON = "checkpoint.json"
 
 
@@ -67,27 +69,30 @@ def join_optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
 @dataclass
 class Checkpoint:
     run_dir: Path
-    meta: dict  # the parsed checkpoint.json
+    state: RunState  # the parsed checkpoint.json
 
     @property
     def epoch(self) -> int:
-        return self.meta["epoch"]
+        return self.state.epoch
 
-    def tensors(self, which: str = "last") -> dict[str, torch.Tensor]:
+    def tensors(self, which: Weights = "last") -> dict[str, torch.Tensor]:
         """Tensors of the `last` or `best` weights file, after checking its SHA-256."""
-        entry = self.meta[which]
-        path = self.run_dir / entry["file"]
+        entry = self.state.weights_file(which)
+        path = self.run_dir / entry.file
         if not path.is_file():
             raise FileNotFoundError(f"{path}: weights file named by {CHECKPOINT_JSON} is missing")
-        if sha256_file(path) != entry["sha256"]:
+        if sha256_file(path) != entry.sha256:
             raise ValueError(f"{path}: SHA-256 does not match {CHECKPOINT_JSON} (corrupt or modified checkpoint)")
         try:
             return load_file(path)
         except SafetensorError as exc:
             raise ValueError(f"{path}: not a readable safetensors file ({exc})") from exc
 
-    def model_state(self, which: str = "last") -> dict[str, torch.Tensor]:
+    def model_state(self, which: Weights = "last") -> dict[str, torch.Tensor]:
         return {k[len("model."):]: v for k, v in self.tensors(which).items() if k.startswith("model.")}
+
+    def weights_path(self, which: Weights) -> Path:
+        return self.run_dir / self.state.weights_file(which).file
 
 
 def has_checkpoint(run_dir: Path) -> bool:
@@ -103,38 +108,32 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
         raise FileNotFoundError(f"{run_dir}: not a run directory (no {CHECKPOINT_JSON}); train one with "
                                 f"'latent-atlas train --out {run_dir}'")
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: corrupt checkpoint metadata ({exc})") from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a Latent Atlas checkpoint (expected \"format\": \"{FORMAT}\")")
-    if meta.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format version {meta.get('version')} is not supported "
-                         f"(this version reads {FORMAT_VERSION})")
-    return Checkpoint(run_dir, meta)
+        values = read_json(path)
+    except ValueError as exc:
+        raise ValueError(f"{path}: corrupt checkpoint metadata ({exc.__cause__ or exc})") from None
+    return Checkpoint(run_dir, RunState.from_json(values, path))
 
 
-def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, meta: dict,
-                    is_best: bool) -> dict:
+def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: RunState,
+                    is_best: bool) -> RunState:
     """Writes the tensors, then checkpoint.json (which makes them current), then prunes stale files;
-    returns the metadata written. `meta` carries everything JSON-able (config, epoch, metrics, rng, ...)."""
+    returns the state written (with its `last`, `best` and optimizer entries)."""
     weights_dir = run_dir / "checkpoints"
     model_tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     optim_tensors, optim_meta = split_optimizer_state(optimizer.state_dict())
 
-    last = weights_dir / f"last-{meta['epoch']:04d}-{meta['batches_done']:05d}.safetensors"
+    last = weights_dir / f"last-{state.epoch:04d}-{state.batches_done:05d}.safetensors"
     atomic_write(last, lambda tmp: save_file({**model_tensors, **optim_tensors}, str(tmp)))
-    meta = {**meta, "format": FORMAT, "version": FORMAT_VERSION, "optimizer": optim_meta,
-            "last": {"file": str(last.relative_to(run_dir)), "sha256": sha256_file(last)}}
+    state = dataclasses.replace(state, optimizer=optim_meta,
+                                last=WeightsFile(str(last.relative_to(run_dir)), sha256_file(last)))
     if is_best:
-        best = weights_dir / f"best-{meta['epoch']:04d}.safetensors"
+        best = weights_dir / f"best-{state.epoch:04d}.safetensors"
         atomic_write(best, lambda tmp: save_file(model_tensors, str(tmp)))
-        meta["best"] = {"file": str(best.relative_to(run_dir)), "sha256": sha256_file(best),
-                        "epoch": meta["epoch"]}
-    atomic_write_text(run_dir / CHECKPOINT_JSON, json.dumps(meta, indent=1, sort_keys=True))
+        state.best = WeightsFile(str(best.relative_to(run_dir)), sha256_file(best), epoch=state.epoch)
+    atomic_write_text(run_dir / CHECKPOINT_JSON, json.dumps(state.to_json(), indent=1, sort_keys=True))
 
-    keep = {meta["last"]["file"], meta.get("best", {}).get("file")}
+    keep = {state.last.file, state.best.file if state.best else None}
     for stale in weights_dir.glob("*.safetensors"):
         if str(stale.relative_to(run_dir)) not in keep:
             stale.unlink()
-    return meta
+    return state

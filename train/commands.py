@@ -7,13 +7,16 @@ import os
 import shlex
 import sys
 
+from .data import DATASETS
+from .options import DEVICES, LR_SCHEDULES, PRESETS, WEIGHTS
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a VAE on MNIST or Fashion-MNIST",
                               description="Train the convolutional VAE; a checkpoint is written after every epoch.")
     # None means "not given": a resumed run then keeps its own dataset and preset.
-    p.add_argument("--dataset", default=None, choices=["mnist", "fashion-mnist"], help="default: mnist")
-    p.add_argument("--preset", default=None, choices=["default", "seed"],
+    p.add_argument("--dataset", default=None, choices=list(DATASETS), help="default: mnist")
+    p.add_argument("--preset", default=None, choices=PRESETS,
                    help="default (recommended): Adam, cosine LR, batch 32, bf16 on capable CPUs; seed: the original Keras recipe")
     p.add_argument("--latent-dim", type=int, default=None, help="size of z (default 2)")
     p.add_argument("--epochs", type=int, default=None, help="total epochs to reach, also with --resume (default 20)")
@@ -24,7 +27,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=None, help="makes a CPU run reproducible (default 0)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None, help="default: cosine")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None, help="default: cosine")
     p.add_argument("--lr-decay-epochs", type=int, default=None, metavar="N",
                    help="the cosine reaches 0 at epoch N (default 20), whatever --epochs says, so runs resume exactly")
     p.add_argument("--beta", type=float, default=None, help="KL weight (1 = the ELBO)")
@@ -38,7 +41,7 @@ def register(subparsers) -> None:
     p.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs")
     p.add_argument("--eval-iw", type=int, default=None, metavar="K",
                    help="also log the importance-weighted bound (K samples, first 1000 test images) every epoch")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--nproc", type=int, default=None, metavar="N",
                    help="data-parallel worker processes on this machine (torchrun, DDP; global batch = N x "
                         "--batch-size); for several machines run torchrun yourself (see the README)")
@@ -55,9 +58,9 @@ def register(subparsers) -> None:
     p.add_argument("run_dir")
     p.add_argument("--iw-samples", type=int, default=100, help="K for the importance-weighted bound (0 = skip)")
     p.add_argument("--binarize", action="store_true", help="dynamically binarized test images (the literature's setting)")
-    p.add_argument("--weights", default="best", choices=["best", "last"])
+    p.add_argument("--weights", default="best", choices=WEIGHTS)
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=run_evaluate)
 
@@ -67,22 +70,26 @@ def run_train(args) -> int:
         from .distributed import launch_local
 
         return launch_local(args.nproc, _without_nproc(args.argv))
-    from .config import TrainConfig
+    from latent_atlas.runtime.files import check_output_dir
+
+    from .checkpoint import load_checkpoint
+    from .config import TrainConfig, resolve_config
     from .train import train
 
-    config = TrainConfig.from_preset(args.preset or "default", **_config_options(args), epochs=args.epochs,
-                                     eval_iw_samples=args.eval_iw, device=args.device)
-    out = args.out or f"runs/{config.dataset}-{config.preset}"
-    if args.resume:
-        _check_resume_options(args, out, config)
+    overrides = {"preset": args.preset, **_config_options(args), "epochs": args.epochs,
+                 "eval_iw_samples": args.eval_iw, "device": args.device}
+    out = args.out or f"runs/{args.dataset or TrainConfig.dataset}-{args.preset or TrainConfig.preset}"
+    check_output_dir(out)  # before the data is loaded
+    saved = load_checkpoint(out).state.config if args.resume else None
+    config = resolve_config(saved, overrides, out)
     command = os.environ.get(COMMAND_ENV) or shlex.join(["latent-atlas", *args.argv])
-    meta = train(config, out, data_dir=args.data_dir, resume=args.resume, progress=not args.quiet,
-                 plots=not args.no_plots, command=command)
-    if meta.get("stopped") == "interrupted":
+    state = train(config, out, data_dir=args.data_dir, resume=args.resume, progress=not args.quiet,
+                  plots=not args.no_plots, command=command)
+    if state.stopped == "interrupted":
         return 130
-    metrics = meta.get("metrics", {})
+    metrics = state.metrics or {}
     if os.environ.get("RANK", "0") == "0":
-        print(f"{out}: {meta['epoch']} epochs, test -ELBO {metrics.get('test_neg_elbo', float('nan')):.2f} nats")
+        print(f"{out}: {state.epoch} epochs, test -ELBO {metrics.get('test_neg_elbo', float('nan')):.2f} nats")
     return 0
 
 
@@ -126,25 +133,10 @@ def run_evaluate(args) -> int:
 
 
 def _config_options(args) -> dict:
-    """The TrainConfig fields given on the command line (None where not given) that a resumed run must keep."""
+    """The TrainConfig fields given on the command line (None where not given)."""
     return {"dataset": args.dataset, "latent_dim": args.latent_dim, "limit": args.limit, "val_size": args.val_size,
             "seed": args.seed,
             "batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule,
             "lr_decay_epochs": args.lr_decay_epochs, "beta": args.beta, "beta_warmup_epochs": args.beta_warmup,
             "encoder_weight_decay": args.encoder_weight_decay, "encoder_noise": args.encoder_noise,
             "bottleneck_bias": args.bottleneck_bias, "patience": args.patience}
-
-
-def _check_resume_options(args, out: str, config) -> None:
-    """A resumed run keeps its saved config: refuse options that contradict it, keep its epoch target."""
-    from .checkpoint import load_checkpoint
-
-    saved = load_checkpoint(out).meta["config"]
-    given = {"preset": args.preset, **_config_options(args)}
-    explicit = {k: v for k, v in given.items() if v is not None}
-    conflicts = [f"{k}={v!r} (the run has {saved.get(k)!r})" for k, v in explicit.items() if saved.get(k) != v]
-    if conflicts:
-        raise ValueError(f"--resume continues {out} with its saved settings; these options contradict them: "
-                         + ", ".join(conflicts))
-    if args.epochs is None:
-        config.epochs = saved["epochs"]

@@ -11,15 +11,19 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from latent_atlas.runtime.limits import MAX_IW_SAMPLES
+
+from .options import (DEVICES, LR_SCHEDULES, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM, OBJECTIVES, OPTIMIZERS,
+                      Device, LrSchedule, Objective, Optimizer, Preset, check_choice)
+
 PRESETS: dict[str, dict] = {
     # Adam converges in far fewer seconds than the seed's RMSprop; batch 32 buys 4x the optimizer steps
-    # of batch 128, worth 0.7 nats after 20 epochs with a 2-D latent (docs/benchmarks.md);
+    # of batch 128, which ends lower after 20 epochs with a 2-D latent (docs/benchmarks.md);
     # a cosine decay of the learning rate takes the gradient noise out of the last epochs. Without
-    # help the encoder overfits (test -ELBO 2.8 nats above train by epoch 20, most of it the test
-    # amortization gap): noise of std 0.2 on its input while training narrows that gap (3.5 nats with
-    # seed 0). The encoder's Dense 32 ReLUs start with a bias of 1 so that Adam's first steps do not
-    # switch them off for good, which made the final -ELBO swing by 6 nats from seed to seed (model.py).
-    # bf16 autocast and channels-last roughly double CPU throughput (loss and evaluation stay float32).
+    # help the encoder overfits (most of the test-train gap is the test amortization gap): noise of
+    # std 0.2 on its input while training narrows that gap. The encoder's Dense 32 ReLUs start with a bias of 1 so that Adam's first steps do not
+    # switch them off for good, which made the final -ELBO swing from seed to seed (model.py, docs/benchmarks.md).
+    # bf16 autocast and channels-last for CPU throughput (loss and evaluation stay float32).
     "default": dict(objective="elbo", optimizer="adam", lr=1e-3, lr_schedule="cosine", batch_size=32,
                     encoder_noise=0.2, bottleneck_bias=1.0, patience=5, bf16=True, channels_last=True),
     # The original: RMSprop (Keras defaults rho=0.9, eps=1e-7), batch 16, float32, and our early
@@ -34,7 +38,7 @@ class TrainConfig:
     """Defaults are the `default` preset (a test keeps them in step)."""
 
     dataset: str = "mnist"
-    preset: str = "default"
+    preset: Preset = "default"
     latent_dim: int = 2
     epochs: int = 20
     limit: int | None = None  # train on the first N training images only (after the validation hold-out)
@@ -42,11 +46,11 @@ class TrainConfig:
     # epoch and stop early; the test set only reports. 0 selects on the test set, as before 0.2.
     val_size: int = 5000
     seed: int = 0
-    device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
-    objective: str = "elbo"  # "elbo" or "keras-seed"
-    optimizer: str = "adam"  # "adam" or "rmsprop"
+    device: Device = "auto"
+    objective: Objective = "elbo"
+    optimizer: Optimizer = "adam"
     lr: float = 1e-3
-    lr_schedule: str = "cosine"  # "constant" or "cosine" (per step, down to 0 at `lr_decay_epochs`)
+    lr_schedule: LrSchedule = "cosine"  # cosine: per step, down to 0 at `lr_decay_epochs`
     # The cosine's horizon is its own setting, not `epochs`: a run cut short and resumed (or extended
     # up to the horizon) then follows exactly the schedule it would have followed in one go.
     lr_decay_epochs: int = 20
@@ -61,24 +65,30 @@ class TrainConfig:
     bottleneck_bias: float = 1.0  # initial bias of the encoder's Dense 32 ReLU units (Keras': 0)
     patience: int = 5  # early stopping: epochs without improvement (validation -ELBO) before stopping
     eval_iw_samples: int = 0  # also log the importance-weighted bound each epoch, with K samples...
-    eval_iw_images: int = 1000  # ...on this many test images (K=100 on all 10k takes a minute on a CPU)
+    eval_iw_images: int = 1000  # ...on this many test images (all 10k with K=100 would slow every epoch)
     bf16: bool = True  # bfloat16 autocast where the hardware supports it
     channels_last: bool = True
 
     def __post_init__(self) -> None:
+        for name, value in self.to_dict().items():
+            # A non-finite number (--lr inf, --beta nan) would train to NaN weights: refuse it up front.
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{name.replace('_', ' ')} must be a finite number, got {value}")
+        check_choice(self.preset, tuple(PRESETS), "preset")
+        check_choice(self.objective, OBJECTIVES, "objective")
+        check_choice(self.optimizer, OPTIMIZERS, "optimizer")
+        check_choice(self.lr_schedule, LR_SCHEDULES, "lr schedule")
+        check_choice(self.device, DEVICES, "device")
         checks = [
-            (self.preset in PRESETS, f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}"),
-            (self.objective in ("elbo", "keras-seed"), f"objective must be 'elbo' or 'keras-seed', got {self.objective!r}"),
-            (self.optimizer in ("adam", "rmsprop"), f"optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}"),
-            (self.lr_schedule in ("constant", "cosine"), f"lr schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"),
             (self.lr_decay_epochs >= 1, f"lr decay epochs must be >= 1, got {self.lr_decay_epochs}"),
             (self.lr_schedule != "cosine" or self.epochs <= self.lr_decay_epochs,
              f"the cosine schedule reaches a learning rate of 0 at epoch {self.lr_decay_epochs}, so training to "
              f"epoch {self.epochs} would not learn; pass --lr-decay-epochs {self.epochs} (or more), or --lr-schedule constant"),
-            (self.device in ("auto", "cpu", "cuda"), f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}"),
-            (self.latent_dim >= 1, f"latent dim must be >= 1, got {self.latent_dim}"),
-            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
-            (self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}"),
+            (1 <= self.latent_dim <= MAX_LATENT_DIM,
+             f"latent dim must be from 1 to {MAX_LATENT_DIM} (larger ones exhaust memory), got {self.latent_dim}"),
+            (1 <= self.epochs <= MAX_EPOCHS, f"epochs must be from 1 to {MAX_EPOCHS:,}, got {self.epochs}"),
+            (1 <= self.batch_size <= MAX_BATCH_SIZE,
+             f"batch size must be from 1 to {MAX_BATCH_SIZE:,} (more than the whole training set), got {self.batch_size}"),
             (self.limit is None or self.limit >= 1, f"limit must be >= 1, got {self.limit}"),
             (self.val_size >= 0, f"validation size must be >= 0, got {self.val_size}"),
             (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
@@ -86,9 +96,10 @@ class TrainConfig:
             (self.beta_warmup_epochs >= 0, f"beta warm-up must be >= 0 epochs, got {self.beta_warmup_epochs}"),
             (self.encoder_weight_decay >= 0, f"encoder weight decay must be >= 0, got {self.encoder_weight_decay}"),
             (self.encoder_noise >= 0, f"encoder noise must be >= 0, got {self.encoder_noise}"),
-            (math.isfinite(self.bottleneck_bias), f"bottleneck bias must be a finite number, got {self.bottleneck_bias}"),
             (self.patience >= 1, f"patience must be >= 1, got {self.patience}"),
-            (self.eval_iw_samples >= 0, f"eval IW samples must be >= 0, got {self.eval_iw_samples}"),
+            (0 <= self.eval_iw_samples <= MAX_IW_SAMPLES,
+             f"eval IW samples must be from 0 to {MAX_IW_SAMPLES:,}, got {self.eval_iw_samples}"),
+            (self.eval_iw_images >= 1, f"eval IW images must be >= 1, got {self.eval_iw_images}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -97,8 +108,7 @@ class TrainConfig:
     @classmethod
     def from_preset(cls, preset: str = "default", **overrides) -> "TrainConfig":
         """The preset's values, then any override that is not None."""
-        if preset not in PRESETS:
-            raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+        check_choice(preset, tuple(PRESETS), "preset")
         values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
         return cls(preset=preset, **values)
 
@@ -124,3 +134,33 @@ class TrainConfig:
         if self.beta_warmup_epochs == 0:
             return self.beta
         return self.beta * min(1.0, (epoch + 1) / self.beta_warmup_epochs)
+
+
+# What a resumed run may change: how far it goes and where it runs. Everything else is the run.
+RESUME_CHANGEABLE = ("epochs", "device")
+
+
+def resolve_config(saved: TrainConfig | None, overrides: dict, run_dir=None) -> TrainConfig:
+    """The configuration of a run: the one place the rules live, for the CLI and the Python API alike.
+
+    A new run (`saved` None): the preset named in `overrides` (default "default"), then every override
+    that is not None. A resumed run: the saved config rules; `epochs` (the total to reach) and `device`
+    may change, any other override must equal the saved value, and the result is validated against the
+    saved run's own settings (its cosine horizon, not the default preset's)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if saved is None:
+        return TrainConfig.from_preset(given.pop("preset", "default"), **given)
+    where = f"{run_dir} " if run_dir is not None else ""
+    current = saved.to_dict()
+    conflicts = [f"{k}={v!r} (the run has {current.get(k)!r})" for k, v in given.items()
+                 if k not in RESUME_CHANGEABLE and current.get(k) != v]
+    if conflicts:
+        raise ValueError(f"--resume continues {where}with its saved settings; these options contradict them: "
+                         + ", ".join(conflicts))
+    changes = {k: v for k, v in given.items() if k in RESUME_CHANGEABLE}
+    epochs = changes.get("epochs", saved.epochs)
+    if saved.lr_schedule == "cosine" and epochs > saved.lr_decay_epochs:
+        raise ValueError(f"{where}follows a cosine schedule that reaches a learning rate of 0 at epoch "
+                         f"{saved.lr_decay_epochs}; it cannot learn past that. Start a new run with "
+                         f"--epochs {epochs} --lr-decay-epochs {epochs}")
+    return dataclasses.replace(saved, **changes)  # re-validated

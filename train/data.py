@@ -27,8 +27,7 @@ import numpy as np
 
 from latent_atlas.runtime.bundle import sha256_file
 from latent_atlas.runtime.cache import user_cache_dir
-
-IMAGE_SIDE = 28
+from latent_atlas.runtime.preprocessing import IMAGE_SIDE, to_float  # noqa: F401  (defined once there; kept importable here)
 DOWNLOAD_TIMEOUT_S = 30.0
 USER_AGENT = "latent-atlas-dataset-loader/0.1 (+python-urllib)"
 DATA_DIR_ENV = "LATENT_ATLAS_DATA"
@@ -249,20 +248,28 @@ def _download(url: str, entry: DatasetFile, target: Path) -> None:
 
 
 def _missing_files_error(info: DatasetInfo, directory: Path, missing: list[str],
-                         failures: list[str], download: bool) -> DatasetError:
-    lines = [f"missing {info.name} files in {directory}:"]
-    lines += [f"  {name}" for name in missing]
-    if not download:
-        lines.append("Downloading is disabled (download=False).")
-    elif failures:
-        lines.append("Tried these mirrors:")
-        lines += [f"  {failure}" for failure in failures]
+                         failures: list[str], download: bool, corrupt: dict[str, str] | None = None) -> DatasetError:
+    """One line that says which file is wrong and how, then what to do, then the details."""
+    corrupt = {name: problem for name, problem in (corrupt or {}).items() if name in missing}
+    if corrupt:
+        lines = [next(iter(corrupt.values())) + ", and no fresh copy could be downloaded"]
+        lines += [f"  also: {problem}" for problem in list(corrupt.values())[1:]]
+        others = [name for name in missing if name not in corrupt]
+        if others:
+            lines.append(f"  also missing: {', '.join(others)}")
+    else:
+        lines = [f"missing {info.name} files in {directory}: {', '.join(missing)}"]
     lines += [
         f"To fix: put the original gzipped files into {directory}{os.sep}",
         f"  or point at an existing copy with --data-dir DIR or {DATA_DIR_ENV}=DIR "
         f"(DIR must contain {info.name}{os.sep}<files>),",
         f"  or list other mirrors (base URLs) in {MIRRORS_ENV}=URL1,URL2.",
     ]
+    if not download:
+        lines.append("Downloading is disabled (download=False).")
+    elif failures:
+        lines.append("Tried these mirrors:")
+        lines += [f"  {failure}" for failure in failures]
     return DatasetError("\n".join(lines))
 
 
@@ -276,6 +283,7 @@ def ensure_files(dataset: DatasetLike, data_dir: PathLike | None = None, downloa
     paths = {entry.filename: directory / entry.filename for entry in entries}
 
     missing: list[DatasetFile] = []
+    corrupt: dict[str, str] = {}  # filename -> what was wrong with the local copy, and where it went
     for entry in entries:
         path = paths[entry.filename]
         if not path.exists():
@@ -293,6 +301,7 @@ def ensure_files(dataset: DatasetLike, data_dir: PathLike | None = None, downloa
         except OSError as exc:
             raise DatasetError(f"{problem}. It could not be moved aside ({exc}); delete it by hand.") from None
         print(f"latent-atlas: {problem}; moved it to {moved.name} and will download it again", file=sys.stderr)
+        corrupt[entry.filename] = f"{problem}; moved it to {moved.name}"
         missing.append(entry)
 
     if not missing:
@@ -325,7 +334,7 @@ def ensure_files(dataset: DatasetLike, data_dir: PathLike | None = None, downloa
             # Every mirror failed this file; the rest would most likely fail the same way, one
             # timeout at a time, so report now instead of making the user wait for all of them.
             remaining = [e.filename for e in missing[index:]]
-            raise _missing_files_error(info, directory, remaining, failures or ["(no mirrors configured)"], True)
+            raise _missing_files_error(info, directory, remaining, failures or ["(no mirrors configured)"], True, corrupt)
         file_sha256(paths[entry.filename])  # prime the cache: the caller is about to verify it again
     return paths
 
@@ -378,12 +387,3 @@ def validation_split(n: int, val_size: int) -> tuple[np.ndarray, np.ndarray]:
     held_out[np.random.default_rng(VALIDATION_SEED).permutation(n)[:val_size]] = True
     return np.flatnonzero(~held_out), np.flatnonzero(held_out)
 
-
-def to_float(images: np.ndarray) -> np.ndarray:
-    """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] in [0, 1], the layout the model consumes."""
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 3:
-        raise ValueError(f"expected uint8 images of shape [N, H, W], found {images.dtype} {images.shape}")
-    out = images.astype(np.float32)[:, None, :, :]
-    out /= 255.0
-    return out

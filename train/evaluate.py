@@ -20,15 +20,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from latent_atlas.runtime.limits import MAX_IW_SAMPLES
+from latent_atlas.runtime.preprocessing import PIXEL_MAX
+
 from . import data
 from .checkpoint import load_checkpoint
-from .model import VAE, DiagonalGaussian, bernoulli_nll, standard_normal_log_prob
+from .device import pick_device
+from .model import VAE, DiagonalGaussian, bernoulli_nll, load_weights, standard_normal_log_prob
+from .options import Weights
+from .run_state import RunState
 
 
 def images_to_tensor(images: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] in [0, 1] on `device`."""
+    """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] in [0, 1] on `device` (torch's form of
+    runtime.preprocessing.to_float)."""
     images = torch.as_tensor(images)
-    return images.to(device).unsqueeze(1).float().div_(255.0)
+    return images.to(device).unsqueeze(1).float().div_(PIXEL_MAX)
 
 
 def binarized(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -56,8 +63,8 @@ def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 1000, seed: int
 def iw_log_likelihood(model: VAE, x: torch.Tensor, k: int = 100, seed: int = 0,
                       max_decodes: int = 8192) -> torch.Tensor:
     """Importance-weighted estimate of log p(x) per image (a lower bound), shape [N]."""
-    if k < 1:
-        raise ValueError(f"the number of importance samples must be >= 1, got {k}")
+    if not 1 <= k <= MAX_IW_SAMPLES:
+        raise ValueError(f"the number of importance samples must be from 1 to {MAX_IW_SAMPLES:,}, got {k}")
     model.eval()
     generator = torch.Generator(device=x.device).manual_seed(seed)
     batch_size = max(1, max_decodes // k)
@@ -86,31 +93,24 @@ def evaluate_model(model: VAE, images: np.ndarray, iw_samples: int = 100, binari
     return result
 
 
-def load_model(run_dir: str | Path, weights: str = "best", device: str = "cpu") -> tuple[VAE, dict]:
-    """The VAE of a run directory (its `best` or `last` weights) and the checkpoint metadata."""
+def load_model(run_dir: str | Path, weights: Weights = "best", device: str = "cpu") -> tuple[VAE, RunState]:
+    """The VAE of a run directory (its `best` or `last` weights) and the run's state; which weights were
+    loaded is `state.resolve_weights(weights)` (best falls back to last before the first evaluation)."""
     checkpoint = load_checkpoint(run_dir)
-    if weights == "best" and "best" not in checkpoint.meta:
-        weights = "last"  # interrupted during its first epoch: no evaluated weights yet
-    model = VAE(checkpoint.meta["config"]["latent_dim"])
-    try:
-        model.load_state_dict(checkpoint.model_state(weights))
-    except RuntimeError as exc:
-        raise ValueError(f"{run_dir}: weights do not fit the model its config describes ({exc})") from exc
-    return model.to(device).eval(), {**checkpoint.meta, "weights": weights}
+    model = VAE(checkpoint.state.config.latent_dim)
+    load_weights(model, checkpoint.model_state(weights), checkpoint.weights_path(weights))
+    return model.to(device).eval(), checkpoint.state
 
 
-def evaluate_run(run_dir: str | Path, iw_samples: int = 100, binarize: bool = False, weights: str = "best",
+def evaluate_run(run_dir: str | Path, iw_samples: int = 100, binarize: bool = False, weights: Weights = "best",
                  data_dir: str | Path | None = None, device: str = "auto") -> dict:
-    from .train import pick_device
-
     device = pick_device(device)
-    model, meta = load_model(run_dir, weights, device)
-    dataset_name = meta["config"]["dataset"]
+    model, state = load_model(run_dir, weights, device)
+    dataset_name = state.config.dataset
     images, _ = data.load_split(dataset_name, "test", data_dir)
     result = evaluate_model(model, images, iw_samples=iw_samples, binarize=binarize, device=device,
-                            seed=meta["config"]["seed"])
-    epoch = meta["best"]["epoch"] if meta["weights"] == "best" else meta["epoch"]
+                            seed=state.config.seed)
     # The figures are always the test set's; `selected_on` says which split chose the best weights
     # (runs from before the validation split selected on the test set).
-    return {"run_dir": str(run_dir), "dataset": dataset_name, "weights": meta["weights"], "epoch": epoch,
-            "split": "test", "selected_on": meta.get("selected_on", "test"), **result}
+    return {"run_dir": str(run_dir), "dataset": dataset_name, "weights": state.resolve_weights(weights),
+            "epoch": state.weights_epoch(weights), "split": "test", "selected_on": state.selected_on, **result}

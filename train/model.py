@@ -4,8 +4,8 @@ Architecture: the Keras "Deep Learning with Python" VAE (Chollet, 2017, section 
 convolutional take on Kingma & Welling, "Auto-Encoding Variational Bayes" (2013),
 https://arxiv.org/abs/1312.6114.
 
-    encoder: Conv 32 -> Conv 64/s2 -> Conv 64 -> Conv 64 -> Dense 32 -> (z_mean, z_logvar)
-    decoder: Dense 14*14*64 -> ConvTranspose 32/s2 -> Conv 1 (logits; sigmoid for inference)
+    encoder: convs (Conv 32 -> Conv 64/s2 -> Conv 64 -> Conv 64) -> bottleneck (Dense 32) -> (z_mean, z_logvar)
+    decoder: dense (Dense 14*14*64) -> upsample (ConvTranspose 32/s2) -> to_logits (Conv 1; sigmoid for inference)
 
 Two objectives live here:
   * `elbo_loss`: the correct negative ELBO in nats, what the `default` preset trains and what
@@ -16,15 +16,17 @@ Two objectives live here:
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-IMAGE_SHAPE = (1, 28, 28)
+from latent_atlas.runtime.bundle import IMAGE_SHAPE  # noqa: F401  (the one definition; re-exported)
+
 HIDDEN_SHAPE = (64, 14, 14)  # the decoder's dense output, as feature maps (the encoder's last conv's shape)
-NUM_PIXELS = 28 * 28
+NUM_PIXELS = math.prod(IMAGE_SHAPE)
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -65,32 +67,31 @@ def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
 
 
 class Encoder(nn.Module):
+    """Layers are named, not indexed: init, diagnostics and export reach them by name (see LEGACY_NAMES)."""
+
     def __init__(self, latent_dim: int = 2):
         super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
-            nn.Flatten(),
-            nn.Linear(math.prod(HIDDEN_SHAPE), 32), nn.ReLU(),
-        )
+        self.convs = nn.Sequential(OrderedDict([
+            ("conv1", nn.Conv2d(1, 32, 3, padding=1)), ("relu1", nn.ReLU()),
+            ("conv2", nn.Conv2d(32, 64, 3, stride=2, padding=1)), ("relu2", nn.ReLU()),
+            ("conv3", nn.Conv2d(64, 64, 3, padding=1)), ("relu3", nn.ReLU()),
+            ("conv4", nn.Conv2d(64, 64, 3, padding=1)), ("relu4", nn.ReLU()),
+        ]))
+        self.bottleneck = nn.Linear(math.prod(HIDDEN_SHAPE), 32)  # the Dense 32 whose ReLUs both heads read
         self.z_mean = nn.Linear(32, latent_dim)
         self.z_logvar = nn.Linear(32, latent_dim)
 
-    def forward(self, x: torch.Tensor) -> DiagonalGaussian:
-        h = self.features(x)
-        return DiagonalGaussian(self.z_mean(h), self.z_logvar(h))
+    def bottleneck_pre_activation(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bottleneck(self.convs(x).flatten(1))
 
-    @property
-    def bottleneck(self) -> nn.Linear:
-        """The Dense 32 layer whose ReLUs both latent heads read."""
-        return self.features[-2]
+    def forward(self, x: torch.Tensor) -> DiagonalGaussian:
+        h = F.relu(self.bottleneck_pre_activation(x))
+        return DiagonalGaussian(self.z_mean(h), self.z_logvar(h))
 
     def dead_bottleneck_units(self, x: torch.Tensor) -> int:
         """How many bottleneck ReLUs are off for every image in x: those get no gradient (see `_init_weights`)."""
         with torch.no_grad():
-            pre_activation = self.features[:-1](x)
+            pre_activation = self.bottleneck_pre_activation(x)
         return int((pre_activation.max(dim=0).values <= 0).sum())
 
 
@@ -99,15 +100,58 @@ class Decoder(nn.Module):
 
     def __init__(self, latent_dim: int = 2):
         super().__init__()
-        self.fc = nn.Sequential(nn.Linear(latent_dim, math.prod(HIDDEN_SHAPE)), nn.ReLU())
-        self.deconv = nn.Sequential(
-            # padding=1, output_padding=1 is Keras' padding="same" for a stride-2 transpose: 14 -> 28.
-            nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
-            nn.Conv2d(32, 1, 3, padding=1),
-        )
+        self.dense = nn.Linear(latent_dim, math.prod(HIDDEN_SHAPE))
+        # padding=1, output_padding=1 is Keras' padding="same" for a stride-2 transpose: 14 -> 28.
+        self.upsample = nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1)
+        self.to_logits = nn.Conv2d(32, 1, 3, padding=1)
+
+    def hidden(self, z: torch.Tensor) -> torch.Tensor:
+        """The dense layer's ReLU output as feature maps [N, 64, 14, 14]."""
+        return F.relu(self.dense(z)).view(-1, *HIDDEN_SHAPE)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.deconv(self.fc(z).view(-1, *HIDDEN_SHAPE))
+        return self.to_logits(F.relu(self.upsample(self.hidden(z))))
+
+
+# Checkpoints written before the layers had names used the positions in nn.Sequential containers;
+# `migrate_state_dict` renames them, so old runs still load, resume and export.
+LEGACY_NAMES = {
+    "encoder.features.0.": "encoder.convs.conv1.",
+    "encoder.features.2.": "encoder.convs.conv2.",
+    "encoder.features.4.": "encoder.convs.conv3.",
+    "encoder.features.6.": "encoder.convs.conv4.",
+    "encoder.features.9.": "encoder.bottleneck.",
+    "decoder.fc.0.": "decoder.dense.",
+    "decoder.deconv.0.": "decoder.upsample.",
+    "decoder.deconv.2.": "decoder.to_logits.",
+}
+
+
+def migrate_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A VAE state dict with old index-based layer names renamed (new names pass through)."""
+    out = {}
+    for key, value in state.items():
+        for old, new in LEGACY_NAMES.items():
+            if key.startswith(old):
+                key = new + key[len(old):]
+                break
+        out[key] = value
+    return out
+
+
+def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source) -> None:
+    """Loads `state` (old layer names are migrated) into `model`, or raises ValueError in one line
+    that names the first tensor that does not fit; PyTorch's own error is a multi-line traceback."""
+    state = migrate_state_dict(state)
+    expected = model.state_dict()
+    problems = [f"{k} is missing" for k in expected if k not in state]
+    problems += [f"{k} is not part of this model" for k in state if k not in expected]
+    problems += [f"{k} has shape {list(state[k].shape)}, expected {list(v.shape)}"
+                 for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ValueError(f"{source}: the weights do not fit the model its config describes: {problems[0]}{more}")
+    model.load_state_dict(state)
 
 
 class VAE(nn.Module):
@@ -178,10 +222,6 @@ class LossTerms:
     loss: torch.Tensor
     recon: torch.Tensor  # -E_q[log p(x|z)]
     kl: torch.Tensor  # KL(q(z|x) || p(z))
-
-    @property
-    def neg_elbo(self) -> torch.Tensor:
-        return self.recon + self.kl
 
 
 def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

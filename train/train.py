@@ -2,19 +2,23 @@
 
 Every epoch: train, evaluate the validation and test -ELBO in nats (the best epoch and early stopping
 follow the validation split; the test set only reports), write metrics.jsonl and plots, checkpoint.
+Under torchrun every rank runs this loop on its slice of each batch (train/distributed.py).
 Resuming restores weights, optimizer and every RNG, so on a CPU "2 epochs" and "1 epoch, resume,
 1 more" give bit-identical weights. Ctrl-C (or SIGTERM) finishes the current batch, checkpoints
 mid-epoch and returns; a second Ctrl-C aborts at once. SIGKILL loses at most the current epoch.
+A checkpoint is never written with a non-finite loss or weights: the last good one stays.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import signal
 import sys
 import time
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,30 +26,22 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from latent_atlas.runtime.files import check_output_dir
+from latent_atlas.runtime.preprocessing import PIXEL_MAX
+
 from . import data, distributed
 from .checkpoint import decode_rng, encode_rng, has_checkpoint, join_optimizer_state, load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .config import TrainConfig, resolve_config
+from .device import bf16_supported, pick_device  # noqa: F401  (pick_device: part of this module's API)
 from .evaluate import evaluate_elbo, images_to_tensor, iw_log_likelihood
-from .model import VAE, LossTerms, StepNoise, elbo_loss, keras_seed_loss
+from .model import VAE, LossTerms, StepNoise, elbo_loss, keras_seed_loss, load_weights
 from .plots import save_epoch_plots
+from .run_state import RunState
 
 METRICS_FILE = "metrics.jsonl"
-
-
-def pick_device(requested: str) -> torch.device:
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA device")
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
-
-
-def bf16_supported(device: torch.device) -> bool:
-    """bfloat16 autocast pays off only with native bf16 math (AVX512-BF16/AMX on CPUs, Ampere+ GPUs);
-    elsewhere it is emulated and slower than float32."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+# The finite-loss check is a device sync, so within an epoch it runs every this many batches; the
+# epoch's summed loss and the weights are checked again before every checkpoint.
+FINITE_CHECK_EVERY = 20
 
 
 def make_optimizer(config: TrainConfig, model: VAE) -> torch.optim.Optimizer:
@@ -56,6 +52,86 @@ def make_optimizer(config: TrainConfig, model: VAE) -> torch.optim.Optimizer:
         return torch.optim.AdamW(groups, lr=config.lr)
     # Keras' RMSprop defaults: rho=0.9 (PyTorch calls it alpha), epsilon=1e-7.
     return torch.optim.RMSprop(model.parameters(), lr=config.lr, alpha=0.9, eps=1e-7)
+
+
+def objective_for(config: TrainConfig):
+    """(model, x, beta, noise) -> LossTerms for the configured objective."""
+    if config.objective == "keras-seed":
+        return lambda model, x, beta, noise: keras_seed_loss(model, x, noise)
+    return lambda model, x, beta, noise: elbo_loss(model, x, noise, beta, config.encoder_noise)
+
+
+class _Loss(nn.Module):
+    """The model and its objective as one module, so that DistributedDataParallel sees the whole loss
+    in its forward (it synchronises the gradients of what forward touched)."""
+
+    def __init__(self, model: VAE, objective):
+        super().__init__()
+        self.model = model
+        self.objective = objective
+
+    def forward(self, x: torch.Tensor, beta: float, noise: StepNoise, loss_scale: float) -> tuple:
+        terms = self.objective(self.model, x, beta, noise)
+        return terms.loss * loss_scale, terms
+
+
+def autocast_for(config: TrainConfig, device: torch.device):
+    """A context-manager factory: bf16 autocast where it pays off, else a no-op."""
+    if config.bf16 and bf16_supported(device):
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext
+
+
+@dataclass
+class TrainingStep:
+    """A model, its optimizer and one optimizer step, built from a config by `build_training_step`:
+    the trainer, the tests and the benchmarks all train through this one object."""
+
+    config: TrainConfig
+    device: torch.device
+    model: VAE
+    optimizer: torch.optim.Optimizer
+    loss: nn.Module  # _Loss, wrapped in DistributedDataParallel when several processes train
+    autocast: object
+    memory_format: torch.memory_format
+
+    def batch(self, images: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        """uint8 images [N, 28, 28] on the device, indexed and scaled per batch: 4x less memory than floats."""
+        x = images[indices.to(self.device)].unsqueeze(1).float().div_(PIXEL_MAX)
+        return x.contiguous(memory_format=self.memory_format)
+
+    def noise(self, generator: torch.Generator, global_size: int, part: slice = slice(None)) -> StepNoise:
+        """The step's noise for this rank's part of the batch, drawn for the whole global batch so that
+        every rank slices the same numbers a single process would draw."""
+        return StepNoise.draw(generator, global_size, self.config.latent_dim, self.config.encoder_noise > 0,
+                              self.device)[part]
+
+    def __call__(self, x: torch.Tensor, beta: float, lr: float, noise: StepNoise, loss_scale: float = 1.0) -> LossTerms:
+        """One optimizer step on batch x; the loss runs under autocast, the update in float32.
+        `loss_scale` weights this rank's share of a global batch (distributed.Distributed.shard)."""
+        with self.autocast():
+            scaled_loss, terms = self.loss(x, beta, noise, loss_scale)
+        self.optimizer.zero_grad(set_to_none=True)
+        scaled_loss.backward()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.step()
+        return terms
+
+
+def build_training_step(config: TrainConfig, device: torch.device | None = None,
+                        job: distributed.Distributed = distributed.Distributed()) -> TrainingStep:
+    """The model (initialised from config.seed), optimizer, objective and autocast of a config; under
+    several processes (an initialised process group) the loss runs through DistributedDataParallel."""
+    device = device or pick_device(config.device)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    torch.manual_seed(config.seed)  # weight init only; training randomness has its own generators
+    model = VAE(config.latent_dim, config.bottleneck_bias).to(device=device, memory_format=memory_format)
+    loss: nn.Module = _Loss(model, objective_for(config))
+    if job.enabled:
+        loss = DistributedDataParallel(loss, device_ids=[device.index] if device.type == "cuda" else None)
+    return TrainingStep(config, device, model, make_optimizer(config, model), loss, autocast_for(config, device),
+                        memory_format)
 
 
 # Under torchrun a Ctrl-C reaches a worker twice, from the terminal and forwarded by torchrun: a
@@ -88,32 +164,50 @@ def _graceful_interrupts(distributed_job: bool = False):
             signal.signal(s, h)
 
 
-def _resolve_config(config: TrainConfig, run_dir: Path, resume: bool):
-    """On resume the saved config rules; only `epochs` (the total to reach) and `device` may change."""
-    if not resume:
-        if has_checkpoint(run_dir):
-            raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it, "
-                                  f"or choose another --out")
-        return config, None
-    checkpoint = load_checkpoint(run_dir)
-    saved = TrainConfig.from_dict(checkpoint.meta["config"])
-    try:
-        return dataclasses.replace(saved, epochs=config.epochs, device=config.device), checkpoint  # re-validated
-    except ValueError as exc:
-        if saved.lr_schedule == "cosine" and config.epochs > saved.lr_decay_epochs:
-            raise ValueError(f"{run_dir} follows a cosine schedule that reaches a learning rate of 0 at epoch "
-                             f"{saved.lr_decay_epochs}; it cannot learn past that. Start a new run with "
-                             f"--epochs {config.epochs} --lr-decay-epochs {config.epochs}") from exc
-        raise
+@dataclass
+class _Run:
+    """Everything one training session holds: what it trains, on what, with which generators."""
+
+    run_dir: Path
+    config: TrainConfig
+    step: TrainingStep
+    dataset: data.LoadedDataset
+    job: distributed.Distributed
+    x_train: torch.Tensor  # uint8 on the device
+    x_select: torch.Tensor  # float on the device: the split that picks the best epoch (validation, or test)
+    x_test: torch.Tensor  # float on the device
+    shuffle_rng: torch.Generator
+    noise_rng: torch.Generator
+    state: RunState
+    progress: bool
+    plots: bool
+
+    @property
+    def global_batch(self) -> int:
+        return self.config.batch_size * self.job.world_size
+
+    @property
+    def n_batches(self) -> int:
+        return -(-len(self.x_train) // self.global_batch)
+
+    def save(self, shuffle_state: torch.Tensor, is_best: bool, totals: torch.Tensor | None = None) -> None:
+        """Checkpoints the run unless its loss or weights went non-finite (then the last good one stays).
+        Rank 0 writes; the others wait, so none runs ahead of a checkpoint in progress."""
+        _check_finite(self, totals)
+        self.state.rng = {"shuffle_at_epoch_start": encode_rng(shuffle_state),
+                          "noise": encode_rng(self.noise_rng.get_state())}
+        if self.job.is_main:
+            self.state = save_checkpoint(self.run_dir, self.step.model, self.step.optimizer, self.state, is_best)
+        self.job.barrier()
 
 
 def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None = None, resume: bool = False,
-          progress: bool = True, plots: bool = True, command: str | None = None) -> dict:
-    """Trains (or resumes) the run in `run_dir`; returns the final checkpoint metadata.
+          progress: bool = True, plots: bool = True, command: str | None = None) -> RunState:
+    """Trains (or resumes) the run in `run_dir`; returns the final run state.
 
-    Under torchrun every rank calls this; rank 0 alone evaluates and writes (train/distributed.py).
-    `command` (the command line that started this session) is kept in the checkpoint for provenance."""
-    run_dir = Path(run_dir)
+    `command` (the command line that started this session) is kept in the checkpoint for provenance.
+    Under torchrun every rank calls this; rank 0 alone evaluates and writes (train/distributed.py)."""
+    run_dir = check_output_dir(Path(run_dir))  # before any work: a file in the way fails here
     job = distributed.from_environment()
     device = distributed.local_device(job, pick_device(config.device))
     distributed.setup(job, device)
@@ -124,213 +218,193 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None 
         distributed.teardown(job)
 
 
-def _train(config: TrainConfig, run_dir: Path, job: distributed.Distributed, device: torch.device,
-           data_dir, resume: bool, progress: bool, plots: bool, command: str | None) -> dict:
-    config, checkpoint = _resolve_config(config, run_dir, resume)
-    if checkpoint is not None and checkpoint.meta.get("world_size", 1) != job.world_size:
-        raise ValueError(f"{run_dir} was trained by {checkpoint.meta.get('world_size', 1)} process(es) and this job "
-                         f"has {job.world_size}: the global batch, and so the run, would change. Resume it with "
-                         f"--nproc {checkpoint.meta.get('world_size', 1)}")
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-
-    dataset = data.load_dataset(config.dataset, data_dir)
-    train_index, val_index = data.validation_split(len(dataset.train_images), config.val_size)
-    train_images = dataset.train_images[train_index[: config.limit] if config.limit else train_index]
-    x_train = torch.as_tensor(train_images).to(device)  # uint8: 4x less memory; scaled per batch
-    x_test = images_to_tensor(dataset.test_images, device)
-    # Model selection and early stopping: the validation split, or the test set with --val-size 0.
-    x_select = images_to_tensor(dataset.train_images[val_index], device) if config.val_size else x_test
-    selected_on = "validation" if config.val_size else "test"
-
-    torch.manual_seed(config.seed)  # weight init only; training randomness has its own generators
-    model = VAE(config.latent_dim, config.bottleneck_bias).to(device=device, memory_format=memory_format)
-    optimizer = make_optimizer(config, model)
-    # The same generators on every rank: each draws the global batch's permutation and noise.
-    shuffle_rng = torch.Generator().manual_seed(config.seed)
-    noise_rng = torch.Generator(device=device).manual_seed(config.seed + 1)
-    meta = {"config": config.to_dict(), "epoch": 0, "batches_done": 0, "early_stopping": {"best": None, "bad_epochs": 0},
-            "commands": [command] if command else [], "torch_version": torch.__version__,
-            "world_size": job.world_size, "selected_on": selected_on}
-
+def _train(config: TrainConfig, run_dir: Path, job: distributed.Distributed, device: torch.device, data_dir,
+           resume: bool, progress: bool, plots: bool, command: str | None) -> RunState:
+    config, checkpoint = _resolve_run(config, run_dir, resume)
+    if checkpoint is not None and checkpoint.state.world_size != job.world_size:
+        raise ValueError(f"{run_dir} was trained by {checkpoint.state.world_size} process(es) and this job has "
+                         f"{job.world_size}: the global batch, and so the run, would change. Resume it with "
+                         f"--nproc {checkpoint.state.world_size}")
+    run = _start(config, run_dir, job, device, data_dir, progress, plots)
     if checkpoint is not None:
-        tensors = checkpoint.tensors("last")
-        model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-        optimizer.load_state_dict(join_optimizer_state(tensors, checkpoint.meta["optimizer"]))
-        shuffle_rng.set_state(decode_rng(checkpoint.meta["rng"]["shuffle_at_epoch_start"]))
-        noise_rng.set_state(decode_rng(checkpoint.meta["rng"]["noise"]))
-        meta = {k: v for k, v in checkpoint.meta.items() if k not in ("optimizer", "last", "rng")}
-        meta.update(config=config.to_dict(), world_size=job.world_size, selected_on=selected_on)
-        if job.is_main:
-            _truncate_metrics(run_dir / METRICS_FILE, meta["epoch"])
-        if command:
-            meta["commands"] = [*meta.get("commands", []), command]
-        if meta.get("stopped") == "early-stopped":
+        _restore(run, checkpoint)
+        if run.state.stopped == "early-stopped":
             if job.is_main:
-                print(f"{run_dir}: this run already stopped early at epoch {meta['epoch']}; nothing to do.", file=sys.stderr)
-            return meta
+                print(f"{run_dir}: this run already stopped early at epoch {run.state.epoch}; nothing to do.",
+                      file=sys.stderr)
+            return run.state
+    run.state.commands = [*run.state.commands, *([command] if command else [])]
     if job.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
 
-    step_module = TrainingStep(model, objective_for(config))
-    if job.enabled:
-        step_module = DistributedDataParallel(step_module, device_ids=[device.index] if device.type == "cuda" else None)
-    global_batch = config.batch_size * job.world_size
-    n_batches = -(-len(x_train) // global_batch)
-    autocast = autocast_for(config, device)
-
     with _graceful_interrupts(job.enabled) as interrupted:
-        for epoch in range(meta["epoch"], config.epochs):
-            epoch_start_rng = shuffle_rng.get_state()
-            order = torch.randperm(len(x_train), generator=shuffle_rng).split(global_batch)
-            beta = config.beta_at(epoch)
-            model.train()
-            totals = torch.zeros(4, dtype=torch.float64, device=device)  # summed on device: no sync per batch
-            start, done = time.perf_counter(), meta["batches_done"]
-            bar = _progress(n_batches, done, epoch, config.epochs, progress)
-            for b in range(done, n_batches):
-                part, loss_scale = job.shard(order[b])
-                noise = StepNoise.draw(noise_rng, len(order[b]), config.latent_dim, config.encoder_noise > 0, device)[part]
-                x = x_train[order[b][part].to(device)].unsqueeze(1).float().div_(255.0)
-                x = x.contiguous(memory_format=memory_format)
-                lr = config.lr_at(epoch * n_batches + b, n_batches)
-                terms = training_step(step_module, optimizer, x, beta, lr, noise, autocast, loss_scale)
-                if b % 20 == 0 and not torch.isfinite(terms.loss):
-                    # Checked every 20 batches (a check is a device sync); the last checkpoint is intact.
-                    raise FloatingPointError(f"the loss became {terms.loss.item()} at epoch {epoch + 1}, batch {b + 1}; "
-                                             f"lower --lr (the last good checkpoint in {run_dir} is kept)")
-                totals += torch.stack([terms.loss.detach(), terms.recon.detach(), terms.kl.detach(),
-                                       torch.ones((), device=device)]).double() * len(x)
-                bar.update(1)
-                if b % 20 == 0:
-                    bar.set_postfix(loss=f"{terms.loss.item():.4g}", recon=f"{terms.recon.item():.1f}", kl=f"{terms.kl.item():.2f}")
-                if job.any(interrupted(), device):  # every rank stops after the same step
-                    bar.close()
-                    meta.update(batches_done=b + 1, stopped="interrupted")
-                    _save(job, run_dir, model, optimizer, meta, epoch_start_rng, noise_rng, is_best=False)
-                    if job.is_main:
-                        print(f"Saved a checkpoint at epoch {epoch + 1}, batch {b + 1}/{n_batches}; continue with "
-                              f"'latent-atlas train --out {run_dir} --resume'.", file=sys.stderr)
-                    return meta
-            bar.close()
-            seconds = time.perf_counter() - start
-            if job.enabled:
-                dist.all_reduce(totals)
-            seen = totals[3].item()
-            train_loss, train_recon, train_kl = (totals[:3] / max(seen, 1)).tolist()
-            record = {"epoch": epoch + 1, "beta": beta, "train_loss": train_loss, "train_recon": train_recon,
-                      "train_kl": train_kl, "seconds": round(seconds, 3), "images_per_s": round(seen / max(seconds, 1e-9), 1)}
-
+        for epoch in range(run.state.epoch, config.epochs):
+            epoch_start_rng = run.shuffle_rng.get_state()
+            totals, seen, seconds, stopped_at = _train_epoch(run, epoch, interrupted)
+            if stopped_at is not None:
+                run.state = dataclasses.replace(run.state, batches_done=stopped_at, stopped="interrupted")
+                run.save(epoch_start_rng, is_best=False, totals=totals)
+                if job.is_main:
+                    print(f"Saved a checkpoint at epoch {epoch + 1}, batch {stopped_at}/{run.n_batches}; continue "
+                          f"with 'latent-atlas train --out {run_dir} --resume'.", file=sys.stderr)
+                return run.state
             is_best = stop_early = False
             if job.is_main:  # evaluation is rank 0's alone, so its figures are a single process's
-                record.update(_evaluate_epoch(model, config, x_select, x_test, selected_on))
-                with open(run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(record) + "\n")
-                if progress:
-                    print(f"epoch {epoch + 1}/{config.epochs}: {_summary(record, selected_on)}, "
-                          f"{record['images_per_s']:.0f} img/s", file=sys.stderr)
-                if plots:
-                    save_epoch_plots(model, x_test, dataset.test_labels, list(dataset.info.class_names),
-                                     run_dir / "plots", epoch + 1, seed=config.seed)
-                # Early stopping watches the true -ELBO on the selection split (the seed preset
-                # watched its own Keras loss, which we do not recompute).
-                stopping = meta["early_stopping"]
-                selection = record[f"{_prefix(selected_on)}_neg_elbo"]
-                is_best = stopping["best"] is None or selection < stopping["best"]
-                if is_best:
-                    stopping.update(best=selection, bad_epochs=0)
-                else:
-                    stopping["bad_epochs"] += 1
-                stop_early = stopping["bad_epochs"] >= config.patience
+                record = _evaluate_epoch(run, epoch, totals, seen, seconds)
+                is_best, stop_early = _early_stopping(run, record[f"{_PREFIX[run.state.selected_on]}_neg_elbo"])
+            else:
+                record = None
             stop_early = job.any(stop_early, device)
-            meta.update(epoch=epoch + 1, batches_done=0, metrics=record,
-                        stopped="early-stopped" if stop_early else ("completed" if epoch + 1 == config.epochs else None))
-            _save(job, run_dir, model, optimizer, meta, shuffle_rng.get_state(), noise_rng, is_best=is_best)
+            run.state = dataclasses.replace(run.state, epoch=epoch + 1, batches_done=0, metrics=record, stopped=(
+                "early-stopped" if stop_early else ("completed" if epoch + 1 == config.epochs else None)))
+            run.save(run.shuffle_rng.get_state(), is_best=is_best, totals=totals)
             if stop_early:
                 if job.is_main:
                     print(f"Early stopping: no improvement for {config.patience} epochs.", file=sys.stderr)
                 break
             if job.any(interrupted(), device):
-                meta["stopped"] = "interrupted"
-                return meta
-    return meta
+                run.state.stopped = "interrupted"
+                return run.state
+    return run.state
 
 
-def _prefix(split: str) -> str:
-    return "val" if split == "validation" else "test"
+def _resolve_run(config: TrainConfig, run_dir: Path, resume: bool):
+    """(the config to train with, the checkpoint to resume or None); the rules are `resolve_config`'s."""
+    if not resume:
+        if has_checkpoint(run_dir):
+            raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it, "
+                                  f"or choose another --out")
+        return config, None
+    checkpoint = load_checkpoint(run_dir)
+    return resolve_config(checkpoint.state.config, {"epochs": config.epochs, "device": config.device}, run_dir), checkpoint
 
 
-def _evaluate_epoch(model: VAE, config: TrainConfig, x_select: torch.Tensor, x_test: torch.Tensor,
-                    selected_on: str) -> dict:
-    """The epoch's figures in nats: validation (when held out) and test -ELBO, and the optional IW bound."""
-    out = {"selected_on": selected_on}
-    splits = {"val": x_select, "test": x_test} if selected_on == "validation" else {"test": x_test}
+def _start(config: TrainConfig, run_dir: Path, job: distributed.Distributed, device: torch.device, data_dir,
+           progress: bool, plots: bool) -> _Run:
+    """Data on the device, a freshly initialised model and optimizer, generators from the seed (the
+    same on every rank: each draws the global batch's permutation and noise and takes its slice)."""
+    step = build_training_step(config, device, job)
+    dataset = data.load_dataset(config.dataset, data_dir)
+    train_index, val_index = data.validation_split(len(dataset.train_images), config.val_size)
+    train_images = dataset.train_images[train_index[: config.limit] if config.limit else train_index]
+    x_test = images_to_tensor(dataset.test_images, step.device)
+    # Model selection and early stopping: the validation split, or the test set with --val-size 0.
+    x_select = images_to_tensor(dataset.train_images[val_index], step.device) if config.val_size else x_test
+    state = RunState(config, commands=[], torch_version=torch.__version__, world_size=job.world_size,
+                     selected_on="validation" if config.val_size else "test")
+    return _Run(run_dir, config, step, dataset, job, x_train=torch.as_tensor(train_images).to(step.device),
+                x_select=x_select, x_test=x_test, shuffle_rng=torch.Generator().manual_seed(config.seed),
+                noise_rng=torch.Generator(device=step.device).manual_seed(config.seed + 1),
+                state=state, progress=progress, plots=plots)
+
+
+def _restore(run: _Run, checkpoint) -> None:
+    """Weights, optimizer, generators and progress of the checkpoint; the config is the resolved one."""
+    tensors = checkpoint.tensors("last")
+    load_weights(run.step.model, {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")},
+                 checkpoint.weights_path("last"))
+    run.step.optimizer.load_state_dict(join_optimizer_state(tensors, checkpoint.state.optimizer))
+    run.shuffle_rng.set_state(decode_rng(checkpoint.state.rng["shuffle_at_epoch_start"]))
+    run.noise_rng.set_state(decode_rng(checkpoint.state.rng["noise"]))
+    run.state = dataclasses.replace(checkpoint.state, config=run.config, optimizer=None, last=None, rng=None,
+                                    selected_on=run.state.selected_on)
+    if run.job.is_main:
+        _truncate_metrics(run.run_dir / METRICS_FILE, run.state.epoch)
+
+
+def _train_epoch(run: _Run, epoch: int, interrupted):
+    """One pass over the training set (from a mid-epoch checkpoint's batch on). Returns the summed
+    (loss, recon, KL) x images, the images seen, the seconds, and the batch count if interrupted."""
+    config, step = run.config, run.step
+    order = torch.randperm(len(run.x_train), generator=run.shuffle_rng).split(run.global_batch)
+    beta = config.beta_at(epoch)
+    step.model.train()
+    totals = torch.zeros(4, dtype=torch.float64, device=step.device)  # summed on device: no sync per batch
+    start, done = time.perf_counter(), run.state.batches_done
+    bar = _progress(run.n_batches, done, epoch, config.epochs, run.progress)
+    try:
+        for b in range(done, run.n_batches):
+            part, loss_scale = run.job.shard(order[b])
+            noise = step.noise(run.noise_rng, len(order[b]), part)
+            x = step.batch(run.x_train, order[b][part])
+            terms = step(x, beta, config.lr_at(epoch * run.n_batches + b, run.n_batches), noise, loss_scale)
+            if b % FINITE_CHECK_EVERY == 0 and not torch.isfinite(terms.loss):
+                raise FloatingPointError(f"the loss became {terms.loss.item()} at epoch {epoch + 1}, batch {b + 1}; "
+                                         f"lower --lr (the last good checkpoint in {run.run_dir} is kept)")
+            totals += torch.stack([terms.loss.detach(), terms.recon.detach(), terms.kl.detach(),
+                                   torch.ones((), device=step.device)]).double() * len(x)
+            bar.update(1)
+            if b % FINITE_CHECK_EVERY == 0:
+                bar.set_postfix(loss=f"{terms.loss.item():.4g}", recon=f"{terms.recon.item():.1f}", kl=f"{terms.kl.item():.2f}")
+            if run.job.any(interrupted(), step.device):  # every rank stops after the same step
+                return totals[:3], None, None, b + 1
+    finally:
+        bar.close()
+    if run.job.enabled:
+        dist.all_reduce(totals)  # the epoch's sums over every rank's images
+    return totals[:3], int(totals[3].item()), time.perf_counter() - start, None
+
+
+def _check_finite(run: _Run, totals: torch.Tensor | None) -> None:
+    """Raises FloatingPointError before a checkpoint with a non-finite loss or weights is written."""
+    bad_loss = totals is not None and not bool(torch.isfinite(totals).all())
+    bad_weights = [name for name, p in run.step.model.named_parameters() if not bool(torch.isfinite(p).all())]
+    if bad_loss or bad_weights:
+        what = " and ".join((["the training loss"] if bad_loss else []) +
+                            ([f"the weights ({bad_weights[0]})"] if bad_weights else []))
+        raise FloatingPointError(f"{what} became non-finite during epoch {run.state.epoch + 1}; nothing was saved "
+                                 f"and the last good checkpoint in {run.run_dir} is kept; lower --lr")
+
+
+# metrics.jsonl's key prefix for each split that can select the best epoch.
+_PREFIX = {"validation": "val", "test": "test"}
+
+
+def _evaluate_epoch(run: _Run, epoch: int, totals: torch.Tensor, seen: int, seconds: float) -> dict:
+    """The validation and test -ELBO (and IW bound if asked), logged to metrics.jsonl, the terminal and
+    the plots. Rank 0's alone."""
+    config, model = run.config, run.step.model
+    _check_finite(run, totals)  # before metrics.jsonl gets a line for an epoch that cannot be saved
+    train_loss, train_recon, train_kl = (totals / max(seen, 1)).tolist()
+    record = {"epoch": epoch + 1, "beta": config.beta_at(epoch), "train_loss": train_loss, "train_recon": train_recon,
+              "train_kl": train_kl, "selected_on": run.state.selected_on}
+    splits = {"val": run.x_select, "test": run.x_test} if run.state.selected_on == "validation" else {"test": run.x_test}
     for prefix, x in splits.items():
         figures = evaluate_elbo(model, x, seed=config.seed)
-        out.update({f"{prefix}_neg_elbo": figures["neg_elbo"], f"{prefix}_recon": figures["recon"],
-                    f"{prefix}_kl": figures["kl"]})
+        record.update({f"{prefix}_neg_elbo": figures["neg_elbo"], f"{prefix}_recon": figures["recon"],
+                       f"{prefix}_kl": figures["kl"]})
+    record.update(seconds=round(seconds, 3), images_per_s=round(seen / max(seconds, 1e-9), 1))
     if config.eval_iw_samples:
-        subset = x_test[: config.eval_iw_images]
+        subset = run.x_test[: config.eval_iw_images]
         iw_nll = -iw_log_likelihood(model, subset, config.eval_iw_samples, seed=config.seed).mean().item()
-        out.update(test_iw_nll=iw_nll, iw_samples=config.eval_iw_samples, iw_images=len(subset))
-    return out
+        record.update(test_iw_nll=iw_nll, iw_samples=config.eval_iw_samples, iw_images=len(subset))
+    if not all(math.isfinite(v) for v in record.values() if isinstance(v, float)):
+        raise FloatingPointError(f"epoch {epoch + 1} evaluated to a non-finite -ELBO ({record['test_neg_elbo']}); "
+                                 f"nothing was saved and the last good checkpoint in {run.run_dir} is kept; lower --lr")
+    with open(run.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+    if run.progress:
+        test = (f"test -ELBO {record['test_neg_elbo']:.2f} nats (recon {record['test_recon']:.2f}, "
+                f"KL {record['test_kl']:.2f})")
+        validation = f"validation -ELBO {record['val_neg_elbo']:.2f}, " if "val_neg_elbo" in record else ""
+        print(f"epoch {epoch + 1}/{config.epochs}: {validation}{test}, {record['images_per_s']:.0f} img/s", file=sys.stderr)
+    if run.plots:
+        save_epoch_plots(model, run.x_test, run.dataset.test_labels, list(run.dataset.info.class_names),
+                         run.run_dir / "plots", epoch + 1, seed=config.seed)
+    return record
 
 
-def _summary(record: dict, selected_on: str) -> str:
-    test = f"test -ELBO {record['test_neg_elbo']:.2f} nats (recon {record['test_recon']:.2f}, KL {record['test_kl']:.2f})"
-    return f"validation -ELBO {record['val_neg_elbo']:.2f}, {test}" if selected_on == "validation" else test
-
-
-def objective_for(config: TrainConfig):
-    """(model, x, beta, noise) -> LossTerms for the configured objective."""
-    if config.objective == "keras-seed":
-        return lambda model, x, beta, noise: keras_seed_loss(model, x, noise)
-    return lambda model, x, beta, noise: elbo_loss(model, x, noise, beta, config.encoder_noise)
-
-
-class TrainingStep(nn.Module):
-    """The model and its objective as one module, so DistributedDataParallel sees the whole loss
-    computation in its forward (it synchronises gradients of what forward touched)."""
-
-    def __init__(self, model: VAE, objective):
-        super().__init__()
-        self.model = model
-        self.objective = objective
-
-    def forward(self, x: torch.Tensor, beta: float, noise: StepNoise, loss_scale: float = 1.0) -> tuple:
-        terms = self.objective(self.model, x, beta, noise)
-        return terms.loss * loss_scale, terms
-
-
-def autocast_for(config: TrainConfig, device: torch.device):
-    """A context-manager factory: bf16 autocast where it pays off, else a no-op."""
-    if config.bf16 and bf16_supported(device):
-        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
-    return nullcontext
-
-
-def training_step(step: TrainingStep | DistributedDataParallel, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-                  beta: float, lr: float, noise: StepNoise, autocast, loss_scale: float = 1.0) -> LossTerms:
-    """One optimizer step on batch x; the loss runs under `autocast`, the update in float32.
-    `loss_scale` weights this rank's share of a global batch (distributed.Distributed.shard)."""
-    with autocast():
-        scaled_loss, terms = step(x, beta, noise, loss_scale)
-    optimizer.zero_grad(set_to_none=True)
-    scaled_loss.backward()
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    optimizer.step()
-    return terms
-
-
-def _save(job: distributed.Distributed, run_dir: Path, model, optimizer, meta: dict, shuffle_state: torch.Tensor,
-          noise_rng: torch.Generator, is_best: bool) -> None:
-    """Rank 0 writes the checkpoint; the others wait, so no rank runs ahead of a checkpoint in progress."""
-    meta["rng"] = {"shuffle_at_epoch_start": encode_rng(shuffle_state), "noise": encode_rng(noise_rng.get_state())}
-    if job.is_main:
-        written = save_checkpoint(run_dir, model, optimizer, meta, is_best=is_best)
-        if is_best:
-            meta["best"] = written["best"]
-    job.barrier()
+def _early_stopping(run: _Run, neg_elbo: float) -> tuple[bool, bool]:
+    """(is this epoch the best so far, should training stop), from the true -ELBO on the selection split
+    (validation; the test set with --val-size 0). The seed preset watched its own Keras loss, which we
+    do not recompute."""
+    stopping = run.state.early_stopping
+    is_best = stopping.best is None or neg_elbo < stopping.best
+    if is_best:
+        stopping.best, stopping.bad_epochs = neg_elbo, 0
+    else:
+        stopping.bad_epochs += 1
+    return is_best, stopping.bad_epochs >= run.config.patience
 
 
 def _truncate_metrics(path: Path, epochs_done: int) -> None:

@@ -134,7 +134,7 @@ def bundle_3d(tmp_path_factory) -> Path:
     z, labels = source.read_atlas()
     bundle_format.write_npz(target / bundle_format.ATLAS, z_mean=np.c_[z, 0.5 * z[:, :1]], labels=labels)
     manifest = json.loads((source.path / bundle_format.MANIFEST).read_text())
-    manifest.update(name="mnist-3d", latent_dim=3)
+    manifest.update(name="mnist-3d", latent_dim=3, files=bundle_format.file_entries(target))
     for values in manifest["latent_stats"].values():
         values.append(0.5 * values[0])
     (target / bundle_format.MANIFEST).write_text(json.dumps(manifest))

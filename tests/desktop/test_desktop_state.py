@@ -193,3 +193,14 @@ def test_saving_pictures(state, tmp_path, qtbot):
     assert gif.n_frames == 2 * state.interp_steps - 2  # there and back
     assert state.save("interpolation", tmp_path / "strip.png")
     assert not state.save("preview", tmp_path / "preview.jpg") and "expected a file name" in state.messages[-1]
+
+
+def test_a_fashion_model_encodes_drops_and_drawings_in_its_own_layout(state, digit_png, qtbot):
+    """Issue 13: the explorer preprocessed every image MNIST-style, even for a Fashion-MNIST model."""
+    from latent_atlas.runtime.preprocessing import LAYOUTS, preprocess
+
+    assert state.load_model("fashion-mnist")
+    assert state.engine.layout == "fashion-mnist"
+    encoding = state.engine.encode(digit_png, "three")
+    np.testing.assert_array_equal(encoding.image, preprocess(digit_png, LAYOUTS["fashion-mnist"]))
+    assert not np.array_equal(encoding.image, preprocess(digit_png, "mnist"))

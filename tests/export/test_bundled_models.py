@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from latent_atlas.export.verify import onnx_neg_elbo
 from latent_atlas.runtime import bundle as fmt
+from latent_atlas.runtime.evaluation import onnx_neg_elbo
 from latent_atlas.train import data
 
 
@@ -15,20 +15,20 @@ from latent_atlas.train import data
 def test_bundled_model_is_intact_and_describes_its_provenance(name):
     bundle = fmt.read(name, verify=True)  # every SHA-256 in bundle.json
     manifest = bundle.manifest
-    assert manifest["variant"] == "fp32" and bundle.latent_dim == 2
-    info = data.DATASETS[manifest["dataset"]["name"]]
-    assert manifest["dataset"]["files"] == {f.filename: f.sha256 for f in info.files}
-    assert manifest["training"]["seed"] == 0
-    assert any(c.startswith("latent-atlas train") for c in manifest["training"]["commands"])
-    assert manifest["export_command"].startswith("latent-atlas export")
+    assert manifest.variant == "fp32" and bundle.latent_dim == 2
+    info = data.DATASETS[manifest.dataset.name]
+    assert manifest.dataset.files == {f.filename: f.sha256 for f in info.files}
+    assert manifest.training["seed"] == 0
+    assert any(c.startswith("latent-atlas train") for c in manifest.training["commands"])
+    assert manifest.export_command.startswith("latent-atlas export")
 
 
 def test_bundled_mnist_metrics_recomputed_from_onnx(data_dir):
     bundle = fmt.read("mnist")
     images, _ = data.load_split("mnist", "test", data_dir)
     result = onnx_neg_elbo(bundle.encoder_path, bundle.decoder_path, data.to_float(images),
-                           seed=bundle.manifest["training"]["seed"] + 1000)  # fresh noise, not the recorded draw
-    recorded = bundle.manifest["metrics"]
+                           seed=bundle.manifest.training["seed"] + 1000)  # fresh noise, not the recorded draw
+    recorded = bundle.manifest.metrics
     assert result["test_neg_elbo"] == pytest.approx(recorded["test_neg_elbo"], abs=1.0)
     assert result["test_kl"] == pytest.approx(recorded["test_kl"], abs=0.2)
     assert recorded["test_iw_nll"] < recorded["test_neg_elbo"]

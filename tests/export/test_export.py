@@ -153,3 +153,40 @@ def test_bad_run_directories(tmp_path, run_dir, capsys):
     assert cli(["export", str(broken), "--out", str(tmp_path / "b")]) == 2
     assert "SHA-256 does not match" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_a_different_bundle_is_refused_before_the_export_runs(run_dir, bundle_dir, tmp_path, data_dir, capsys,
+                                                              monkeypatch):
+    """Issue 13: the refusal came only after the whole export had run."""
+    from latent_atlas.export import exporter
+
+    out = tmp_path / "bundle"
+    shutil.copytree(bundle_dir, out)
+    manifest = json.loads((out / fmt.MANIFEST).read_text())
+    manifest["name"] = "someone-else"
+    (out / fmt.MANIFEST).write_text(json.dumps(manifest))
+    monkeypatch.setattr(exporter, "export_onnx", lambda *a, **k: pytest.fail("the export ran before the refusal"))
+    assert cli(["export", str(run_dir), "--out", str(out), "--iw-samples", "2", "--data-dir", str(data_dir)]) == 2
+    assert "already holds a different bundle" in capsys.readouterr().err
+
+
+def test_an_out_that_is_a_file_is_refused_before_loading(run_dir, tmp_path, capsys, monkeypatch):
+    from latent_atlas.export import exporter
+
+    (tmp_path / "bundle.zip").write_bytes(b"precious")
+    monkeypatch.setattr(exporter, "load_model", lambda *a, **k: pytest.fail("the run was loaded before the check"))
+    assert cli(["export", str(run_dir), "--out", str(tmp_path / "bundle.zip")]) == 2
+    err = capsys.readouterr().err
+    assert "bundle.zip exists and is not a directory" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "bundle.zip").read_bytes() == b"precious"
+
+
+def test_the_bundle_records_its_layout_and_how_its_metrics_were_computed(run_dir, bundle_dir, data_dir):
+    from latent_atlas.train.evaluate import evaluate_run
+
+    manifest = fmt.Manifest.load(bundle_dir)
+    assert manifest.dataset.layout == "mnist" and manifest.layout == "mnist"
+    assert manifest.metrics["computed_with"] == "onnxruntime" and manifest.metrics["iw_samples"] == 2
+    # The IW bound from the ONNX files (numpy) agrees with PyTorch's on the same weights, other noise.
+    torch_result = evaluate_run(run_dir, iw_samples=2, data_dir=data_dir, device="cpu")
+    assert manifest.metrics["test_iw_nll"] == pytest.approx(torch_result["iw_nll"], abs=0.5)

@@ -398,3 +398,19 @@ def test_resolve_data_dir_precedence(tmp_path, monkeypatch):
     assert resolve_data_dir() == tmp_path / "home" / ".cache" / "latent-atlas" / "datasets"
     monkeypatch.setattr(sys, "platform", "darwin")
     assert resolve_data_dir() == tmp_path / "home" / "Library" / "Caches" / "latent-atlas" / "datasets"
+
+
+def test_a_corrupt_file_that_cannot_be_replaced_is_named_first(tmp_path):
+    """Issue 13: the cause (SHA-256 mismatch, moved aside) was buried under "missing mnist files in ..."."""
+    info = make_dataset(tmp_path / "src")
+    mirror_dirs(tmp_path, info)
+    directory = tmp_path / "data" / "tiny"
+    directory.mkdir(parents=True)
+    (directory / TEST_LABELS).write_bytes(b"half a download")
+    with pytest.raises(DatasetError) as err:
+        ensure_files(info, data_dir=tmp_path / "data", mirrors=[closed_port_url()], filenames=[TEST_LABELS])
+    first, second = str(err.value).splitlines()[:2]
+    assert first.startswith(f"{directory / TEST_LABELS}: SHA-256 mismatch")
+    assert f"moved it to {TEST_LABELS}.corrupt" in first and "no fresh copy could be downloaded" in first
+    assert second.startswith("To fix:")
+    assert (directory / (TEST_LABELS + ".corrupt")).read_bytes() == b"half a download"

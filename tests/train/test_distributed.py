@@ -152,7 +152,7 @@ def test_resume_continues_exactly_and_refuses_another_world_size(tmp_path, data_
     assert second.returncode == 0, second.stderr
     assert_same_weights(run, ddp_straight)
     assert metric_epochs(run) == [1, 2]
-    commands = load_checkpoint(run).meta["commands"]
+    commands = load_checkpoint(run).state.commands
     assert len(commands) == 2 and all("--nproc=2" in c for c in commands), commands
 
 
@@ -176,8 +176,8 @@ def test_sigterm_stops_every_rank_at_the_same_step(tmp_path, data_dir, ddp_strai
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
-    meta = load_checkpoint(run).meta
-    assert meta["stopped"] == "interrupted" and meta["epoch"] == 1 and meta["batches_done"] > 0, meta
+    state = load_checkpoint(run).state
+    assert state.stopped == "interrupted" and state.epoch == 1 and state.batches_done > 0, state
 
     resumed = subprocess.run([sys.executable, "-m", "latent_atlas.cli", "train", "--out", str(run), "--resume",
                               "--quiet", "--no-plots", "--nproc", "2", "--data-dir", str(data_dir)],
@@ -235,5 +235,5 @@ def test_two_nodes_through_the_c10d_rendezvous(tmp_path, data_dir, ddp_straight)
              for _ in range(2)]
     results = [node.communicate(timeout=600) for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], results
-    assert load_checkpoint(run).meta["world_size"] == 2
+    assert load_checkpoint(run).state.world_size == 2
     assert_same_weights(run, ddp_straight)

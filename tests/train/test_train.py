@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from latent_atlas.cli.main import main as cli
 from latent_atlas.train import train as train_module
 from latent_atlas.train.checkpoint import load_checkpoint
 from latent_atlas.train.config import TrainConfig
-from latent_atlas.train.model import VAE, StepNoise
+from latent_atlas.train.model import VAE
 from latent_atlas.train.train import make_optimizer, train
 
 SMALL = dict(limit=6000, batch_size=32, epochs=2, seed=0)
@@ -47,8 +46,8 @@ def straight_run(tmp_path_factory, data_dir) -> Path:
 
 def test_writes_metrics_plots_and_checkpoint(tmp_path, data_dir):
     run = tmp_path / "run"
-    meta = train(TrainConfig(limit=500, epochs=1, seed=0), run, data_dir=data_dir, progress=False)
-    assert meta["epoch"] == 1 and meta["stopped"] == "completed"
+    state = train(TrainConfig(limit=500, epochs=1, seed=0), run, data_dir=data_dir, progress=False)
+    assert state.epoch == 1 and state.stopped == "completed"
     record = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
     for key in ("train_loss", "test_neg_elbo", "test_recon", "test_kl", "images_per_s"):
         assert key in record
@@ -59,7 +58,7 @@ def test_writes_metrics_plots_and_checkpoint(tmp_path, data_dir):
     with Image.open(run / "plots" / "epoch-0001-manifold.png") as image:
         assert image.size == (10 * 28 * 2, 10 * 28 * 2)  # the 10 x 10 grid at 2x
     checkpoint = load_checkpoint(run)
-    assert checkpoint.meta["best"]["epoch"] == 1
+    assert checkpoint.state.best.epoch == 1
     assert set(checkpoint.model_state("best")) == set(checkpoint.model_state("last"))
 
 
@@ -115,8 +114,8 @@ def test_ctrl_c_saves_mid_epoch_and_resumes_exactly(tmp_path, data_dir, straight
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "--resume" in stderr
-    meta = load_checkpoint(run).meta
-    assert meta["stopped"] == "interrupted" and meta["epoch"] == 1 and meta["batches_done"] > 0
+    state = load_checkpoint(run).state
+    assert state.stopped == "interrupted" and state.epoch == 1 and state.batches_done > 0
 
     train(TrainConfig(**SMALL), run, data_dir=data_dir, resume=True, progress=False, plots=False)
     assert_same_weights(run, straight_run)
@@ -146,10 +145,10 @@ def test_early_stopping_and_the_best_epoch_follow_the_validation_split(tmp_path,
         return dict(neg_elbo=value, recon=0.0, kl=0.0)
 
     monkeypatch.setattr(train_module, "evaluate_elbo", fake_evaluate)
-    meta = train(TrainConfig(limit=64, epochs=10, patience=2, val_size=300), tmp_path / "run", data_dir=data_dir,
-                 progress=False, plots=False)
-    assert meta["stopped"] == "early-stopped" and meta["epoch"] == 3
-    assert load_checkpoint(tmp_path / "run").meta["best"]["epoch"] == 1
+    state = train(TrainConfig(limit=64, epochs=10, patience=2, val_size=300), tmp_path / "run", data_dir=data_dir,
+                  progress=False, plots=False)
+    assert state.stopped == "early-stopped" and state.epoch == 3
+    assert load_checkpoint(tmp_path / "run").state.best.epoch == 1
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["val_neg_elbo"] for r in records] == [100.0, 101.0, 102.0]
     assert [r["test_neg_elbo"] for r in records] == [100.0, 99.0, 98.0]
@@ -159,9 +158,9 @@ def test_early_stopping_and_the_best_epoch_follow_the_validation_split(tmp_path,
 def test_val_size_zero_selects_on_the_test_set_and_says_so(tmp_path, data_dir, monkeypatch):
     test = iter([100.0, 101.0, 102.0])
     monkeypatch.setattr(train_module, "evaluate_elbo", lambda model, x, **k: dict(neg_elbo=next(test), recon=0.0, kl=0.0))
-    meta = train(TrainConfig(limit=64, epochs=10, patience=2, val_size=0), tmp_path / "run", data_dir=data_dir,
-                 progress=False, plots=False)
-    assert meta["epoch"] == 3 and meta["selected_on"] == "test"
+    state = train(TrainConfig(limit=64, epochs=10, patience=2, val_size=0), tmp_path / "run", data_dir=data_dir,
+                  progress=False, plots=False)
+    assert state.epoch == 3 and state.selected_on == "test"
     record = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     assert record["selected_on"] == "test" and "val_neg_elbo" not in record
 
@@ -217,7 +216,7 @@ def test_resume_without_a_checkpoint_says_so(tmp_path, capsys):
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path, data_dir):
     run = tmp_path / "run"
     train(TrainConfig(limit=64, epochs=1), run, data_dir=data_dir, progress=False, plots=False)
-    weights_file = run / load_checkpoint(run).meta["last"]["file"]
+    weights_file = run / load_checkpoint(run).state.last.file
     weights_file.write_bytes(weights_file.read_bytes()[:-10])
     with pytest.raises(ValueError, match="SHA-256 does not match"):
         load_checkpoint(run).tensors("last")
@@ -272,16 +271,13 @@ def test_the_bottleneck_bias_keeps_the_encoder_units_alive(data_dir, seed):
     images = torch.as_tensor(load_dataset("mnist", data_dir).train_images[:1024]).unsqueeze(1).float() / 255
 
     def dead_units_after(steps: int, bottleneck_bias: float) -> int:
-        config = TrainConfig(seed=seed, bottleneck_bias=bottleneck_bias, encoder_noise=0.0)
-        torch.manual_seed(seed)
-        model = VAE(2, bottleneck_bias)
-        optimizer = make_optimizer(config, model)
-        step_module = train_module.TrainingStep(model, train_module.objective_for(config))
-        for step in range(steps):
-            batch = images[32 * step: 32 * (step + 1)]
-            noise = StepNoise.draw(torch.Generator().manual_seed(step), len(batch), 2, image_noise=False)
-            train_module.training_step(step_module, optimizer, batch, 1.0, 1e-3, noise, nullcontext)
-        return model.encoder.dead_bottleneck_units(images)
+        config = TrainConfig(seed=seed, bottleneck_bias=bottleneck_bias, encoder_noise=0.0, device="cpu",
+                             bf16=False, channels_last=False)
+        step = train_module.build_training_step(config)  # the trainer's own model, optimizer and step
+        for i in range(steps):
+            batch = images[32 * i: 32 * (i + 1)]
+            step(batch, 1.0, 1e-3, step.noise(torch.Generator().manual_seed(i), len(batch)))
+        return step.model.encoder.dead_bottleneck_units(images)
 
     assert dead_units_after(0, 0.0) <= 1  # (nearly) all alive at the start
     assert (dead := dead_units_after(10, 0.0)) >= 8, dead

@@ -1,0 +1,31 @@
+"""The trainer's option values, each defined once: a Literal type for annotations and the tuple of
+choices that argparse, TrainConfig's validation and the dispatch in train.py derive from it.
+Torch-free: every `latent-atlas` parser reads these."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from latent_atlas.runtime.options import WEIGHTS, Weights, check_choice  # noqa: F401  (re-exported)
+
+Preset = Literal["default", "seed"]
+PRESETS: tuple[str, ...] = get_args(Preset)
+
+Objective = Literal["elbo", "keras-seed"]
+OBJECTIVES: tuple[str, ...] = get_args(Objective)
+
+Optimizer = Literal["adam", "rmsprop"]
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+
+LrSchedule = Literal["constant", "cosine"]
+LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
+
+Device = Literal["auto", "cpu", "cuda"]  # "auto": CUDA when PyTorch sees a device, else the CPU
+DEVICES: tuple[str, ...] = get_args(Device)
+
+# Bounds on sizes a user can type. A 2-D latent is the point of the project; 512 dims already make the
+# decoder's first layer 6.4 M weights, and beyond that one mistyped number exhausts memory.
+MAX_LATENT_DIM = 512
+# A batch larger than the 60,000 training images is never a whole batch.
+MAX_BATCH_SIZE = 65_536
+MAX_EPOCHS = 100_000
