@@ -20,7 +20,7 @@ import onnx
 import torch
 
 from latent_atlas.runtime import bundle as fmt
-from latent_atlas.train import data
+from latent_atlas.train import data, own_data
 from latent_atlas.train.evaluate import iw_log_likelihood, load_model
 from latent_atlas.train.model import IMAGE_SHAPE, VAE
 
@@ -109,21 +109,19 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, name: str | None = N
     state = _target_state(out)
     model, meta = load_model(run_dir, weights)
     config = meta["config"]
-    info = data.get_info(config["dataset"])
-    test_images, test_labels = data.load_split(info.name, "test", data_dir)
-    x_test = data.to_float(test_images)
+    dataset = own_data.for_run(run_dir, meta, data_dir, log=log)  # built-in, or the run's own images
+    x_test = data.to_float(dataset.test_images)
 
     means = posterior_means(model, x_test)
     stats = latent_stats(means)
     manifest = {
         "schema_version": fmt.SCHEMA_VERSION,
-        "name": name or info.name,
+        "name": name or dataset.name,
         "variant": variant,
         "latent_dim": model.latent_dim,
         "image_shape": list(IMAGE_SHAPE),
         "pixel_range": [0.0, 1.0],
-        "dataset": {"name": info.name, "class_names": list(info.class_names),
-                    "files": {f.filename: f.sha256 for f in info.files}},
+        "dataset": dataset.record(),
         "training": {"config": config, "commands": meta.get("commands", []), "seed": config["seed"],
                      "epoch": meta["best"]["epoch"] if meta["weights"] == "best" else meta["epoch"],
                      "weights": meta["weights"]},
@@ -142,8 +140,8 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, name: str | None = N
             log("parity with PyTorch: " + ", ".join(f"{k} {v:.2g}" for k, v in errors.items()))
         if variant == "int8":
             rng = np.random.default_rng(config["seed"])
-            train_images = data.load_split(info.name, "train", data_dir)[0]
-            calibration = data.to_float(train_images[rng.choice(len(train_images), CALIBRATION_IMAGES, replace=False)])
+            train_images = dataset.train_images
+            calibration = data.to_float(train_images[rng.choice(len(train_images), min(CALIBRATION_IMAGES, len(train_images)), replace=False)])
             with torch.no_grad():
                 calibration_z = model.encode(torch.from_numpy(calibration)).sample(torch.Generator().manual_seed(config["seed"])).numpy()
             quantize_int8(tmp, tmp, calibration, calibration_z)
@@ -162,7 +160,7 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, name: str | None = N
             proto = onnx.load(tmp / filename)
             set_metadata(proto, fmt.onnx_metadata(manifest, role))
             save(proto, tmp / filename)
-        fmt.write_npz(tmp / fmt.ATLAS, z_mean=means.astype(np.float32), labels=test_labels.astype(np.uint8))
+        fmt.write_npz(tmp / fmt.ATLAS, z_mean=means.astype(np.float32), labels=dataset.atlas_labels())
         manifest["files"] = {f: {"sha256": fmt.sha256_file(tmp / f), "bytes": (tmp / f).stat().st_size}
                              for f in (fmt.ENCODER, fmt.DECODER, fmt.ATLAS)}
         manifest["onnx"] = {"opset": onnx.load(encoder_path).opset_import[0].version,

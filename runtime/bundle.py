@@ -7,7 +7,9 @@
         atlas.npz      z_mean float32 [M, D] and labels uint8 [M] of the test set (no pickles)
 
 bundle.json keys: schema_version, name, variant ("fp32" | "int8" | "fp16"), latent_dim, image_shape,
-pixel_range, dataset {name, class_names, files: {filename: sha256}}, training {config, commands,
+pixel_range, dataset {name, class_names (empty or absent: unlabelled), layout (a preprocessing.LAYOUTS
+key), source {kind "folder" | "npz" | "idx" | "builtin", path, checksum, counts, split_seed}, files:
+{filename: sha256} (built-in datasets)}, training {config, commands,
 seed, epoch, weights}, metrics {test_neg_elbo, test_recon, test_kl, test_iw_nll, iw_samples},
 latent_stats {mean, std, min, max, p01, p05, p95, p99: one value per latent dim}, files {filename:
 {sha256, bytes}}, onnx {opset, encoder, decoder: input/output names and shapes}, versions, export_command.
@@ -71,7 +73,8 @@ class Bundle:
 
     @property
     def class_names(self) -> list[str]:
-        return list(self.manifest["dataset"]["class_names"])
+        """The classes the atlas labels index; empty for a dataset without labels."""
+        return list(self.manifest["dataset"].get("class_names") or [])
 
     @property
     def latent_stats(self) -> dict[str, list[float]]:

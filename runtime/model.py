@@ -167,10 +167,14 @@ class Encoder(_OnnxFile):
 
     @property
     def layout(self) -> str:
-        """How preprocessing places an object: the training dataset's way ("mnist" when unknown)."""
+        """How preprocessing places an object: the layout the training images were preprocessed with
+        (`dataset.layout`), else the training dataset's name when it is a layout, else "mnist"."""
         dataset = self.metadata.get("dataset")
-        name = dataset.get("name") if isinstance(dataset, dict) else None
-        return name if name in LAYOUTS else "mnist"
+        dataset = dataset if isinstance(dataset, dict) else {}
+        for candidate in (dataset.get("layout"), dataset.get("name")):
+            if candidate in LAYOUTS:
+                return candidate
+        return "mnist"
 
     def encode(self, images: Any, preprocess: str | bool = "auto") -> Posterior:
         """Images -> the posterior q(z|x): `mean, logvar`, each [N, D] ([D] for a single image).
@@ -374,6 +378,8 @@ class LatentModel:
     def nearest_class(self, z: Any) -> np.ndarray:
         """Index of the class whose mean test encoding is nearest to each point ([N], or a scalar for [D])."""
         points = self.decoder.latents(z)
+        if not self.class_names:
+            raise ValueError(f"{self.name}: this bundle's dataset has no class labels, so there is no nearest class")
         with self._lock:
             if self._class_means is None:
                 means, labels = self.atlas()

@@ -33,7 +33,14 @@ PRESETS: dict[str, dict] = {
 class TrainConfig:
     """Defaults are the `default` preset (a test keeps them in step)."""
 
-    dataset: str = "mnist"
+    dataset: str = "mnist"  # a built-in name, or your own images: a folder, an .npz file, a folder of IDX files
+    # Your own images (train/own_data.py): how preprocessing places them (a runtime.preprocessing LAYOUTS
+    # key; None: "mnist"), the seeded per-class split, and whether a few unusable files are left out.
+    layout: str | None = None
+    split_seed: int = 0
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.1
+    skip_bad_images: bool = False
     preset: str = "default"
     latent_dim: int = 2
     epochs: int = 20
@@ -85,6 +92,8 @@ class TrainConfig:
             (math.isfinite(self.bottleneck_bias), f"bottleneck bias must be a finite number, got {self.bottleneck_bias}"),
             (self.patience >= 1, f"patience must be >= 1, got {self.patience}"),
             (self.eval_iw_samples >= 0, f"eval IW samples must be >= 0, got {self.eval_iw_samples}"),
+            (0 < self.validation_fraction < 0.5, f"validation fraction must be in (0, 0.5), got {self.validation_fraction}"),
+            (0 < self.test_fraction < 0.5, f"test fraction must be in (0, 0.5), got {self.test_fraction}"),
         ]
         for ok, message in checks:
             if not ok:

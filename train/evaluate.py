@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data
+from . import own_data
 from .checkpoint import load_checkpoint
 from .model import VAE, DiagonalGaussian, bernoulli_nll, standard_normal_log_prob
 
@@ -106,7 +106,7 @@ def evaluate_run(run_dir: str | Path, iw_samples: int = 100, binarize: bool = Fa
     device = pick_device(device)
     model, meta = load_model(run_dir, weights, device)
     dataset_name = meta["config"]["dataset"]
-    images, _ = data.load_split(dataset_name, "test", data_dir)
+    images = own_data.for_run(run_dir, meta, data_dir).test_images
     result = evaluate_model(model, images, iw_samples=iw_samples, binarize=binarize, device=device,
                             seed=meta["config"]["seed"])
     epoch = meta["best"]["epoch"] if meta["weights"] == "best" else meta["epoch"]

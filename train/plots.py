@@ -70,10 +70,13 @@ def latent_scatter(means: np.ndarray, labels: np.ndarray, class_names: list[str]
     for label, name in enumerate(class_names):
         pts = means[labels == label]
         ax.scatter(pts[:, 0], pts[:, 1], s=2, color=cmap(label % 10), label=name, alpha=0.6, rasterized=True)
+    if not class_names:  # a dataset without labels: one uncoloured cloud, no legend
+        ax.scatter(means[:, 0], means[:, 1], s=2, color="0.35", alpha=0.6, rasterized=True)
     ax.set_xlabel("z[0]")
     ax.set_ylabel("z[1]")
     ax.set_title(title)
-    ax.legend(markerscale=5, fontsize=8, loc="upper right", framealpha=0.8)
+    if class_names:
+        ax.legend(markerscale=5, fontsize=8, loc="upper right", framealpha=0.8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data
+from . import own_data
 from .checkpoint import decode_rng, encode_rng, has_checkpoint, join_optimizer_state, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .evaluate import evaluate_elbo, images_to_tensor, iw_log_likelihood
@@ -107,10 +107,12 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None 
     device = pick_device(config.device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
 
-    dataset = data.load_dataset(config.dataset, data_dir)
+    # Built-in or your own images; own images are preprocessed once (cached in the run) and split, and a
+    # resumed run must find the source it started with (its checksum is in the checkpoint).
+    dataset = own_data.prepare(config, run_dir, data_dir, recorded=checkpoint.meta.get("dataset") if checkpoint else None)
     train_images = dataset.train_images[: config.limit] if config.limit else dataset.train_images
     x_train = torch.as_tensor(train_images).to(device)  # uint8: 4x less memory; scaled per batch
-    x_test = images_to_tensor(dataset.test_images, device)
+    x_test = images_to_tensor(dataset.eval_images, device)  # the validation split where there is one
 
     torch.manual_seed(config.seed)  # weight init only; training randomness has its own generators
     model = VAE(config.latent_dim, config.bottleneck_bias).to(device=device, memory_format=memory_format)
@@ -118,7 +120,7 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None 
     shuffle_rng = torch.Generator().manual_seed(config.seed)
     noise_rng = torch.Generator(device=device).manual_seed(config.seed + 1)
     meta = {"config": config.to_dict(), "epoch": 0, "batches_done": 0, "early_stopping": {"best": None, "bad_epochs": 0},
-            "commands": [command] if command else [], "torch_version": torch.__version__}
+            "commands": [command] if command else [], "torch_version": torch.__version__, "dataset": dataset.record()}
 
     if checkpoint is not None:
         tensors = checkpoint.tensors("last")
@@ -128,6 +130,7 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None 
         noise_rng.set_state(decode_rng(checkpoint.meta["rng"]["noise"]))
         meta = {k: v for k, v in checkpoint.meta.items() if k not in ("optimizer", "last", "rng")}
         meta["config"] = config.to_dict()
+        meta["dataset"] = dataset.record()
         _truncate_metrics(run_dir / METRICS_FILE, meta["epoch"])
         if command:
             meta["commands"] = [*meta.get("commands", []), command]
@@ -175,7 +178,7 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None 
 
             test = evaluate_elbo(model, x_test, seed=config.seed)
             train_loss, train_recon, train_kl = (totals / max(seen, 1)).tolist()
-            record = {"epoch": epoch + 1, "beta": beta, "train_loss": train_loss, "train_recon": train_recon,
+            record = {"epoch": epoch + 1, "eval_split": dataset.eval_split, "beta": beta, "train_loss": train_loss, "train_recon": train_recon,
                       "train_kl": train_kl,
                       "test_neg_elbo": test["neg_elbo"], "test_recon": test["recon"], "test_kl": test["kl"],
                       "seconds": round(seconds, 3), "images_per_s": round(seen / max(seconds, 1e-9), 1)}
@@ -190,7 +193,7 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None 
                       f"(recon {test['recon']:.2f}, KL {test['kl']:.2f}), {record['images_per_s']:.0f} img/s",
                       file=sys.stderr)
             if plots:
-                save_epoch_plots(model, x_test, dataset.test_labels, list(dataset.info.class_names),
+                save_epoch_plots(model, x_test, dataset.eval_labels, list(dataset.class_names),
                                  run_dir / "plots", epoch + 1, seed=config.seed)
 
             # Early stopping watches the training objective on the test set (the true -ELBO for the
