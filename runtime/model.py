@@ -165,13 +165,20 @@ class Encoder(_OnnxFile):
     inputs = ((bundle_format.ENCODER_INPUT,), (None, 1, IMAGE_SIDE, IMAGE_SIDE))
     outputs = (bundle_format.ENCODER_OUTPUTS, (None, "D"))
 
+    def __init__(self, path: str | Path, providers: ProviderSpec = "auto", strict: bool = False,
+                 threads: int | None = None, layout: str | None = None):
+        """layout: how to preprocess pictures (a preprocessing.LAYOUTS key); None: as the file's metadata says."""
+        super().__init__(path, providers, strict, threads)
+        self._layout = layout
+
     @property
     def layout(self) -> str:
         """How preprocessing places an object: the layout the training images were preprocessed with
-        (`dataset.layout`), else the training dataset's name when it is a layout, else "mnist"."""
+        (the bundle's `dataset.layout`, or the file's copy of it), else the training dataset's name
+        when it is a layout, else "mnist"."""
         dataset = self.metadata.get("dataset")
         dataset = dataset if isinstance(dataset, dict) else {}
-        for candidate in (dataset.get("layout"), dataset.get("name")):
+        for candidate in (self._layout, dataset.get("layout"), dataset.get("name")):
             if candidate in LAYOUTS:
                 return candidate
         return "mnist"
@@ -404,5 +411,5 @@ def load(bundle: str | Path = "mnist", providers: ProviderSpec = "auto", strict:
     manifest = bundle_format.read(bundle, verify=verify)
     # The manifest's latent_stats are the bundle's own; the decoder's metadata copy may be absent.
     decoder = Decoder(manifest.decoder_path, providers, strict, threads, latent_stats=manifest.latent_stats)
-    encoder = Encoder(manifest.encoder_path, providers, strict, threads)
+    encoder = Encoder(manifest.encoder_path, providers, strict, threads, layout=manifest.manifest["dataset"].get("layout"))
     return LatentModel(manifest, encoder, decoder)

@@ -34,10 +34,11 @@ def save_epoch_plots(model: VAE, x_test: torch.Tensor, labels: np.ndarray, class
     prefix = out_dir / f"epoch-{epoch:04d}"
     paths = []
 
-    originals = x_test[:32]
+    cols = min(8, len(x_test))  # up to 4 rows of 8; fewer for a small dataset of your own
+    originals = x_test[: min(32, len(x_test)) // cols * cols]
     recon = torch.sigmoid(model.decode(model.encode(originals).mode()))
-    rows = torch.stack([originals.view(4, 8, 1, 28, 28), recon.view(4, 8, 1, 28, 28)], dim=1).reshape(-1, 1, 28, 28)
-    paths.append(_save(grid_image(rows.float().cpu().numpy(), ncols=8, scale=2), f"{prefix}-reconstructions.png"))
+    rows = torch.stack([originals.view(-1, cols, 1, 28, 28), recon.view(-1, cols, 1, 28, 28)], dim=1).reshape(-1, 1, 28, 28)
+    paths.append(_save(grid_image(rows.float().cpu().numpy(), ncols=cols, scale=2), f"{prefix}-reconstructions.png"))
 
     generator = torch.Generator().manual_seed(seed)
     z = torch.randn(64, model.latent_dim, generator=generator)

@@ -210,8 +210,7 @@ def _one_line(error: BaseException, label: str) -> str:
     return text if text.startswith(label) else f"{label}: {text}"
 
 
-def _blank_reason(label: str) -> str:
-    return f"{label}: blank (no contrast between ink and background); expected a picture with something in it"
+BLANK = "blank (no contrast between ink and background); expected a picture with something in it"
 
 
 def _preprocess_files(job: tuple[list[str], str]) -> list[tuple]:
@@ -229,21 +228,25 @@ def _preprocess_files(job: tuple[list[str], str]) -> list[tuple]:
             results.append((digest, None, size, mode, _one_line(exc, path)))
             continue
         blank = is_blank(picture)
-        results.append((digest, None if blank else to_uint8(picture), size, mode, _blank_reason(path) if blank else None))
+        results.append((digest, None if blank else to_uint8(picture), size, mode, f"{path}: {BLANK}" if blank else None))
     return results
 
 
-def _preprocess_arrays(job: tuple[np.ndarray, str]) -> tuple[np.ndarray, list[int]]:
-    """Worker: (images [n, H, W(, C)], layout) -> (uint8 [n, 28, 28], indices of blank images)."""
+def _preprocess_arrays(job: tuple[np.ndarray, str]) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Worker: (images [n, H, W(, C)], layout) -> (uint8 [n, 28, 28], [(index, reason)] of unusable ones)."""
     images, layout = job
     out = np.zeros((len(images), IMAGE_SIDE, IMAGE_SIDE), np.uint8)
-    blank = []
+    unusable = []
     for i, image in enumerate(images):
-        picture = preprocess(image, layout)
+        try:
+            picture = preprocess(image, layout)
+        except (TypeError, ValueError) as exc:
+            unusable.append((i, " ".join(str(exc).split())))
+            continue
         if is_blank(picture):
-            blank.append(i)
+            unusable.append((i, BLANK))
         out[i] = to_uint8(picture)
-    return out, blank
+    return out, unusable
 
 
 def _run(worker, jobs: list, workers: int) -> list:
@@ -280,10 +283,10 @@ def ingest(source: Source, layout: str, workers: int | None = None, previous: In
     parts = _run(_preprocess_arrays, [(images[s], layout) for s in _chunks(len(images), workers)], workers)
     out = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8)
     offsets = np.cumsum([0] + [len(p[0]) for p in parts])
-    blank = {int(offset + i) for offset, (_, indices) in zip(offsets, parts) for i in indices}
+    unusable = {int(offset + i): reason for offset, (_, found) in zip(offsets, parts) for i, reason in found}
     origins = _array_origins(source, predefined_test)
-    keep = np.array([i not in blank for i in range(len(out))], dtype=bool)
-    bad = [(origins[i], _blank_reason(origins[i])) for i in sorted(blank)]
+    keep = np.array([i not in unusable for i in range(len(out))], dtype=bool)
+    bad = [(origins[i], f"{origins[i]}: {unusable[i]}") for i in sorted(unusable)]
     return Ingested(out[keep], labels[keep], predefined_test[keep], class_names, listing_checksum(file_hashes),
                     file_hashes, [o for o, k in zip(origins, keep) if k], bad, preprocessed=len(out))
 

@@ -338,3 +338,16 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, make_letters, capsys):
     code = cli(["train", "--dataset", str(root), "--out", str(tmp_path / "run"), "--quiet", "--no-plots"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith("latent-atlas train: error: ") and "letters/Z: empty class folder" in err[-1]
+
+
+def test_a_blank_array_image_is_named_by_its_index(tmp_path):
+    rng = np.random.default_rng(0)
+    images = np.zeros((40, 20, 20), np.uint8)
+    for image in images:
+        image[rng.integers(2, 8):rng.integers(12, 18), rng.integers(2, 8):rng.integers(12, 18)] = 255
+    images[17] = 0
+    np.savez(tmp_path / "boxes.npz", images=images)
+    with pytest.raises(SourceError, match=r"boxes.npz: images\[17\]: blank \(no contrast"):
+        prepare(tmp_path / "boxes.npz", tmp_path / "run")
+    data = prepare(tmp_path / "boxes.npz", tmp_path / "run", skip_bad_images=True)
+    assert data.source["skipped"] == [f"{tmp_path / 'boxes.npz'}: images[17]"]
