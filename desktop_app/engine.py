@@ -114,8 +114,9 @@ class Engine:
         return self.decode(np.asarray(z, dtype=np.float32)[None])[0]
 
     def preprocess(self, image) -> np.ndarray:
-        """Any image the runtime accepts (path, PIL image, array) -> the [28, 28] MNIST-like input."""
-        return np.asarray(runtime.preprocess(image), dtype=np.float32)
+        """Any image the runtime accepts (path, PIL image, array) -> the [28, 28] model input, placed with
+        the layout the model's training images were preprocessed with (the bundle's)."""
+        return np.asarray(runtime.preprocess(image, self.model.encoder.layout), dtype=np.float32)
 
     def encode(self, image, name: str) -> Encoding:
         """Preprocesses, encodes and reconstructs one image; raises ValueError/TypeError on a bad one."""

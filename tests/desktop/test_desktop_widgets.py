@@ -239,7 +239,8 @@ def test_an_unlabelled_bundle_shows_an_uncoloured_map_without_a_legend(open_expl
     bundle = tmp_path / "unlabelled"
     shutil.copytree(mnist.bundle.path, bundle)
     manifest = json.loads((bundle / "bundle.json").read_text())
-    manifest["dataset"]["class_names"] = []  # a dataset of your own images without labels
+    manifest["dataset"]["class_names"] = []  # a dataset of your own images without labels...
+    manifest["dataset"]["layout"] = "resize"  # ...preprocessed with a plain resize
     (bundle / "bundle.json").write_text(json.dumps(manifest))
     window = open_explorer(str(bundle))
     assert window.state.engine.class_names == [] and not window.errors
@@ -254,3 +255,7 @@ def test_an_unlabelled_bundle_shows_an_uncoloured_map_without_a_legend(open_expl
     assert not corner & class_rgb
     hover(the_map, QPointF(300, 200))  # decoding still follows the cursor
     np.testing.assert_array_equal(window.preview.view.image, mnist.decode(window.state.cursor))
+    # Encoding a picture in the explorer preprocesses it with the bundle's layout, as `encode` does.
+    picture = np.zeros((40, 80), np.uint8)
+    picture[5:35, 10:30] = 255
+    np.testing.assert_array_equal(window.state.engine.preprocess(picture), runtime.preprocess(picture, "resize"))
