@@ -87,7 +87,7 @@ def main() -> None:
     load_after = os.getloadavg()[0]
 
     rate = {n: args.images / median(cold[n]) for n in counts}
-    rows = [f"| cold, {n} worker process{'es' if n > 1 else ''} | {median(cold[n]):.1f} s | "
+    rows = [f"| cold, {'in one process' if n == 1 else f'{n} worker processes'} | {median(cold[n]):.1f} s | "
             f"{min(cold[n]):.1f}–{max(cold[n]):.1f} s | {rate[n]:,.0f} | {median(cpu[n]):.1f} s |" for n in counts]
     rows += [f"| warm: the cache is valid (resume, export) | {median(warm):.2f} s | {min(warm):.2f}–{max(warm):.2f} s | | |",
              f"| one file changed: it alone is preprocessed again | {median(changed):.2f} s | "
@@ -110,8 +110,8 @@ Run: `python benchmarks/ingest_pngs.py`.
 {chr(10).join(rows)}
 
 {cores} workers against 1: {speedup:.2f}× faster in wall time. The work itself costs {per_image_ms:.2f} ms of CPU
-per image (all processes, user + system), so on {cores} idle cores the cold ingest would take about
-{median(cpu[cores]) / cores:.0f} s; the wall times above are what the shared machine gave.
+per image (all processes, user + system), so on {cores} idle cores, split perfectly, the cold ingest would
+take about {median(cpu[cores]) / cores:.0f} s; the wall times above are what the shared machine gave.
 """)
     print(f"cold medians: {', '.join(f'{n} worker(s) {median(cold[n]):.1f} s' for n in counts)}; "
           f"warm {median(warm):.2f} s; one changed {median(changed):.2f} s")
