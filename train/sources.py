@@ -151,7 +151,7 @@ def open_source(spec: str) -> Source:
         return Source("npz", spec, path.parent, path.stem, [_stat(path, path.name)])
     idx = _idx_files(path)
     if idx:
-        return Source("idx", spec, path, path.name, [_stat(path / name, name) for name in idx])
+        return Source("idx", spec, path, path.absolute().name, [_stat(path / name, name) for name in idx])
     return _folder_source(spec, path)
 
 
@@ -167,7 +167,7 @@ def _folder_source(spec: str, root: Path) -> Source:
         if not loose:
             raise SourceError(f"{spec}: no images found; expected {kinds} files in one subfolder per class, "
                               f"or directly in the folder")
-        return Source("folder", spec, root, root.name, _image_files(str(root), "", UNLABELLED))
+        return Source("folder", spec, root, root.absolute().name, _image_files(str(root), "", UNLABELLED))
     if len(class_dirs) > MAX_CLASSES:
         raise SourceError(f"{spec}: {len(class_dirs)} class folders; at most {MAX_CLASSES} classes are supported")
     files: list[SourceFile] = []
@@ -177,7 +177,7 @@ def _folder_source(spec: str, root: Path) -> Source:
             raise SourceError(f"{Path(spec) / entry.name}: empty class folder (no {kinds} images); expected at "
                               f"least one image per class folder: add images or remove the folder")
         files += found
-    return Source("folder", spec, root, root.name, files, [e.name for e in class_dirs])
+    return Source("folder", spec, root, root.absolute().name, files, [e.name for e in class_dirs])
 
 
 def _idx_files(folder: Path) -> list[str]:
