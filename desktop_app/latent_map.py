@@ -28,6 +28,7 @@ MAX_LEGEND_ROWS = 12   # more classes than this: the legend is left out rather t
 POINT_RADIUS = 1.6     # pixels
 CURSOR_RADIUS = 9
 CLASS_RGB = np.array([c.getRgb()[:3] for c in theme.CLASS_COLOURS], np.uint8)
+UNLABELLED_RGB = np.array(theme.MUTED.getRgb()[:3], np.uint8)
 
 
 class LatentMap(QWidget):
@@ -190,6 +191,8 @@ class LatentMap(QWidget):
         dx, dy = self.state.dims
         xs = (self.width() / 2 + (z[:, dx] - self.center[0]) * self.scale) * ratio
         ys = (self.height() / 2 - (z[:, dy] - self.center[1]) * self.scale) * ratio
+        if not self.state.engine.class_names:  # a dataset without labels: one uncoloured cloud
+            return xs, ys, np.broadcast_to(UNLABELLED_RGB, (len(xs), 3))
         return xs, ys, CLASS_RGB[labels.astype(np.int64) % len(CLASS_RGB)]
 
     def _paint_axes(self, painter: QPainter) -> None:
@@ -222,7 +225,7 @@ class LatentMap(QWidget):
     def _paint_legend(self, painter: QPainter) -> None:
         names = self.state.engine.class_names
         _, labels = self.state.engine.atlas()
-        if not len(labels) or len(names) > MAX_LEGEND_ROWS:
+        if not len(labels) or not names or len(names) > MAX_LEGEND_ROWS:
             return
         metrics = QFontMetrics(self.font())
         row = metrics.height() + 4

@@ -309,7 +309,7 @@ class EncodePanel(QWidget):
         self.list.currentRowChanged.connect(self._picked)
         buttons = _row(_button("Open image…", "Encode an image file (Ctrl+O)", self.open_requested.emit),
                        _button("Paste", "Encode the image on the clipboard (Ctrl+V)", self.paste_requested.emit), 1)
-        hint = _caption("…or drop one on the window. Preprocessed like MNIST: grey, centred, 28 × 28.")
+        hint = _caption("…or drop one on the window. Preprocessed like the model's training images: grey, 28 × 28.")
         hint.setWordWrap(True)
         pictures = QGridLayout()
         pictures.addWidget(self.input, 0, 0)

@@ -27,7 +27,7 @@ from latent_atlas.runtime.doctor import installed
 from latent_atlas.runtime.files import check_output_dir
 from latent_atlas.runtime.limits import MAX_IW_SAMPLES
 from latent_atlas.runtime.options import VARIANTS, WEIGHTS, Variant, Weights, check_choice
-from latent_atlas.train import data
+from latent_atlas.train import data, own_data
 from latent_atlas.train.evaluate import load_model
 from latent_atlas.train.model import VAE
 from latent_atlas.train.run_state import RunState
@@ -94,7 +94,7 @@ class _Source:
 
     model: VAE
     state: RunState
-    info: data.DatasetInfo
+    dataset: own_data.PreparedData  # a built-in dataset or the run's own images, split as it was trained
     x_test: np.ndarray  # float32 [N, 1, 28, 28]
     test_labels: np.ndarray
     means: np.ndarray  # the test set's posterior means [N, D]
@@ -111,7 +111,7 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, name: str | None = N
     options = ExportOptions(variant, name, force, verify, iw_samples, weights, static_batch, ort_format)
     out = Path(out_dir)
     target = _target_state(out)
-    source = _load_source(run_dir, options.weights, data_dir)
+    source = _load_source(run_dir, options.weights, data_dir, log)
     manifest = _describe(source, options)
     _refuse_a_different_bundle(out, target, manifest, options.force)
     with _staging_dir(out) as tmp:
@@ -151,21 +151,19 @@ def _target_state(out: Path) -> str:
     return "bundle"
 
 
-def _load_source(run_dir, weights: Weights, data_dir) -> _Source:
+def _load_source(run_dir, weights: Weights, data_dir, log) -> _Source:
     model, state = load_model(run_dir, weights)
-    info = data.get_info(state.config.dataset)
-    test_images, test_labels = data.load_split(info.name, "test", data_dir)
-    x_test = data.to_float(test_images)
-    return _Source(model, state, info, x_test, test_labels, posterior_means(model, x_test))
+    dataset = own_data.for_run(run_dir, state, data_dir, log=log)
+    x_test = data.to_float(dataset.test_images)
+    return _Source(model, state, dataset, x_test, dataset.atlas_labels(), posterior_means(model, x_test))
 
 
 def _describe(source: _Source, options: ExportOptions) -> fmt.Manifest:
     """The manifest's every key that does not depend on the ONNX files (those are filled by `_seal`)."""
-    config, info = source.state.config, source.info
+    config, dataset = source.state.config, source.dataset
     return fmt.Manifest(
-        name=options.name or info.name, variant=options.variant, latent_dim=source.model.latent_dim,
-        dataset=fmt.DatasetEntry(name=info.name, class_names=info.class_names,
-                                 files={f.filename: f.sha256 for f in info.files}, layout=fmt.layout_of({"name": info.name})),
+        name=options.name or dataset.name, variant=options.variant, latent_dim=source.model.latent_dim,
+        dataset=fmt.DatasetEntry.from_json(dataset.record(), Path(fmt.MANIFEST)),
         training={"config": config.to_dict(), "commands": source.state.commands, "seed": config.seed,
                   "epoch": source.state.weights_epoch(options.weights),
                   "weights": source.state.resolve_weights(options.weights)},
@@ -206,8 +204,9 @@ def _convert_variant(tmp: Path, source: _Source, variant: Variant, data_dir) -> 
     if variant == "int8":
         seed = source.state.config.seed
         rng = np.random.default_rng(seed)
-        train_images = data.load_split(source.info.name, "train", data_dir)[0]
-        calibration = data.to_float(train_images[rng.choice(len(train_images), CALIBRATION_IMAGES, replace=False)])
+        train_images = source.dataset.train_images
+        calibration = data.to_float(train_images[rng.choice(len(train_images), min(CALIBRATION_IMAGES, len(train_images)),
+                                                            replace=False)])
         with torch.no_grad():
             calibration_z = source.model.encode(torch.from_numpy(calibration)).sample(
                 torch.Generator().manual_seed(seed)).numpy()
@@ -235,7 +234,7 @@ def _seal(tmp: Path, manifest: fmt.Manifest, source: _Source, command: str | Non
         proto = onnx.load(tmp / filename)
         set_metadata(proto, fmt.onnx_metadata(manifest, role))
         save(proto, tmp / filename)
-    fmt.write_npz(tmp / fmt.ATLAS, z_mean=source.means.astype(np.float32), labels=source.test_labels.astype(np.uint8))
+    fmt.write_npz(tmp / fmt.ATLAS, z_mean=source.means.astype(np.float32), labels=source.test_labels)
     ort_files = mobile.write_ort(tmp, manifest.ort_optimization_style) if manifest.ort_optimization_style else []
     latent, batch = source.model.latent_dim, manifest.static_batch or "N"
     manifest = manifest.replace(

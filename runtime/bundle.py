@@ -8,8 +8,9 @@
         encoder.ort, decoder.ort   only with `export --ort`: the same graphs in onnxruntime's ORT format
 
 bundle.json keys: schema_version, name, variant ("fp32" | "int8" | "fp16"), latent_dim, image_shape,
-pixel_range, dataset {name, class_names, files: {filename: sha256}, layout (optional: a key of
-preprocessing.LAYOUTS; without it the dataset's name picks the layout)}, training {config, commands,
+pixel_range, dataset {name, class_names (empty or absent: unlabelled), layout (a preprocessing.LAYOUTS
+key), source {kind "folder" | "npz" | "idx" | "builtin", path, checksum, counts, split_seed}, files:
+{filename: sha256} (built-in datasets); without layout the dataset's name picks it}, training {config, commands,
 seed, epoch, weights}, metrics {test_neg_elbo, test_recon, test_kl, test_iw_nll, iw_samples},
 latent_stats {mean, std, min, max, p01, p05, p95, p99: one value per latent dim}, files {filename:
 {sha256, bytes}}, onnx {opset, encoder, decoder: input/output names and shapes}, versions, export_command,

@@ -153,13 +153,21 @@ def _report(args, data, lines) -> int:
 def run_info(args) -> int:
     model = _load(args)
     manifest = model.bundle.manifest
-    info = {"name": model.name, "path": str(model.bundle.path), "dataset": manifest.dataset.name,
-            "layout": model.layout, "variant": model.bundle.variant, "latent_dim": model.latent_dim,
-            "classes": model.class_names, "providers": model.providers, "metrics": manifest.metrics,
+    dataset = manifest.dataset
+    source = dataset.extra.get("source")
+    info = {"name": model.name, "path": str(model.bundle.path), "dataset": dataset.name,
+            "variant": model.bundle.variant, "latent_dim": model.latent_dim, "classes": model.class_names,
+            "layout": model.layout, "source": source, "providers": model.providers, "metrics": manifest.metrics,
             "latent_stats": model.latent_stats, "files": manifest.files, "export_command": manifest.export_command}
     stats = info["latent_stats"]
-    rows = [("dataset", f"{info['dataset']} ({info['layout']} layout), classes {', '.join(info['classes'])}"),
-            ("latent", f"{info['latent_dim']}-D, variant {info['variant']}, runs on {model.provider}")]
+    classes = f"{len(info['classes'])} classes: {', '.join(info['classes'])}" if info["classes"] else "unlabelled"
+    rows = [("dataset", f"{info['dataset']}, {classes}"), ("layout", f"{info['layout']} (how encode preprocesses)")]
+    if source:
+        counts = ", ".join(f"{split} {count:,}" for split, count in source.get("counts", {}).items())
+        rows.append(("source", f"{source.get('kind')} {source.get('path')}  checksum {str(source.get('checksum'))[:16]}"
+                               + (f"  split seed {source['split_seed']}" if source.get("split_seed") is not None else "")
+                               + (f"  ({counts})" if counts else "")))
+    rows.append(("latent", f"{info['latent_dim']}-D, variant {info['variant']}, runs on {model.provider}"))
     rows += [(key, value) for key, value in info["metrics"].items()]
     rows += [(f"z[{d}]", f"mean {stats['mean'][d]:+.3f}  std {stats['std'][d]:.3f}  "
               f"p05..p95 {stats['p05'][d]:+.3f}..{stats['p95'][d]:+.3f}") for d in range(model.latent_dim)]
@@ -208,7 +216,8 @@ def run_encode(args) -> int:
     rows = []
     for path in args.images:
         posterior = model.encode(Path(path), preprocess=preprocess)
-        nearest = model.class_names[int(model.nearest_class(posterior.mean))] if model.bundle.atlas_path.is_file() else None
+        labelled = model.class_names and model.bundle.atlas_path.is_file()
+        nearest = model.class_names[int(model.nearest_class(posterior.mean))] if labelled else None
         rows.append({"image": path, "mean": posterior.mean.tolist(), "logvar": posterior.logvar.tolist(),
                      "std": posterior.std.tolist(), "nearest_class": nearest})
     lines = []

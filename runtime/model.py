@@ -420,6 +420,8 @@ class LatentModel:
     def nearest_class(self, z: Any) -> np.ndarray:
         """Index of the class whose mean test encoding is nearest to each point ([N], or a scalar for [D])."""
         points = self.decoder.latents(z)
+        if not self.class_names:
+            raise ValueError(f"{self.name}: this bundle's dataset has no class labels, so there is no nearest class")
         with self._lock:
             if self._class_means is None:
                 means, labels = self.atlas()

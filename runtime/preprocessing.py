@@ -32,6 +32,9 @@ class Layout:
 
     box: int  # the object is scaled so that its longer side is this many pixels
     centre_of_mass: bool  # True: centre of mass at CENTRE (MNIST); False: bounding box centred
+    # True: find the ink (light on dark), crop to it, then fit and place it. False: the whole picture,
+    # grey as it is, resized to 28x28 (for pictures that are already framed, like thumbnails).
+    crop: bool = True
 
 
 CENTRE = 14.0  # MNIST's centre of mass: the test set's mean, row and column, is 14.0 +- 0.3
@@ -39,7 +42,12 @@ LAYOUTS = {
     "mnist": Layout(box=20, centre_of_mass=True),
     # Fashion-MNIST (Xiao et al. 2017) resized each product's longer side to 28 and centred its box.
     "fashion-mnist": Layout(box=28, centre_of_mass=False),
+    # Plain resize: no inversion, no crop; the aspect ratio is not kept (like torchvision's Resize((28, 28))).
+    "resize": Layout(box=28, centre_of_mass=False, crop=False),
 }
+# Bumped whenever `preprocess` changes what it makes of a picture: caches of preprocessed
+# training images (train/own_data.py) made by another version are then rebuilt.
+PREPROCESSING_VERSION = 1
 
 # Images are refused above this many pixels before anything is decoded, so a small file that
 # unpacks to gigabytes (a decompression bomb) costs nothing. 50 MP covers any phone photo.
@@ -222,13 +230,22 @@ def preprocess(image: Any, layout: str | Layout = "mnist") -> np.ndarray:
     Steps: grey; invert when the ink is darker than the background (paper); subtract the background
     and its noise and stretch the ink to [0, 1]; crop to the ink; scale to fit 20x20 keeping the
     aspect ratio; put the centre of mass at the centre of a 28x28 field. A blank picture gives a
-    black image. layout="fashion-mnist" (or a Layout) places the object the way that dataset does."""
+    black image. layout="fashion-mnist" (or a Layout) places the object the way that dataset does;
+    layout="resize" only turns the picture grey and resizes all of it to 28x28."""
     layout = layout_for(layout)
     gray = read_gray(image)
+    if not layout.crop:
+        return gray if gray.shape == (IMAGE_SIDE, IMAGE_SIDE) else _resize(gray, (IMAGE_SIDE, IMAGE_SIDE))
     ink = _ink(gray)
     if ink is None:
         return np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
     return _place(_fit_box(_crop(ink), layout.box), layout)
+
+
+def is_blank(image: np.ndarray) -> bool:
+    """True for a preprocessed image with nothing in it: what `preprocess` makes of a blank picture
+    (all black), or a plain resize whose lightest and darkest pixels differ by less than MIN_CONTRAST."""
+    return image.size == 0 or float(image.max()) - float(image.min()) < MIN_CONTRAST
 
 
 def layout_for(name: str | Layout) -> Layout:

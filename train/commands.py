@@ -6,16 +6,28 @@ import json
 import os
 import shlex
 import sys
+from pathlib import Path
 
-from .data import DATASETS
+from latent_atlas.runtime.preprocessing import LAYOUTS
+
 from .options import DEVICES, LR_SCHEDULES, PRESETS, WEIGHTS
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train a VAE on MNIST or Fashion-MNIST",
+    p = subparsers.add_parser("train", help="train a VAE on MNIST, Fashion-MNIST or your own images",
                               description="Train the convolutional VAE; a checkpoint is written after every epoch.")
     # None means "not given": a resumed run then keeps its own dataset and preset.
-    p.add_argument("--dataset", default=None, choices=list(DATASETS), help="default: mnist")
+    p.add_argument("--dataset", default=None, metavar="NAME|PATH",
+                   help="mnist (default), fashion-mnist, or your own images: a folder (one subfolder per class), "
+                        "an .npz file (images, labels, class_names) or a folder of IDX files")
+    p.add_argument("--layout", default=None, choices=list(LAYOUTS),
+                   help="own images: how each picture becomes 28x28 grey: mnist (crop, fit 20x20, centre of mass; "
+                        "the default), fashion-mnist (crop, fit 28x28, centred) or resize (the whole picture, resized)")
+    p.add_argument("--split-seed", type=int, default=None, help="own images: seed of the train/validation/test split (default 0)")
+    p.add_argument("--validation-fraction", type=float, default=None, help="own images: share of each class for validation (default 0.1)")
+    p.add_argument("--test-fraction", type=float, default=None, help="own images: share of each class for test (default 0.1)")
+    p.add_argument("--skip-bad-images", action="store_true", default=None,
+                   help="own images: leave out unreadable or blank pictures (at most 5%%) with a warning instead of stopping")
     p.add_argument("--preset", default=None, choices=PRESETS,
                    help="default (recommended): Adam, cosine LR, batch 32, bf16 on capable CPUs; seed: the original Keras recipe")
     p.add_argument("--latent-dim", type=int, default=None, help="size of z (default 2)")
@@ -78,7 +90,7 @@ def run_train(args) -> int:
 
     overrides = {"preset": args.preset, **_config_options(args), "epochs": args.epochs,
                  "eval_iw_samples": args.eval_iw, "device": args.device}
-    out = args.out or f"runs/{args.dataset or TrainConfig.dataset}-{args.preset or TrainConfig.preset}"
+    out = args.out or f"runs/{Path(args.dataset or TrainConfig.dataset).stem or 'data'}-{args.preset or TrainConfig.preset}"
     check_output_dir(out)  # before the data is loaded
     saved = load_checkpoint(out).state.config if args.resume else None
     config = resolve_config(saved, overrides, out)
@@ -139,4 +151,6 @@ def _config_options(args) -> dict:
             "batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule,
             "lr_decay_epochs": args.lr_decay_epochs, "beta": args.beta, "beta_warmup_epochs": args.beta_warmup,
             "encoder_weight_decay": args.encoder_weight_decay, "encoder_noise": args.encoder_noise,
-            "bottleneck_bias": args.bottleneck_bias, "patience": args.patience}
+            "bottleneck_bias": args.bottleneck_bias, "patience": args.patience, "layout": args.layout,
+            "split_seed": args.split_seed, "validation_fraction": args.validation_fraction,
+            "test_fraction": args.test_fraction, "skip_bad_images": args.skip_bad_images}

@@ -37,7 +37,14 @@ PRESETS: dict[str, dict] = {
 class TrainConfig:
     """Defaults are the `default` preset (a test keeps them in step)."""
 
-    dataset: str = "mnist"
+    dataset: str = "mnist"  # a built-in name, or your own images: a folder, an .npz file, a folder of IDX files
+    # Your own images (train/own_data.py): how preprocessing places them (a runtime.preprocessing LAYOUTS
+    # key; None: "mnist"), the seeded per-class split, and whether a few unusable files are left out.
+    layout: str | None = None
+    split_seed: int = 0
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.1
+    skip_bad_images: bool = False
     preset: Preset = "default"
     latent_dim: int = 2
     epochs: int = 20
@@ -100,6 +107,8 @@ class TrainConfig:
             (0 <= self.eval_iw_samples <= MAX_IW_SAMPLES,
              f"eval IW samples must be from 0 to {MAX_IW_SAMPLES:,}, got {self.eval_iw_samples}"),
             (self.eval_iw_images >= 1, f"eval IW images must be >= 1, got {self.eval_iw_images}"),
+            (0 < self.validation_fraction < 0.5, f"validation fraction must be in (0, 0.5), got {self.validation_fraction}"),
+            (0 < self.test_fraction < 0.5, f"test fraction must be in (0, 0.5), got {self.test_fraction}"),
         ]
         for ok, message in checks:
             if not ok:

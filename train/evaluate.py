@@ -23,7 +23,7 @@ import torch
 from latent_atlas.runtime.limits import MAX_IW_SAMPLES
 from latent_atlas.runtime.preprocessing import PIXEL_MAX
 
-from . import data
+from . import own_data
 from .checkpoint import load_checkpoint
 from .device import pick_device
 from .model import VAE, DiagonalGaussian, bernoulli_nll, load_weights, standard_normal_log_prob
@@ -107,7 +107,7 @@ def evaluate_run(run_dir: str | Path, iw_samples: int = 100, binarize: bool = Fa
     device = pick_device(device)
     model, state = load_model(run_dir, weights, device)
     dataset_name = state.config.dataset
-    images, _ = data.load_split(dataset_name, "test", data_dir)
+    images = own_data.for_run(run_dir, state, data_dir).test_images
     result = evaluate_model(model, images, iw_samples=iw_samples, binarize=binarize, device=device,
                             seed=state.config.seed)
     # The figures are always the test set's; `selected_on` says which split chose the best weights

@@ -34,10 +34,11 @@ def save_epoch_plots(model: VAE, x_test: torch.Tensor, labels: np.ndarray, class
     prefix = out_dir / f"epoch-{epoch:04d}"
     paths = []
 
-    originals = x_test[:32]
+    cols = min(8, len(x_test))  # up to 4 rows of 8; fewer for a small dataset of your own
+    originals = x_test[: min(32, len(x_test)) // cols * cols]
     recon = torch.sigmoid(model.decode(model.encode(originals).mode()))
-    rows = torch.stack([originals.view(4, 8, 1, 28, 28), recon.view(4, 8, 1, 28, 28)], dim=1).reshape(-1, 1, 28, 28)
-    paths.append(_save(grid_image(rows.float().cpu().numpy(), ncols=8, scale=2), f"{prefix}-reconstructions.png"))
+    rows = torch.stack([originals.view(-1, cols, 1, 28, 28), recon.view(-1, cols, 1, 28, 28)], dim=1).reshape(-1, 1, 28, 28)
+    paths.append(_save(grid_image(rows.float().cpu().numpy(), ncols=cols, scale=2), f"{prefix}-reconstructions.png"))
 
     generator = torch.Generator().manual_seed(seed)
     z = torch.randn(64, model.latent_dim, generator=generator)
@@ -70,10 +71,13 @@ def latent_scatter(means: np.ndarray, labels: np.ndarray, class_names: list[str]
     for label, name in enumerate(class_names):
         pts = means[labels == label]
         ax.scatter(pts[:, 0], pts[:, 1], s=2, color=cmap(label % 10), label=name, alpha=0.6, rasterized=True)
+    if not class_names:  # a dataset without labels: one uncoloured cloud, no legend
+        ax.scatter(means[:, 0], means[:, 1], s=2, color="0.35", alpha=0.6, rasterized=True)
     ax.set_xlabel("z[0]")
     ax.set_ylabel("z[1]")
     ax.set_title(title)
-    ax.legend(markerscale=5, fontsize=8, loc="upper right", framealpha=0.8)
+    if class_names:
+        ax.legend(markerscale=5, fontsize=8, loc="upper right", framealpha=0.8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

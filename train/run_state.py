@@ -55,6 +55,7 @@ class RunState:
     # The split that picks `best` and stops early: "validation", or "test" for runs with --val-size 0
     # and runs saved before the validation split existed.
     selected_on: str = "test"
+    dataset: dict | None = None  # what the run trains on: own_data.PreparedData.record() (source, checksum, split)
 
     def resolve_weights(self, which: Weights) -> Weights:
         """`best` falls back to `last` for a run interrupted during its first epoch (nothing evaluated yet)."""
@@ -72,6 +73,8 @@ class RunState:
                "batches_done": self.batches_done, "early_stopping": dataclasses.asdict(self.early_stopping),
                "commands": list(self.commands), "torch_version": self.torch_version,
                "world_size": self.world_size, "selected_on": self.selected_on}
+        if self.dataset is not None:
+            out["dataset"] = self.dataset
         optional = {"metrics": self.metrics, "stopped": self.stopped, "optimizer": self.optimizer, "rng": self.rng,
                     "last": self.last.to_json() if self.last else None,
                     "best": self.best.to_json() if self.best else None}
@@ -94,6 +97,7 @@ class RunState:
                        last=WeightsFile(**values["last"]) if values.get("last") else None,
                        best=WeightsFile(**values["best"]) if values.get("best") else None,
                        optimizer=values.get("optimizer"), rng=values.get("rng"),
-                       world_size=values.get("world_size", 1), selected_on=values.get("selected_on", "test"))
+                       world_size=values.get("world_size", 1), selected_on=values.get("selected_on", "test"),
+                       dataset=values.get("dataset"))
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{source}: corrupt checkpoint metadata (missing or malformed {exc})") from None

@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from latent_atlas.runtime.files import check_output_dir
 from latent_atlas.runtime.preprocessing import PIXEL_MAX
 
-from . import data, distributed
+from . import distributed, own_data
 from .checkpoint import decode_rng, encode_rng, has_checkpoint, join_optimizer_state, load_checkpoint, save_checkpoint
 from .config import TrainConfig, resolve_config
 from .device import bf16_supported, pick_device  # noqa: F401  (pick_device: part of this module's API)
@@ -171,7 +171,7 @@ class _Run:
     run_dir: Path
     config: TrainConfig
     step: TrainingStep
-    dataset: data.LoadedDataset
+    dataset: own_data.PreparedData
     job: distributed.Distributed
     x_train: torch.Tensor  # uint8 on the device
     x_select: torch.Tensor  # float on the device: the split that picks the best epoch (validation, or test)
@@ -225,7 +225,11 @@ def _train(config: TrainConfig, run_dir: Path, job: distributed.Distributed, dev
         raise ValueError(f"{run_dir} was trained by {checkpoint.state.world_size} process(es) and this job has "
                          f"{job.world_size}: the global batch, and so the run, would change. Resume it with "
                          f"--nproc {checkpoint.state.world_size}")
-    run = _start(config, run_dir, job, device, data_dir, progress, plots)
+    # Built-in or your own images; own images are preprocessed once (cached in the run) and split, and a
+    # resumed run must find the source it started with (its checksum is in the checkpoint).
+    dataset = own_data.prepare(config, run_dir, data_dir, recorded=checkpoint.state.dataset if checkpoint else None,
+                               log=_stderr if job.is_main else _quiet)
+    run = _start(config, run_dir, job, device, dataset, progress, plots)
     if checkpoint is not None:
         _restore(run, checkpoint)
         if run.state.stopped == "early-stopped":
@@ -279,19 +283,18 @@ def _resolve_run(config: TrainConfig, run_dir: Path, resume: bool):
     return resolve_config(checkpoint.state.config, {"epochs": config.epochs, "device": config.device}, run_dir), checkpoint
 
 
-def _start(config: TrainConfig, run_dir: Path, job: distributed.Distributed, device: torch.device, data_dir,
-           progress: bool, plots: bool) -> _Run:
+def _start(config: TrainConfig, run_dir: Path, job: distributed.Distributed, device: torch.device,
+           dataset: own_data.PreparedData, progress: bool, plots: bool) -> _Run:
     """Data on the device, a freshly initialised model and optimizer, generators from the seed (the
     same on every rank: each draws the global batch's permutation and noise and takes its slice)."""
     step = build_training_step(config, device, job)
-    dataset = data.load_dataset(config.dataset, data_dir)
-    train_index, val_index = data.validation_split(len(dataset.train_images), config.val_size)
-    train_images = dataset.train_images[train_index[: config.limit] if config.limit else train_index]
+    train_images = dataset.train_images[: config.limit] if config.limit else dataset.train_images
     x_test = images_to_tensor(dataset.test_images, step.device)
-    # Model selection and early stopping: the validation split, or the test set with --val-size 0.
-    x_select = images_to_tensor(dataset.train_images[val_index], step.device) if config.val_size else x_test
+    # Model selection and early stopping: the validation split (--val-size 0: the test set).
+    selected_on = dataset.eval_split
+    x_select = images_to_tensor(dataset.validation_images, step.device) if selected_on == "validation" else x_test
     state = RunState(config, commands=[], torch_version=torch.__version__, world_size=job.world_size,
-                     selected_on="validation" if config.val_size else "test")
+                     selected_on=selected_on, dataset=dataset.record())
     return _Run(run_dir, config, step, dataset, job, x_train=torch.as_tensor(train_images).to(step.device),
                 x_select=x_select, x_test=x_test, shuffle_rng=torch.Generator().manual_seed(config.seed),
                 noise_rng=torch.Generator(device=step.device).manual_seed(config.seed + 1),
@@ -307,7 +310,7 @@ def _restore(run: _Run, checkpoint) -> None:
     run.shuffle_rng.set_state(decode_rng(checkpoint.state.rng["shuffle_at_epoch_start"]))
     run.noise_rng.set_state(decode_rng(checkpoint.state.rng["noise"]))
     run.state = dataclasses.replace(checkpoint.state, config=run.config, optimizer=None, last=None, rng=None,
-                                    selected_on=run.state.selected_on)
+                                    selected_on=run.state.selected_on, dataset=run.state.dataset)
     if run.job.is_main:
         _truncate_metrics(run.run_dir / METRICS_FILE, run.state.epoch)
 
@@ -389,7 +392,7 @@ def _evaluate_epoch(run: _Run, epoch: int, totals: torch.Tensor, seen: int, seco
         validation = f"validation -ELBO {record['val_neg_elbo']:.2f}, " if "val_neg_elbo" in record else ""
         print(f"epoch {epoch + 1}/{config.epochs}: {validation}{test}, {record['images_per_s']:.0f} img/s", file=sys.stderr)
     if run.plots:
-        save_epoch_plots(model, run.x_test, run.dataset.test_labels, list(run.dataset.info.class_names),
+        save_epoch_plots(model, run.x_test, run.dataset.test_labels, list(run.dataset.class_names),
                          run.run_dir / "plots", epoch + 1, seed=config.seed)
     return record
 
@@ -405,6 +408,14 @@ def _early_stopping(run: _Run, neg_elbo: float) -> tuple[bool, bool]:
     else:
         stopping.bad_epochs += 1
     return is_best, stopping.bad_epochs >= run.config.patience
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _quiet(message: str) -> None:
+    """Ranks other than 0 keep the data report to themselves: it would print once per process."""
 
 
 def _truncate_metrics(path: Path, epochs_done: int) -> None:

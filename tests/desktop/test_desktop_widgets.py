@@ -228,3 +228,34 @@ def test_layout_and_settings_are_restored_on_restart(open_explorer, bundle_3d, s
     assert again.grid_panel.size.value() == 33 and again.state.interp_method == "slerp"
     assert again.state.recent_bundles == [str(bundle_3d.resolve())]
     assert again.model_combo.findData(str(bundle_3d.resolve())) >= 0
+
+
+def test_an_unlabelled_bundle_shows_an_uncoloured_map_without_a_legend(open_explorer, tmp_path, mnist):
+    import json
+    import shutil
+
+    from latent_atlas.desktop_app import latent_map, theme
+
+    bundle = tmp_path / "unlabelled"
+    shutil.copytree(mnist.bundle.path, bundle)
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    manifest["dataset"]["class_names"] = []  # a dataset of your own images without labels...
+    manifest["dataset"]["layout"] = "resize"  # ...preprocessed with a plain resize
+    (bundle / "bundle.json").write_text(json.dumps(manifest))
+    window = open_explorer(str(bundle))
+    assert window.state.engine.class_names == [] and not window.errors
+    the_map = window.map
+    _, _, colours = the_map._point_pixels(1.0)
+    assert (colours == latent_map.UNLABELLED_RGB).all()
+    picture = the_map.grab().toImage()
+    # Top right, where a legend would be drawn: only the map's background and uncoloured points.
+    corner = {picture.pixelColor(x, y).getRgb()[:3] for x in range(picture.width() - 60, picture.width() - 10)
+              for y in range(15, 40)}
+    class_rgb = {c.getRgb()[:3] for c in theme.CLASS_COLOURS}
+    assert not corner & class_rgb
+    hover(the_map, QPointF(300, 200))  # decoding still follows the cursor
+    np.testing.assert_array_equal(window.preview.view.image, mnist.decode(window.state.cursor))
+    # Encoding a picture in the explorer preprocesses it with the bundle's layout, as `encode` does.
+    picture = np.zeros((40, 80), np.uint8)
+    picture[5:35, 10:30] = 255
+    np.testing.assert_array_equal(window.state.engine.preprocess(picture), runtime.preprocess(picture, "resize"))
