@@ -156,22 +156,11 @@ def test_resume_continues_exactly_and_refuses_another_world_size(tmp_path, data_
     assert len(commands) == 2 and all("--nproc=2" in c for c in commands), commands
 
 
-def _wait_for_epoch(process: subprocess.Popen, run: Path, epoch: int, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (run / "checkpoint.json").exists() and load_checkpoint(run).epoch >= epoch:
-            return
-        assert process.poll() is None, f"training exited early: {process.communicate()}"
-        time.sleep(0.05)
-    process.kill()
-    pytest.fail(f"no checkpoint for epoch {epoch} within {timeout} s")
-
-
-def test_sigterm_stops_every_rank_at_the_same_step(tmp_path, data_dir, ddp_straight):
+def test_sigterm_stops_every_rank_at_the_same_step(tmp_path, data_dir, ddp_straight, wait_for_epoch):
     run = tmp_path / "run"
     process = subprocess.Popen(cli_train(run, data_dir, "--epochs", "2", "--nproc", "2"), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=ENV)
-    _wait_for_epoch(process, run, 1)
+    wait_for_epoch(process, run, 1)
     time.sleep(0.5)  # inside epoch 2
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
@@ -186,11 +175,11 @@ def test_sigterm_stops_every_rank_at_the_same_step(tmp_path, data_dir, ddp_strai
     assert_same_weights(run, ddp_straight)
 
 
-def test_a_killed_worker_ends_the_job_and_loses_at_most_an_epoch(tmp_path, data_dir):
+def test_a_killed_worker_ends_the_job_and_loses_at_most_an_epoch(tmp_path, data_dir, wait_for_epoch):
     run = tmp_path / "run"
     process = subprocess.Popen(cli_train(run, data_dir, "--epochs", "2", "--nproc", "2"), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True)
-    _wait_for_epoch(process, run, 1)
+    wait_for_epoch(process, run, 1)
     (agent,) = children(process.pid)  # torchrun
     workers = children(agent)
     assert len(workers) == 2, workers

@@ -93,21 +93,10 @@ def _start_cli_training(run: Path, data_dir: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for_epoch(process: subprocess.Popen, run: Path, epoch: int, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (run / "checkpoint.json").exists() and load_checkpoint(run).epoch >= epoch:
-            return
-        assert process.poll() is None, f"training exited early: {process.communicate()}"
-        time.sleep(0.05)
-    process.kill()
-    pytest.fail(f"no checkpoint for epoch {epoch} within {timeout} s")
-
-
-def test_ctrl_c_saves_mid_epoch_and_resumes_exactly(tmp_path, data_dir, straight_run):
+def test_ctrl_c_saves_mid_epoch_and_resumes_exactly(tmp_path, data_dir, straight_run, wait_for_epoch):
     run = tmp_path / "run"
     process = _start_cli_training(run, data_dir)
-    _wait_for_epoch(process, run, 1)
+    wait_for_epoch(process, run, 1)
     time.sleep(0.5)  # well inside epoch 2, which takes seconds
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
@@ -120,10 +109,10 @@ def test_ctrl_c_saves_mid_epoch_and_resumes_exactly(tmp_path, data_dir, straight
     assert_same_weights(run, straight_run)
 
 
-def test_sigkill_loses_at_most_the_current_epoch(tmp_path, data_dir, straight_run):
+def test_sigkill_loses_at_most_the_current_epoch(tmp_path, data_dir, straight_run, wait_for_epoch):
     run = tmp_path / "run"
     process = _start_cli_training(run, data_dir)
-    _wait_for_epoch(process, run, 1)
+    wait_for_epoch(process, run, 1)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
     assert load_checkpoint(run).epoch == 1  # the last complete epoch survived, readable
