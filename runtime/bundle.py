@@ -118,13 +118,14 @@ class DatasetEntry:
 
     @classmethod
     def from_json(cls, value: Any, source: Path) -> "DatasetEntry":
-        if not isinstance(value, dict) or not isinstance(value.get("class_names"), list):
-            raise BundleError(f"{source}: dataset must be an object with name and class_names")
+        # class_names empty or absent: a dataset without labels (your own unlabelled images).
+        if not isinstance(value, dict) or not isinstance(value.get("class_names", []), list):
+            raise BundleError(f"{source}: dataset must be an object with a name and a list of class_names")
         known = ("name", "class_names", "files", "layout")
         layout = value.get("layout")
         if layout is not None and layout not in LAYOUTS:
             raise BundleError(f"{source}: dataset.layout {layout!r} is not one of {', '.join(LAYOUTS)}")
-        return cls(name=str(value.get("name", "")), class_names=tuple(str(c) for c in value["class_names"]),
+        return cls(name=str(value.get("name", "")), class_names=tuple(str(c) for c in value.get("class_names", [])),
                    files=dict(value.get("files") or {}), layout=layout,
                    extra={k: v for k, v in value.items() if k not in known})
 
