@@ -82,7 +82,7 @@ def test_elbo_loss_matches_hand_computation():
     assert terms.recon.item() == pytest.approx(recon, rel=1e-5)
     assert terms.kl.item() == pytest.approx(kl, rel=1e-5, abs=1e-6)  # tiny at init: float32 rounding
     assert terms.loss.item() == pytest.approx(recon + 0.5 * kl, rel=1e-5)
-    assert (terms.recon + terms.kl).item() == pytest.approx(recon + kl, rel=1e-5)
+    assert (terms.recon + terms.kl).item() == pytest.approx(recon + kl, rel=1e-5)  # the -ELBO (LossTerms.neg_elbo was dead code)
 
 
 def test_encoder_noise_reaches_only_the_encoder():
