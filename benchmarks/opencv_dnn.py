@@ -80,7 +80,7 @@ def main() -> None:
             rows.append([cells.pop("opencv"), fmt.read(bundle).variant, *cells.values()])
             print(rows[-1], flush=True)
     columns = [f"{name} @ batch {b}" for name, _ in ONNX_FILES for b in BATCHES]
-    runs = {json.dumps(fmt.read(b).manifest["training"]["config"], sort_keys=True) for b in args.bundles}
+    runs = {json.dumps(fmt.read(b).manifest.training["config"], sort_keys=True) for b in args.bundles}
     provenance = ", ".join(f"{c['dataset']}, {c['epochs']} epoch(s), {c.get('limit') or 'all'} training images"
                            for c in map(json.loads, sorted(runs)))
     markdown = "\n".join([

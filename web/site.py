@@ -89,9 +89,9 @@ def build_site(bundles: list[str | Path], out: Path, quiet: bool = False) -> Pat
             slug = _slug(item.name if item.variant == "fp32" else f"{item.name}-{item.variant}", taken)
             folder = staging / MODELS_DIR / slug
             folder.mkdir(parents=True)
-            for filename in [bundle_format.MANIFEST, *item.manifest["files"]]:
+            for filename in [bundle_format.MANIFEST, *item.manifest.files]:
                 shutil.copy2(item.path / filename, folder / filename)
-            models.append({"name": slug, "path": f"{MODELS_DIR}/{slug}/", "dataset": item.manifest["dataset"]["name"]})
+            models.append({"name": slug, "path": f"{MODELS_DIR}/{slug}/", "dataset": item.manifest.dataset.name})
         config = site_config(models, pin.version)
         (staging / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         (staging / MARKER).write_text("written by latent-atlas web\n", encoding="utf-8")
