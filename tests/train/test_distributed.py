@@ -48,7 +48,7 @@ WORKER = textwrap.dedent("""
     if int(os.environ["RANK"]) == crash_rank:
         def crash(*args, **kwargs):
             raise RuntimeError("simulated crash of rank %d" % crash_rank)
-        train_module.training_step = crash
+        train_module.TrainingStep.__call__ = crash
     train_module.train(TrainConfig(**config), run_dir, data_dir=data_dir, progress=False, plots=False)
 """)
 
