@@ -37,7 +37,7 @@ def test_the_site_holds_the_app_onnxruntime_web_and_every_bundle_byte_for_byte(t
     assert config["onnxruntime_web"]["version"] == onnxruntime_web.read_pin().version
     # The preprocessing constants come from the Python module: one definition.
     from latent_atlas.runtime import preprocessing
-    assert config["preprocessing"]["layouts"]["fashion-mnist"] == {"box": 28, "centre_of_mass": False}
+    assert config["preprocessing"]["layouts"]["fashion-mnist"] == {"box": 28, "centre_of_mass": False, "crop": True}
     assert config["preprocessing"]["min_contrast"] == preprocessing.MIN_CONTRAST
     # The app ships as its sources (plain ES modules, no build step): the site's copy is byte-identical.
     for path in (WEB / "app").rglob("*"):
