@@ -1,6 +1,6 @@
 """Training throughput of both presets and the seed's Keras original, side by side in one run.
 
-Each preset trains with exactly the trainer's step (`train.training_step`: its objective, optimizer,
+Each preset trains with exactly the trainer's step (`train.build_training_step`: its objective, optimizer,
 batch size, autocast and memory format). The Keras original (`../shared/peers/keras_seed_vae.py`)
 runs in its own virtual environment, which `keras_peer` creates on first use. Repeats alternate
 between the three so that a noisy, shared machine slows all alike; we quote medians and ratios, and
