@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from latent_atlas.runtime.evaluation import QUICK_IW_IMAGES
 from latent_atlas.runtime.limits import MAX_IW_SAMPLES
 from latent_atlas.runtime.options import WEIGHTS
 
@@ -29,6 +30,9 @@ def register(subparsers) -> None:
     p.add_argument("--iw-samples", type=int, default=100,
                    help=f"K of the importance-weighted bound recorded in bundle.json, computed from the ONNX files "
                         f"(0 = skip; at most {MAX_IW_SAMPLES:,})")
+    p.add_argument("--iw-images", type=_images, default=QUICK_IW_IMAGES, metavar="N|all",
+                   help=f"compute that bound on the first N test images, or on all of them (default "
+                        f"{QUICK_IW_IMAGES:,}: seconds; all 10,000 take minutes on a laptop CPU)")
     p.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime vs PyTorch parity check")
     p.add_argument("--force", action="store_true", help="replace a different bundle already in --out")
     p.add_argument("--data-dir", default=None)
@@ -40,10 +44,20 @@ def run_export(args) -> int:
 
     variant = "int8" if args.quantize else ("fp16" if args.fp16 else "fp32")
     export_bundle(args.run_dir, args.out, name=args.name, variant=variant, force=args.force,
-                  verify=not args.no_verify, iw_samples=args.iw_samples, weights=args.weights,
+                  verify=not args.no_verify, iw_samples=args.iw_samples, iw_images=args.iw_images,
+                  weights=args.weights,
                   data_dir=args.data_dir, command=shlex.join(["latent-atlas", *args.argv]),
                   static_batch=args.static_batch, ort_format=args.ort)
     return 0
+
+
+def _images(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a positive number of test images or 'all', got {text!r}") from None
 
 
 def _positive_int(text: str) -> int:

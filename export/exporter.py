@@ -75,6 +75,9 @@ class ExportOptions:
     force: bool = False
     verify: bool = True  # the ONNX Runtime vs PyTorch parity check
     iw_samples: int = 100  # K of the importance-weighted bound recorded in bundle.json (0 = skip)
+    # ...over the first this many test images (None: all). K decodes per image dominate an export's time:
+    # the default keeps it to seconds, and bundle.json records the subset.
+    iw_images: int | None = evaluation.QUICK_IW_IMAGES
     weights: Weights = "best"
     static_batch: int | None = None  # fix the batch axis (NNAPI / CoreML take no dynamic shape)
     ort_format: bool = False  # also write .ort files for onnxruntime's mobile builds (export/mobile.py)
@@ -86,6 +89,8 @@ class ExportOptions:
         check_choice(self.weights, WEIGHTS, "weights")
         if isinstance(self.iw_samples, bool) or not 0 <= self.iw_samples <= MAX_IW_SAMPLES:
             raise ValueError(f"--iw-samples must be from 0 to {MAX_IW_SAMPLES:,}, got {self.iw_samples}")
+        if self.iw_images is not None and (isinstance(self.iw_images, bool) or self.iw_images < 1):
+            raise ValueError(f"--iw-images must be a positive number of test images or 'all', got {self.iw_images}")
 
 
 @dataclass
@@ -103,12 +108,14 @@ class _Source:
 def export_bundle(run_dir: str | Path, out_dir: str | Path, name: str | None = None, variant: Variant = "fp32",
                   force: bool = False, verify: bool = True, iw_samples: int = 100, weights: Weights = "best",
                   data_dir: str | Path | None = None, command: str | None = None, log=_stderr,
-                  static_batch: int | None = None, ort_format: bool = False) -> Path:
+                  static_batch: int | None = None, ort_format: bool = False,
+                  iw_images: int | None = evaluation.QUICK_IW_IMAGES) -> Path:
     """Exports a run's `best` (or `last`) weights to a bundle directory and returns its path.
 
     static_batch: fix the batch axis to this size (for NNAPI / CoreML); ort_format: also write the
-    files in onnxruntime's ORT format (see export/mobile.py)."""
-    options = ExportOptions(variant, name, force, verify, iw_samples, weights, static_batch, ort_format)
+    files in onnxruntime's ORT format (see export/mobile.py); iw_images: the importance-weighted bound's
+    subset, the first N test images (None: all of them)."""
+    options = ExportOptions(variant, name, force, verify, iw_samples, iw_images, weights, static_batch, ort_format)
     out = Path(out_dir)
     target = _target_state(out)
     source = _load_source(run_dir, options.weights, data_dir, log)
@@ -221,9 +228,11 @@ def _measure(tmp: Path, source: _Source, options: ExportOptions, log) -> dict:
     encoder, decoder = evaluation.open_pair(tmp / fmt.ENCODER, tmp / fmt.DECODER)
     metrics: dict = evaluation.neg_elbo(encoder, decoder, source.x_test, seed=seed)
     if options.iw_samples > 0 and options.variant == "fp32":
-        log(f"importance-weighted bound with K={options.iw_samples}")
-        iw = evaluation.iw_log_likelihood(encoder, decoder, source.x_test, options.iw_samples, seed=seed)
-        metrics.update(test_iw_nll=-float(iw.mean()), iw_samples=options.iw_samples)
+        subset = source.x_test[: options.iw_images]
+        log(f"importance-weighted bound with K={options.iw_samples} on {len(subset):,} of {len(source.x_test):,} "
+            f"test images")
+        iw = evaluation.iw_log_likelihood(encoder, decoder, subset, options.iw_samples, seed=seed)
+        metrics.update(test_iw_nll=-float(iw.mean()), iw_samples=options.iw_samples, iw_images=len(subset))
     metrics["computed_with"] = METRICS_METHOD
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()}
 

@@ -11,6 +11,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from latent_atlas.runtime.evaluation import QUICK_IW_IMAGES
 from latent_atlas.runtime.limits import MAX_IW_SAMPLES
 
 from .options import (DEVICES, LR_SCHEDULES, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM, OBJECTIVES, OPTIMIZERS,
@@ -72,7 +73,7 @@ class TrainConfig:
     bottleneck_bias: float = 1.0  # initial bias of the encoder's Dense 32 ReLU units (Keras': 0)
     patience: int = 5  # early stopping: epochs without improvement (validation -ELBO) before stopping
     eval_iw_samples: int = 0  # also log the importance-weighted bound each epoch, with K samples...
-    eval_iw_images: int = 1000  # ...on this many test images (all 10k with K=100 would slow every epoch)
+    eval_iw_images: int = QUICK_IW_IMAGES  # ...on this many test images
     bf16: bool = True  # bfloat16 autocast where the hardware supports it
     channels_last: bool = True
 

@@ -21,5 +21,5 @@ def run_dir(tmp_path_factory, data_dir) -> Path:
 @pytest.fixture(scope="session")
 def bundle_dir(tmp_path_factory, run_dir, data_dir) -> Path:
     out = tmp_path_factory.mktemp("bundles") / "mnist"
-    export_bundle(run_dir, out, iw_samples=2, data_dir=data_dir, log=lambda _: None)
+    export_bundle(run_dir, out, iw_samples=2, iw_images=None, data_dir=data_dir, log=lambda _: None)
     return out

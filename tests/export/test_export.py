@@ -64,7 +64,30 @@ def test_metadata_describes_a_lone_file(bundle_dir):
     for key in ("mean", "std", "p01", "p05", "p95", "p99"):
         assert len(manifest["latent_stats"][key]) == 2
     assert manifest["metrics"]["iw_samples"] == 2 and manifest["metrics"]["test_iw_nll"] < manifest["metrics"]["test_neg_elbo"] + 1
+    assert manifest["metrics"]["iw_images"] == 10000
     fmt.read(bundle_dir, verify=True)
+
+
+def test_the_iw_bound_runs_on_a_recorded_subset_of_the_test_set(run_dir, tmp_path, data_dir, capsys):
+    from latent_atlas.runtime import evaluation
+
+    out = tmp_path / "bundle"
+    assert cli(["export", str(run_dir), "--out", str(out), "--iw-samples", "3", "--iw-images", "40",
+                "--no-verify", "--data-dir", str(data_dir)]) == 0
+    metrics = fmt.Manifest.load(out).metrics
+    assert metrics["iw_samples"] == 3 and metrics["iw_images"] == 40
+    # The first 40 test images, the export's seed: the figure is exactly the runtime's on those files.
+    x_test = data.to_float(data.load_dataset("mnist", data_dir).test_images[:40])
+    encoder, decoder = evaluation.open_pair(out / fmt.ENCODER, out / fmt.DECODER)
+    expected = -evaluation.iw_log_likelihood(encoder, decoder, x_test, 3, seed=0).mean()
+    assert metrics["test_iw_nll"] == pytest.approx(expected, abs=1e-3)
+    for bad in ("0", "-5", "some"):
+        with pytest.raises(SystemExit) as refused:  # argparse's refusal, before any work
+            cli(["export", str(run_dir), "--out", str(tmp_path / "no"), "--iw-images", bad])
+        assert refused.value.code == 2
+        err = capsys.readouterr().err
+        assert "expected a positive number of test images or 'all'" in err and repr(bad) in err
+    assert not (tmp_path / "no").exists()
 
 
 def test_atlas_holds_test_set_means_without_pickles(bundle_dir):
@@ -74,7 +97,8 @@ def test_atlas_holds_test_set_means_without_pickles(bundle_dir):
 
 
 def test_export_is_byte_identical(run_dir, bundle_dir, tmp_path, data_dir):
-    again = export_bundle(run_dir, tmp_path / "again", iw_samples=2, data_dir=data_dir, log=lambda _: None)
+    again = export_bundle(run_dir, tmp_path / "again", iw_samples=2, iw_images=None, data_dir=data_dir,
+                          log=lambda _: None)
     for name in (fmt.ENCODER, fmt.DECODER, fmt.ATLAS):
         assert (again / name).read_bytes() == (bundle_dir / name).read_bytes(), name
 
