@@ -195,6 +195,20 @@ def test_pictures_are_preprocessed_and_encoded_as_in_python(page, mnist, name):
     assert np.abs(np.array(encoded["recon"]).reshape(28, 28) - mnist.decode(result.mean)).max() <= EXACT
 
 
+@pytest.mark.parametrize("name", ["paper", "transparent", "small", "photo"])
+def test_the_resize_layout_takes_the_whole_picture_as_in_python(page, mnist, name):
+    # A model trained on your own framed pictures (--layout resize): no crop, no inversion, plain resize.
+    page.evaluate("window.__atlas.state.layout = window.__atlas.state.config.preprocessing.layouts.resize")
+    try:
+        data = upload(page, pictures()[name], name)
+        encoded = np.array(hook(page, "Array.from(s.encoded.input)")).reshape(28, 28)
+    finally:
+        page.evaluate("window.__atlas.state.layout = window.__atlas.state.config.preprocessing.layouts.mnist")
+    expected = runtime.preprocess(data, layout="resize")
+    assert np.abs(encoded - expected).max() <= EXACT
+    assert np.abs(expected - runtime.preprocess(data, layout="mnist")).max() > 0.5  # the layouts differ
+
+
 def test_interpolation_plays_along_the_path_between_a_and_b(page):
     a, b = (-1.5, 1.0), (1.2, -0.8)
     for point, modifier in ((a, "Shift"), (b, "Control")):

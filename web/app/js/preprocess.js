@@ -50,7 +50,8 @@ function containSize(width, height, side) {
   return width > height ? [side, pyRound(height / width * side)] : [pyRound(width / height * side), side];
 }
 
-/** grey float [H, W] -> Float32Array(side * side): the model's input. */
+/** grey float [H, W] -> Float32Array(side * side): the model's input. A layout with crop: false (the
+ * "resize" layout) takes the whole picture, grey as it is, resized to side x side. */
 export function preprocess(gray, width, height, layout, constants) {
   const side = constants.image_side;
   if (Math.max(width, height) > constants.work_side) {
@@ -59,11 +60,19 @@ export function preprocess(gray, width, height, layout, constants) {
     gray = resizeLanczos(gray, width, height, w, h);
     width = w; height = h;
   }
+  if (layout.crop === false) return resizeWhole(gray, width, height, side);
   const ink = inkOf(gray, width, height, constants.min_contrast);
   if (!ink) return new Float32Array(side * side);
   const cropped = crop(ink, width, height, constants.ink_threshold);
   const fitted = fitBox(cropped, layout.box);
   return place(fitted, layout, side, constants.centre);
+}
+
+function resizeWhole(gray, width, height, side) {
+  if (width === side && height === side) return Float32Array.from(gray);
+  const out = resizeLanczos(gray, width, height, side, side);
+  for (let i = 0; i < out.length; i++) out[i] = Math.min(1, Math.max(0, out[i]));  // Lanczos overshoot
+  return out;
 }
 
 function median(values) {
