@@ -78,11 +78,19 @@ async function ortFor(provider) {
       throw new BundleError(`onnxruntime-web could not be loaded from ${url} (${error.message}); build the site with 'latent-atlas web'`);
     }
     ort.env.wasm.wasmPaths = new URL(info.dir, location.href).href;
-    const asked = Number(params.get('threads'));
-    if (asked > 0) ort.env.wasm.numThreads = asked;
+    ort.env.wasm.numThreads = wasmThreads();
     ortModules[provider] = ort;
   }
   return ortModules[provider];
+}
+
+/** WASM threads: ?threads=N, else one per core up to 4 when the page is cross-origin isolated (threads
+ * need SharedArrayBuffer). onnxruntime-web's own default takes half the cores, which on a 2-core machine
+ * is one thread: the grid then decodes half as fast (docs/benchmarks.md, "Browser explorer"). */
+function wasmThreads() {
+  const asked = Number(params.get('threads'));
+  if (asked > 0) return asked;
+  return crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
 }
 
 /** The browser's WebGPU adapter, or null. */
@@ -316,6 +324,32 @@ function drawScaled(canvas, pixels, x, y, w, h) {
   ctx.drawImage(scratch, x, y, w, h);
 }
 
+/** n x n decoded images -> one canvas, tile x tile pixels each: the tiles are written into one image and
+ * scaled once (400 separate draws cost more than the decode). */
+function drawMosaic(canvas, images, n, tile) {
+  const mosaic = document.createElement('canvas');
+  mosaic.width = mosaic.height = n * SIDE;
+  const context = mosaic.getContext('2d');
+  const image = context.createImageData(n * SIDE, n * SIDE);
+  const data = image.data, rowPixels = n * SIDE;
+  for (let i = 0; i < n * n; i++) {
+    const x0 = (i % n) * SIDE, y0 = Math.floor(i / n) * SIDE, offset = i * PIXELS;
+    for (let y = 0; y < SIDE; y++) {
+      for (let x = 0; x < SIDE; x++) {
+        const v = Math.round(Math.min(1, Math.max(0, images[offset + y * SIDE + x])) * 255);
+        const at = 4 * ((y0 + y) * rowPixels + x0 + x);
+        data[at] = data[at + 1] = data[at + 2] = v;
+        data[at + 3] = 255;
+      }
+    }
+  }
+  context.putImageData(image, 0, 0);
+  canvas.width = canvas.height = tile * n;
+  const ctx = canvas.getContext('2d');
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(mosaic, 0, 0, tile * n, tile * n);
+}
+
 function clearCanvas(canvas) {
   const ctx = canvas.getContext('2d');
   ctx.fillStyle = '#000';
@@ -429,12 +463,8 @@ async function decodeGrid() {
   const points = gridPoints(n, extent, base);
   const started = performance.now();
   const images = await state.model.decode(points);
-  const canvas = $('grid');
   const tile = Math.max(1, Math.floor(280 / n));
-  canvas.width = canvas.height = tile * n;
-  for (let i = 0; i < n * n; i++) {
-    drawScaled(canvas, images.subarray(i * PIXELS, (i + 1) * PIXELS), (i % n) * tile, Math.floor(i / n) * tile, tile, tile);
-  }
+  drawMosaic($('grid'), images, n, tile);
   const elapsed = performance.now() - started;
   state.grid = { n, extent, points, tile, tiles: n * n, ms: elapsed, images: Float32Array.from(images) };
   state.lastDecodeMs = elapsed;
