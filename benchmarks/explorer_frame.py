@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         grid = grid_while_hovering(window, points)
         engine = window.state.engine
         start = time.perf_counter()
-        engine.manifold(GRID_N, window.state.grid_extent(), (0, 1), None)
+        engine.model.manifold(GRID_N, extent=window.state.grid_extent(), dims=(0, 1))
         grid_alone = (time.perf_counter() - start) * 1000
         platform = QApplication.platformName()
         window.close()
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
 {stamp()}
 
-Model `{engine.name}` on {engine.provider}; window {WINDOW_SIZE[0]}×{WINDOW_SIZE[1]} (Qt platform `{platform}`, map
+Model `{engine.model.name}` on {engine.model.provider}; window {WINDOW_SIZE[0]}×{WINDOW_SIZE[1]} (Qt platform `{platform}`, map
 {window.map.width()}×{window.map.height()}); {len(frames)} synthetic mouse moves along a Lissajous path over the map.
 Load average while it ran: {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (other work shares the cores).
 Run: `python benchmarks/explorer_frame.py`.

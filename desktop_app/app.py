@@ -41,12 +41,13 @@ def application() -> QApplication:
 
 
 def create_window(bundle: str | None = None, provider: str | None = None, settings_path: str | Path | None = None,
-                  report_error: Callable[[str], None] | None = None) -> MainWindow:
+                  report_error: Callable[[str], None] | None = None, verify_checksums: bool = True) -> MainWindow:
     """A ready window with a model open: `bundle`, else the remembered one, else the first bundled model.
-    `settings_path` (an ini file) keeps tests and screenshots away from the user's settings."""
+    `settings_path` (an ini file) keeps tests and screenshots away from the user's settings;
+    verify_checksums=False opens bundles whose files were edited on purpose."""
     application()
     settings = stored.open_settings(settings_path)
-    state = ExplorerState()
+    state = ExplorerState(verify_checksums=verify_checksums)
     remembered = stored.restore_state(settings, state)
     if provider:
         state.provider = provider
@@ -55,15 +56,15 @@ def create_window(bundle: str | None = None, provider: str | None = None, settin
     return window
 
 
-def run(bundle: str | None = None, provider: str | None = None) -> int:
+def run(bundle: str | None = None, provider: str | None = None, verify_checksums: bool = True) -> int:
     app = application()
-    window = create_window(bundle, provider)
+    window = create_window(bundle, provider, verify_checksums=verify_checksums)
     window.show()
     return app.exec()
 
 
 def write_screenshots(out_dir: str | Path, bundle: str | None = None,
-                      provider: str | None = None) -> tuple[list[Path], str]:
+                      provider: str | None = None, verify_checksums: bool = True) -> tuple[list[Path], str]:
     """Opens the explorer with fresh settings, tours its views and saves their pictures into out_dir.
     Returns the files written and a line saying which model and Qt platform ("xcb", "offscreen") made them."""
     from .screenshots import take_screenshots
@@ -72,9 +73,10 @@ def write_screenshots(out_dir: str | Path, bundle: str | None = None,
     with tempfile.TemporaryDirectory() as tmp:
         # Fresh settings: the pictures do not depend on what this machine's user last did.
         window = create_window(bundle, provider, settings_path=Path(tmp) / "settings.ini",
-                               report_error=lambda message: print(f"explorer: {message}", file=sys.stderr))
+                               report_error=lambda message: print(f"explorer: {message}", file=sys.stderr),
+                               verify_checksums=verify_checksums)
         try:
             paths = take_screenshots(window, Path(out_dir))
-            return paths, f"{window.state.engine.name} on the {app.platformName()} platform"
+            return paths, f"{window.state.engine.model.name} on the {app.platformName()} platform"
         finally:
             window.close()

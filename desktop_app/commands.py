@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from latent_atlas.runtime.commands import add_verify_option
+
 # Under runs/ (ignored by git), so a headless `make run` never overwrites the pictures the README shows.
 DEFAULT_SCREENSHOTS = Path("runs") / "screenshots"
 
@@ -22,6 +24,7 @@ def register(subparsers) -> None:
                    help="ONNX Runtime execution provider: auto, cpu, cuda, ... (default: the last one used, else auto)")
     p.add_argument("--screenshots", default=None, metavar="DIR",
                    help="photograph the main views into DIR and exit, instead of staying open")
+    add_verify_option(p)
     p.set_defaults(handler=run_explore)
 
 
@@ -36,7 +39,7 @@ def run_explore(args) -> int:
     # Refuse a bad bundle or provider name here, in one line, before a window opens.
     if args.bundle is not None:
         from latent_atlas.runtime import bundle as bundle_format
-        bundle_format.read(args.bundle)
+        bundle_format.read(args.bundle, verify=args.verify_checksums)
     if args.provider is not None:
         from latent_atlas.runtime.session import requested_providers
         requested_providers(args.provider)
@@ -50,7 +53,7 @@ def run_explore(args) -> int:
     from .app import run, write_screenshots
 
     if out_dir is None:
-        return run(args.bundle, args.provider)
-    paths, made_by = write_screenshots(out_dir, args.bundle, args.provider)
+        return run(args.bundle, args.provider, verify_checksums=args.verify_checksums)
+    paths, made_by = write_screenshots(out_dir, args.bundle, args.provider, verify_checksums=args.verify_checksums)
     print(f"latent-atlas explore: {len(paths)} pictures of {made_by} in {out_dir}/: " + ", ".join(p.name for p in paths))
     return 0

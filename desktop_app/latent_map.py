@@ -191,7 +191,7 @@ class LatentMap(QWidget):
         dx, dy = self.state.dims
         xs = (self.width() / 2 + (z[:, dx] - self.center[0]) * self.scale) * ratio
         ys = (self.height() / 2 - (z[:, dy] - self.center[1]) * self.scale) * ratio
-        if not self.state.engine.class_names:  # a dataset without labels: one uncoloured cloud
+        if not self.state.engine.model.class_names:  # a dataset without labels: one uncoloured cloud
             return xs, ys, np.broadcast_to(UNLABELLED_RGB, (len(xs), 3))
         return xs, ys, CLASS_RGB[labels.astype(np.int64) % len(CLASS_RGB)]
 
@@ -223,7 +223,7 @@ class LatentMap(QWidget):
         painter.drawText(box, Qt.AlignmentFlag.AlignCenter, caption)
 
     def _paint_legend(self, painter: QPainter) -> None:
-        names = self.state.engine.class_names
+        names = self.state.engine.model.class_names
         _, labels = self.state.engine.atlas()
         if not len(labels) or not names or len(names) > MAX_LEGEND_ROWS:
             return

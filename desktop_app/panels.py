@@ -198,7 +198,7 @@ class GridPanel(QWidget):
 
     def _show_grid(self) -> None:
         grid = self.state.grid
-        self.view.set_tiles(None if grid is None else grid.images, grid.n if grid else 1)
+        self.view.set_tiles(None if grid is None else grid.images, grid.ncols if grid else 1)
 
     def _show_busy(self, busy: bool) -> None:
         self.busy.setText(f"Decoding {self.state.grid_n} × {self.state.grid_n} tiles…" if busy else "")

@@ -17,7 +17,9 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from latent_atlas.runtime.options import INTERPOLATION_METHODS
 
 from . import saving
-from .engine import Encoding, Engine, Interpolation, Manifold, bundled_names
+from latent_atlas.runtime import Decoded
+
+from .engine import Encoding, Engine, Interpolation, bundled_names
 from .worker import GridWorker
 
 # What a bad file, bundle or image raises through the runtime (BundleError is a ValueError; PIL's
@@ -56,10 +58,11 @@ class ExplorerState(QObject):
     frame_changed = pyqtSignal()
     error = pyqtSignal(str)
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, parent: QObject | None = None, verify_checksums: bool = True):
         super().__init__(parent)
         self.engine: Engine | None = None
-        self.provider = "auto"          # what the user chose; engine.provider is what is active
+        self.verify_checksums = verify_checksums  # False: open bundles whose files were edited on purpose
+        self.provider = "auto"          # what the user chose; engine.model.provider is what is active
         self.recent_bundles: list[str] = []
         self.dims = (0, 1)
         self.cursor = np.zeros(0, np.float32)
@@ -76,7 +79,7 @@ class ExplorerState(QObject):
         self.frame_index = 0
         self.grid_n = 20
         self.grid_source = "view"
-        self.grid: Manifold | None = None
+        self.grid: Decoded | None = None  # z [n*n, D] row-major (top row = largest y), images, ncols = n
         self.grid_busy = False
         self.worker = GridWorker(self)
         self.worker.finished.connect(self._grid_finished)
@@ -86,7 +89,7 @@ class ExplorerState(QObject):
 
     @property
     def latent_dim(self) -> int:
-        return self.engine.latent_dim if self.engine else 0
+        return self.engine.model.latent_dim if self.engine else 0
 
     def model_choices(self) -> list[str]:
         """Bundled model names, then remembered bundle directories."""
@@ -120,7 +123,7 @@ class ExplorerState(QObject):
 
     def _open(self, source: str, provider: str) -> Engine | None:
         try:
-            engine = Engine.open(source, provider)
+            engine = Engine.open(source, provider, verify=self.verify_checksums)
             engine.atlas()  # a broken atlas.npz fails the switch now, not on the first paint
         except USER_ERRORS as exc:
             self.error.emit(f"Could not open the model {source}: {exc}")
@@ -139,7 +142,7 @@ class ExplorerState(QObject):
         self._set_grid_busy(False)
         self.dims = (0, 1)
         self.view_extent = None
-        self._decode_cursor(np.zeros(engine.latent_dim, np.float32))  # before anyone looks at the new model
+        self._decode_cursor(np.zeros(engine.model.latent_dim, np.float32))  # before anyone looks at the new model
         for signal in (self.model_changed, self.markers_changed, self.drawing_changed, self.grid_changed,
                        self.interpolation_changed, self.cursor_changed):
             signal.emit()
@@ -201,7 +204,7 @@ class ExplorerState(QObject):
 
     def dim_range(self, dim: int) -> tuple[float, float]:
         """A slider's range for one dim: a little beyond the test set's min..max."""
-        stats = self.engine.latent_stats
+        stats = self.engine.model.latent_stats
         lo, hi = float(stats["min"][dim]), float(stats["max"][dim])
         if not hi - lo > 1e-6:  # a dim the test set never moves: offer the prior's range
             return -PRIOR_RANGE, PRIOR_RANGE
@@ -261,7 +264,7 @@ class ExplorerState(QObject):
         """One draw from the prior N(0, I); the cursor jumps to it."""
         if self.engine is None:
             return
-        self.sample = self.engine.sample(1, seed=seed)[0]
+        self.sample = self.engine.model.sample(1, seed=seed).z[0]
         self.markers_changed.emit()
         self.set_cursor(self.sample)
 
@@ -353,13 +356,13 @@ class ExplorerState(QObject):
 
     def select_tile(self, index: int) -> None:
         if self.grid is not None:
-            self.set_cursor(self.grid.points[index])
+            self.set_cursor(self.grid.z[index])
 
     def grid_box(self):
         """The latent box spanned by the shown grid's tile centres in the map's dims, or None."""
         if self.grid is None:
             return None
-        xs, ys = self.grid.points[:, self.dims[0]], self.grid.points[:, self.dims[1]]
+        xs, ys = self.grid.z[:, self.dims[0]], self.grid.z[:, self.dims[1]]
         return (float(xs.min()), float(xs.max())), (float(ys.min()), float(ys.max()))
 
     # -- saving ----------------------------------------------------------------------------------
@@ -370,7 +373,7 @@ class ExplorerState(QObject):
             if what == "preview" and self.preview is not None:
                 saving.save_image(self.preview, path)
             elif what == "grid" and self.grid is not None:
-                saving.save_grid(self.grid.images, self.grid.n, path)
+                saving.save_grid(self.grid.images, self.grid.ncols, path)
             elif what == "interpolation" and self.interpolation is not None:
                 saving.save_frames(self.interpolation.frames, path)
             else:

@@ -220,9 +220,9 @@ class MainWindow(QMainWindow):
             group.addAction(action)
         self.provider_combo.setCurrentIndex(max(0, self.provider_combo.findData(state.provider)))
 
-        self.model_label.setText(f"Model: {engine.name} · {engine.latent_dim}-D" if engine else "No model")
-        self.provider_label.setText(f"Provider: {engine.provider}" if engine else "")
-        self.setWindowTitle(f"Latent Atlas — {engine.name}" if engine else "Latent Atlas")
+        self.model_label.setText(f"Model: {engine.model.name} · {engine.model.latent_dim}-D" if engine else "No model")
+        self.provider_label.setText(f"Provider: {engine.model.provider}" if engine else "")
+        self.setWindowTitle(f"Latent Atlas — {engine.model.name}" if engine else "Latent Atlas")
         self._show_decode_time()
 
     def _show_decode_time(self) -> None:

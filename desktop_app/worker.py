@@ -26,7 +26,7 @@ class GridRequest:
 
 
 class GridWorker(QObject):
-    """Computes grids on a private one-thread pool; emits finished(id, Manifold) or failed(id, message).
+    """Computes grids on a private one-thread pool; emits finished(id, runtime.Decoded) or failed(id, message).
 
     Only the latest request counts: `submit` and `invalidate` make every earlier request stale, a stale
     request still waiting in the queue is skipped, and a stale result is for the receiver to drop."""
@@ -68,7 +68,8 @@ class _GridJob(QRunnable):
         if not self.worker.is_current(request.id):
             return  # asked for again since: the newer request is queued behind this one
         try:
-            manifold = self.engine.manifold(request.n, request.extent, request.dims, request.base)
+            manifold = self.engine.model.manifold(request.n, extent=request.extent, dims=tuple(request.dims),
+                                                  base=request.base)
         except (ValueError, TypeError, RuntimeError, OSError) as exc:
             # Signals emitted from this thread are queued to the worker's (UI) thread.
             self.worker.failed.emit(request.id, f"Could not compute the {request.n}×{request.n} grid: {exc}")

@@ -79,11 +79,12 @@ def _add(subparsers, name: str, help_text: str, description: str):
     p.add_argument("-m", "--model", default="mnist", help="a bundled model's name or a bundle directory (default mnist)")
     p.add_argument("--providers", default="auto", help="auto (default), cpu, cuda, tensorrt, directml, coreml")
     p.add_argument("--strict", action="store_true", help="fail unless the asked provider is the one running")
-    _add_verify_option(p)
+    add_verify_option(p)
     return p
 
 
-def _add_verify_option(p) -> None:
+def add_verify_option(p) -> None:
+    """--no-verify-checksums, for every command that loads a bundle (the explorer's too)."""
     p.add_argument("--no-verify-checksums", dest="verify_checksums", action="store_false",
                    help="load a bundle whose files you changed on purpose (by default every file must match "
                         "the SHA-256 in its bundle.json)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -31,6 +32,32 @@ def test_a_bad_bundle_or_provider_is_one_line_before_any_window(tmp_path, capsys
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and err.startswith("latent-atlas explore: error:") and message in err
+
+
+def test_an_altered_bundle_is_refused_in_one_line_unless_told(tmp_path, capsys, mnist):
+    import onnx
+    from onnx import numpy_helper
+
+    from latent_atlas.runtime import bundle as bundle_format
+
+    bundle = tmp_path / "edited"
+    shutil.copytree(bundle_format.read("mnist").path, bundle)
+    proto = onnx.load(bundle / bundle_format.DECODER)  # one weight changed: a valid graph, not the recorded bytes
+    weight = max(proto.graph.initializer, key=lambda t: len(t.raw_data))
+    values = numpy_helper.to_array(weight).copy()
+    values.flat[0] += 0.5
+    weight.CopyFrom(numpy_helper.from_array(values, weight.name))
+    onnx.save(proto, bundle / bundle_format.DECODER)
+    assert main(["explore", str(bundle), "--screenshots", str(tmp_path / "no")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "SHA-256" in err and "--no-verify-checksums" in err
+    assert not (tmp_path / "no").exists()
+    out = tmp_path / "shots"  # a process of its own, as a user runs it (and this one's Qt stays untouched)
+    result = subprocess.run([sys.executable, "-m", "latent_atlas.cli.main", "explore", str(bundle),
+                             "--no-verify-checksums", "--screenshots", str(out)],
+                            capture_output=True, text=True, timeout=120, env=environment_without_display())
+    assert result.returncode == 0, result.stderr
+    assert "pictures of mnist" in result.stdout and (out / "grid.png").stat().st_size > 1000
 
 
 def test_without_a_display_it_says_so_and_writes_screenshots_under_runs(tmp_path, mnist):

@@ -38,7 +38,7 @@ def test_another_provider_keeps_the_cursor_and_markers(state, digit_png, qtbot):
     engine, cursor, encodings = state.engine, state.cursor.copy(), list(state.encodings)
     with qtbot.waitSignal(state.provider_changed):
         assert state.set_provider("CPUExecutionProvider")
-    assert state.engine is not engine and state.engine.provider == "CPUExecutionProvider"
+    assert state.engine is not engine and state.engine.model.provider == "CPUExecutionProvider"
     assert state.provider == "CPUExecutionProvider" and state.encodings == encodings
     np.testing.assert_array_equal(state.cursor, cursor)
     assert not state.set_provider("no-such-provider")
@@ -104,10 +104,10 @@ def test_interpolation_between_endpoints(state, mnist):
 
 def test_grid_matches_the_runtime_and_stale_results_are_dropped(state, mnist, qtbot):
     shown, computed = [], []
-    state.grid_changed.connect(lambda: shown.append(state.grid.n))
-    state.worker.finished.connect(lambda request_id, manifold: computed.append((request_id, manifold.n)))
-    started, compute = threading.Event(), state.engine.manifold
-    state.engine.manifold = lambda *args: (started.set(), compute(*args))[1]
+    state.grid_changed.connect(lambda: shown.append(state.grid.ncols))
+    state.worker.finished.connect(lambda request_id, manifold: computed.append((request_id, manifold.ncols)))
+    started, compute = threading.Event(), state.engine.model.manifold
+    state.engine.model.manifold = lambda *args, **kwargs: (started.set(), compute(*args, **kwargs))[1]
     state.set_grid_options(n=40, source="percentiles")
     first = state.request_grid()
     assert started.wait(10)        # the first is computing on the worker thread
@@ -121,7 +121,7 @@ def test_grid_matches_the_runtime_and_stale_results_are_dropped(state, mnist, qt
     assert computed == [(first, 40), (latest, 7)]  # the first finished, but only the latest is shown
     assert shown == [7]
     expected = mnist.manifold(7, extent="percentiles")
-    np.testing.assert_array_equal(state.grid.points, expected.z)
+    np.testing.assert_array_equal(state.grid.z, expected.z)
     np.testing.assert_array_equal(state.grid.images, expected.images)
     state.select_tile(10)
     np.testing.assert_array_equal(state.cursor, expected.z[10])
@@ -143,7 +143,7 @@ def test_switching_models_drops_results_of_the_old_one(state, qtbot):
     assert state.load_model("fashion-mnist")
     state.worker.wait()
     qtbot.wait(10)
-    assert state.engine.name == "fashion-mnist" and state.grid is None and state.markers() == []
+    assert state.engine.model.name == "fashion-mnist" and state.grid is None and state.markers() == []
     assert not state.grid_busy
 
 
@@ -160,8 +160,8 @@ def test_higher_dims_pick_the_plane_and_hold_the_rest(qapp, bundle_3d, qtbot):
     with qtbot.waitSignal(state.grid_changed, timeout=30_000):
         state.request_grid()
     expected = model.manifold(5, extent="percentiles", dims=(0, 2), base=state.cursor)
-    np.testing.assert_array_equal(state.grid.points, expected.z)
-    assert np.all(state.grid.points[:, 1] == np.float32(0.8))
+    np.testing.assert_array_equal(state.grid.z, expected.z)
+    assert np.all(state.grid.z[:, 1] == np.float32(0.8))
     with pytest.raises(ValueError):
         state.set_dims(1, 1)
     assert state.recent_bundles == [str(bundle_3d.resolve())]
@@ -200,7 +200,7 @@ def test_a_fashion_model_encodes_drops_and_drawings_in_its_own_layout(state, dig
     from latent_atlas.runtime.preprocessing import LAYOUTS, preprocess
 
     assert state.load_model("fashion-mnist")
-    assert state.engine.layout == "fashion-mnist"
+    assert state.engine.model.layout == "fashion-mnist"
     encoding = state.engine.encode(digit_png, "three")
     np.testing.assert_array_equal(encoding.image, preprocess(digit_png, LAYOUTS["fashion-mnist"]))
     assert not np.array_equal(encoding.image, preprocess(digit_png, "mnist"))

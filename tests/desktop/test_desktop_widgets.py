@@ -136,7 +136,7 @@ def test_switching_models(explorer, fashion, qtbot):
     combo.setCurrentIndex(combo.findData("fashion-mnist"))
     combo.activated.emit(combo.currentIndex())
     state = explorer.state
-    assert state.engine.name == "fashion-mnist" and "Ankle boot" in state.engine.class_names
+    assert state.engine.model.name == "fashion-mnist" and "Ankle boot" in state.engine.model.class_names
     assert "fashion-mnist" in explorer.model_label.text() and "fashion-mnist" in explorer.windowTitle()
     assert explorer.provider_label.text() == f"Provider: {fashion.provider}"
     np.testing.assert_array_equal(explorer.preview.view.image, fashion.decode(state.cursor))
@@ -147,7 +147,7 @@ def test_switching_models(explorer, fashion, qtbot):
 def test_a_bad_bundle_keeps_the_current_model(explorer, broken_bundle):
     explorer._switch_model(str(broken_bundle))
     assert "not valid JSON" in explorer.errors[-1]
-    assert explorer.state.engine.name == "mnist"
+    assert explorer.state.engine.model.name == "mnist"
     assert explorer.model_combo.currentData() == "mnist" and "mnist" in explorer.model_label.text()
 
 
@@ -161,8 +161,8 @@ def test_a_40_by_40_grid_is_computed_off_the_ui_thread_and_tiles_move_the_cursor
     assert state.grid.images.shape == (1600, 28, 28) and panel.view.count == 1600
     np.testing.assert_allclose(state.grid.images, mnist.manifold(40, extent=state.grid_box()).images, atol=1e-5)  # sessions with other thread counts sum in another order
     click(panel.view, panel.view.tile_rect(41 * 10).center())
-    np.testing.assert_array_equal(state.cursor, state.grid.points[410])
-    np.testing.assert_array_equal(explorer.preview.view.image, mnist.decode(state.grid.points[410]))
+    np.testing.assert_array_equal(state.cursor, state.grid.z[410])
+    np.testing.assert_array_equal(explorer.preview.view.image, mnist.decode(state.grid.z[410]))
 
 
 def test_keyboard_shortcuts(explorer, qtbot):
@@ -243,7 +243,7 @@ def test_an_unlabelled_bundle_shows_an_uncoloured_map_without_a_legend(open_expl
     manifest["dataset"]["layout"] = "resize"  # ...preprocessed with a plain resize
     (bundle / "bundle.json").write_text(json.dumps(manifest))
     window = open_explorer(str(bundle))
-    assert window.state.engine.class_names == [] and not window.errors
+    assert window.state.engine.model.class_names == [] and not window.errors
     the_map = window.map
     _, _, colours = the_map._point_pixels(1.0)
     assert (colours == latent_map.UNLABELLED_RGB).all()
@@ -258,4 +258,4 @@ def test_an_unlabelled_bundle_shows_an_uncoloured_map_without_a_legend(open_expl
     # Encoding a picture in the explorer preprocesses it with the bundle's layout, as `encode` does.
     picture = np.zeros((40, 80), np.uint8)
     picture[5:35, 10:30] = 255
-    np.testing.assert_array_equal(window.state.engine.preprocess(picture), runtime.preprocess(picture, "resize"))
+    np.testing.assert_array_equal(window.state.engine.model.preprocess(picture), runtime.preprocess(picture, "resize"))
