@@ -86,6 +86,7 @@ def run_train(args) -> int:
 
     from .checkpoint import load_checkpoint
     from .config import TrainConfig, resolve_config
+    from .distributed import COMMAND_ENV
     from .train import train
 
     overrides = {"preset": args.preset, **_config_options(args), "epochs": args.epochs,
@@ -103,10 +104,6 @@ def run_train(args) -> int:
     if os.environ.get("RANK", "0") == "0":
         print(f"{out}: {state.epoch} epochs, test -ELBO {metrics.get('test_neg_elbo', float('nan')):.2f} nats")
     return 0
-
-
-# The command a user typed, passed by `--nproc` to the workers it starts, for the checkpoint's record.
-COMMAND_ENV = "LATENT_ATLAS_COMMAND"
 
 
 def _without_nproc(argv: list[str]) -> list[str]:

@@ -27,6 +27,8 @@ import torch.distributed as dist
 # How long a rank waits for the others (rendezvous, a collective) before failing with an error
 # instead of hanging: a crashed peer is usually noticed at once, this bounds the rest.
 TIMEOUT = datetime.timedelta(minutes=10)
+# The command a user typed, passed by `--nproc` to the workers it starts, for the checkpoint's record.
+COMMAND_ENV = "LATENT_ATLAS_COMMAND"
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def launch_local(nproc: int, argv: list[str]) -> int:
         raise ValueError(f"--nproc must be >= 1, got {nproc}")
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    env.setdefault("LATENT_ATLAS_COMMAND", shlex.join(["latent-atlas", *argv[:1], f"--nproc={nproc}", *argv[1:]]))
+    env.setdefault(COMMAND_ENV, shlex.join(["latent-atlas", *argv[:1], f"--nproc={nproc}", *argv[1:]]))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                "-m", "latent_atlas.cli", *argv]
     process = subprocess.Popen(command, env=env)

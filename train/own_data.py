@@ -88,9 +88,10 @@ class PreparedData:
 
 
 def prepare(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None = None, recorded: dict | None = None,
-            log: Callable[[str], None] = _stderr, workers: int | None = None) -> PreparedData:
+            log: Callable[[str], None] = _stderr, workers: int | None = None, write: bool = True) -> PreparedData:
     """The run's data. `recorded`: the `dataset` record of the run's checkpoint when resuming or
-    exporting; its checksum must match the source's."""
+    exporting; its checksum must match the source's. write=False leaves the run directory alone (the
+    cache and dataset.json): what the other ranks of a data-parallel job do once rank 0 has written them."""
     if sources.is_builtin(config.dataset):
         return _builtin(config, data_dir)
     layout = config.layout or DEFAULT_LAYOUT
@@ -113,11 +114,12 @@ def prepare(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | Non
             start = time.perf_counter()
             ingested = sources.ingest(source, layout, workers, previous, signature)
             _check_unchanged(config, ingested, expected)  # before saving: the run's copy must survive a refusal
-            cache.save(config.dataset, layout, ingested, source.signature())
+            if write:
+                cache.save(config.dataset, layout, ingested, source.signature())
             log(f"{config.dataset}: preprocessed {ingested.preprocessed:,} image(s) with the {layout} layout on "
                 f"{workers or sources.default_workers()} core(s) in {time.perf_counter() - start:.1f} s"
                 + (f" ({len(ingested.images) + len(ingested.bad) - ingested.preprocessed:,} unchanged, from the cache)"
-                   if previous is not None else "") + f"; cached in {cache.path}")
+                   if previous is not None else "") + (f"; cached in {cache.path}" if write else ""))
         _check_unchanged(config, ingested, expected)
         sources.check_aspect_ratios(source, ingested, layout)
     _check_bad(config, ingested, log)
@@ -126,7 +128,8 @@ def prepare(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | Non
     prepared = _assemble(config, ingested, split, layout, source.kind if source else recorded["source"]["kind"],
                          source.name if source else recorded["name"])
     _report_counts(prepared, ingested, log)
-    _write_record(run_dir, prepared, ingested, split)
+    if write:
+        _write_record(run_dir, prepared, ingested, split)
     return prepared
 
 

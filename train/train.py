@@ -225,10 +225,7 @@ def _train(config: TrainConfig, run_dir: Path, job: distributed.Distributed, dev
         raise ValueError(f"{run_dir} was trained by {checkpoint.state.world_size} process(es) and this job has "
                          f"{job.world_size}: the global batch, and so the run, would change. Resume it with "
                          f"--nproc {checkpoint.state.world_size}")
-    # Built-in or your own images; own images are preprocessed once (cached in the run) and split, and a
-    # resumed run must find the source it started with (its checksum is in the checkpoint).
-    dataset = own_data.prepare(config, run_dir, data_dir, recorded=checkpoint.state.dataset if checkpoint else None,
-                               log=_stderr if job.is_main else _quiet)
+    dataset = _prepare_data(config, run_dir, data_dir, checkpoint, job)
     run = _start(config, run_dir, job, device, dataset, progress, plots)
     if checkpoint is not None:
         _restore(run, checkpoint)
@@ -281,6 +278,21 @@ def _resolve_run(config: TrainConfig, run_dir: Path, resume: bool):
         return config, None
     checkpoint = load_checkpoint(run_dir)
     return resolve_config(checkpoint.state.config, {"epochs": config.epochs, "device": config.device}, run_dir), checkpoint
+
+
+def _prepare_data(config: TrainConfig, run_dir: Path, data_dir, checkpoint, job: distributed.Distributed):
+    """Built-in or your own images; own images are preprocessed once (cached in the run) and split, and a
+    resumed run must find the source it started with (its checksum is in the checkpoint). Under several
+    processes rank 0 prepares first and writes the cache and dataset.json; the others then read its cache
+    and write nothing, so no file in the run is written by two processes at once."""
+    recorded = checkpoint.state.dataset if checkpoint else None
+    if not job.is_main:
+        job.barrier()  # rank 0 is preparing
+    dataset = own_data.prepare(config, run_dir, data_dir, recorded=recorded, log=_stderr if job.is_main else _quiet,
+                               write=job.is_main)
+    if job.is_main:
+        job.barrier()
+    return dataset
 
 
 def _start(config: TrainConfig, run_dir: Path, job: distributed.Distributed, device: torch.device,

@@ -350,3 +350,19 @@ def test_a_blank_array_image_is_named_by_its_index(tmp_path):
         prepare(tmp_path / "boxes.npz", tmp_path / "run")
     data = prepare(tmp_path / "boxes.npz", tmp_path / "run", skip_bad_images=True)
     assert data.source["skipped"] == [f"{tmp_path / 'boxes.npz'}: images[17]"]
+
+
+def test_write_false_reads_the_cache_and_writes_nothing(small_letters, tmp_path):
+    # What the other ranks of a data-parallel job do once rank 0 has prepared the run's data.
+    fresh = tmp_path / "fresh"
+    prepare_quietly = own_data.prepare(TrainConfig(dataset=str(small_letters)), fresh, log=lambda _: None, write=False)
+    assert len(prepare_quietly.train_images) > 0 and not fresh.exists()
+    run, log = tmp_path / "run", []
+    first = prepare(small_letters, run, log=log)
+    before = snapshot(run)
+    log.clear()
+    again = own_data.prepare(TrainConfig(dataset=str(small_letters)), run, log=log.append, write=False)
+    assert not any(" image(s) with the " in line for line in log)  # rank 0's cache, not a second ingest
+    np.testing.assert_array_equal(first.train_images, again.train_images)
+    assert again.source["checksum"] == first.source["checksum"]
+    assert snapshot(run) == before
