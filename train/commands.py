@@ -95,6 +95,7 @@ def run_train(args) -> int:
     check_output_dir(out)  # before the data is loaded
     saved = load_checkpoint(out).state.config if args.resume else None
     config = resolve_config(saved, overrides, out)
+    _check_dataset_options(args, config)
     command = os.environ.get(COMMAND_ENV) or shlex.join(["latent-atlas", *args.argv])
     state = train(config, out, data_dir=args.data_dir, resume=args.resume, progress=not args.quiet,
                   plots=not args.no_plots, command=command)
@@ -139,6 +140,24 @@ def run_evaluate(args) -> int:
     for key, value in rows:
         print(f"  {key:<{width}}  {value:>10}")
     return 0
+
+
+def _check_dataset_options(args, config) -> None:
+    """An option for the other kind of dataset is refused, not silently ignored: the built-in datasets
+    hold out --val-size images; your own images are split per class by fractions."""
+    from .sources import is_builtin
+
+    own_only = {"--layout": args.layout, "--split-seed": args.split_seed,
+                "--validation-fraction": args.validation_fraction, "--test-fraction": args.test_fraction,
+                "--skip-bad-images": args.skip_bad_images}
+    if is_builtin(config.dataset):
+        given = [flag for flag, value in own_only.items() if value is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} apply to your own images (--dataset PATH), not to {config.dataset}; "
+                             f"its validation split is set with --val-size N")
+    elif args.val_size is not None:
+        raise ValueError("--val-size applies to the built-in datasets; your own images are split per class: "
+                         "use --validation-fraction (and --test-fraction)")
 
 
 def _config_options(args) -> dict:

@@ -366,3 +366,13 @@ def test_write_false_reads_the_cache_and_writes_nothing(small_letters, tmp_path)
     np.testing.assert_array_equal(first.train_images, again.train_images)
     assert again.source["checksum"] == first.source["checksum"]
     assert snapshot(run) == before
+
+
+def test_an_option_for_the_other_kind_of_dataset_is_refused_not_ignored(small_letters, tmp_path, capsys):
+    for argv, message in ((["--dataset", str(small_letters), "--val-size", "10"], "--val-size applies to the built-in"),
+                          (["--dataset", "mnist", "--validation-fraction", "0.2", "--layout", "resize"],
+                           "--layout, --validation-fraction apply to your own images")):
+        code = cli(["train", *argv, "--out", str(tmp_path / "run"), "--quiet", "--no-plots"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and message in err[-1] and len(err) == 1, err
+        assert not (tmp_path / "run").exists()
