@@ -129,8 +129,10 @@ async function loadModel(source, { label } = {}) {
     // by side; the bundle's checks decide whether that session is used.
     const reads = startReads(source);
     const ortReady = ortFor(provider);
+    ortReady.then(() => { state.timings.ort = performance.now(); }, () => {});
     const decoder = Promise.all([ortReady, reads['decoder.onnx']])
-      .then(([ort, bytes]) => createSession(ort, bytes, 'decoder', provider, source.prefix));
+      .then(([ort, bytes]) => createSession(ort, bytes, 'decoder', provider, source.prefix))
+      .then(session => { state.timings.decoder = performance.now(); return session; });
     let bundle;
     try {
       bundle = await readBundle(source, reads);
@@ -696,6 +698,7 @@ async function start() {
     const response = await fetch('config.json');
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     state.config = await response.json();
+    state.timings.config = performance.now();
   } catch (error) {
     showMessage(`config.json could not be read (${error.message}); serve the folder that 'latent-atlas web --out' wrote`);
     return;
