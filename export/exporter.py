@@ -28,7 +28,7 @@ from latent_atlas.runtime.files import check_output_dir
 from latent_atlas.runtime.limits import MAX_IW_SAMPLES
 from latent_atlas.runtime.options import VARIANTS, WEIGHTS, Variant, Weights, check_choice
 from latent_atlas.train import data, own_data
-from latent_atlas.train.evaluate import load_model
+from latent_atlas.train.evaluate import BINARIZATION_SEED, binarized, load_model
 from latent_atlas.train.model import VAE
 from latent_atlas.train.run_state import RunState
 
@@ -223,13 +223,18 @@ def _convert_variant(tmp: Path, source: _Source, variant: Variant, data_dir) -> 
 
 
 def _measure(tmp: Path, source: _Source, options: ExportOptions, log) -> dict:
-    """The test -ELBO (and the IW bound for fp32) from the exported files themselves."""
+    """The test -ELBO (and the IW bound for fp32) from the exported files themselves; a model trained on
+    binarized pixels is measured on the test set binarized as the trainer did (evaluate.binarized)."""
     seed = source.state.config.seed
     encoder, decoder = evaluation.open_pair(tmp / fmt.ENCODER, tmp / fmt.DECODER)
-    metrics: dict = evaluation.neg_elbo(encoder, decoder, source.x_test, seed=seed)
+    x_test, metrics = source.x_test, {}
+    if source.state.config.binarize == "dynamic":
+        x_test = binarized(torch.from_numpy(x_test)).numpy()
+        metrics.update(binarized=True, binarization_seed=BINARIZATION_SEED)
+    metrics.update(evaluation.neg_elbo(encoder, decoder, x_test, seed=seed))
     if options.iw_samples > 0 and options.variant == "fp32":
-        subset = source.x_test[: options.iw_images]
-        log(f"importance-weighted bound with K={options.iw_samples} on {len(subset):,} of {len(source.x_test):,} "
+        subset = x_test[: options.iw_images]
+        log(f"importance-weighted bound with K={options.iw_samples} on {len(subset):,} of {len(x_test):,} "
             f"test images")
         iw = evaluation.iw_log_likelihood(encoder, decoder, subset, options.iw_samples, seed=seed)
         metrics.update(test_iw_nll=-float(iw.mean()), iw_samples=options.iw_samples, iw_images=len(subset))

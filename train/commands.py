@@ -10,7 +10,7 @@ from pathlib import Path
 
 from latent_atlas.runtime.preprocessing import LAYOUTS
 
-from .options import DEVICES, LR_SCHEDULES, PRESETS, WEIGHTS
+from .options import BINARIZE, DEVICES, LR_SCHEDULES, OBJECTIVES, PRESETS, WEIGHTS
 
 
 def register(subparsers) -> None:
@@ -42,6 +42,13 @@ def register(subparsers) -> None:
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None, help="default: cosine")
     p.add_argument("--lr-decay-epochs", type=int, default=None, metavar="N",
                    help="the cosine reaches 0 at epoch N (default 20), whatever --epochs says, so runs resume exactly")
+    p.add_argument("--objective", choices=OBJECTIVES, default=None,
+                   help="elbo (default preset), iwae (the importance-weighted bound with --k samples; Burda et al. "
+                        "2015) or keras-seed (the seed preset's)")
+    p.add_argument("--k", type=int, default=None, metavar="K", help="importance samples per image of --objective iwae (default 5)")
+    p.add_argument("--binarize", choices=BINARIZE, default=None,
+                   help="dynamic: re-draw every training image's pixels as Bernoulli(grey level) each time it is used, "
+                        "and measure on binarized images (the literature's dynamically binarized MNIST); default none")
     p.add_argument("--beta", type=float, default=None, help="KL weight (1 = the ELBO)")
     p.add_argument("--beta-warmup", type=int, default=None, metavar="EPOCHS", help="ramp beta up linearly over EPOCHS")
     p.add_argument("--encoder-weight-decay", type=float, default=None, metavar="W",
@@ -165,7 +172,8 @@ def _config_options(args) -> dict:
     return {"dataset": args.dataset, "latent_dim": args.latent_dim, "limit": args.limit, "val_size": args.val_size,
             "seed": args.seed,
             "batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule,
-            "lr_decay_epochs": args.lr_decay_epochs, "beta": args.beta, "beta_warmup_epochs": args.beta_warmup,
+            "lr_decay_epochs": args.lr_decay_epochs, "objective": args.objective, "importance_samples": args.k,
+            "binarize": args.binarize, "beta": args.beta, "beta_warmup_epochs": args.beta_warmup,
             "encoder_weight_decay": args.encoder_weight_decay, "encoder_noise": args.encoder_noise,
             "bottleneck_bias": args.bottleneck_bias, "patience": args.patience, "layout": args.layout,
             "split_seed": args.split_seed, "validation_fraction": args.validation_fraction,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from latent_atlas.runtime.evaluation import QUICK_IW_IMAGES
 from latent_atlas.runtime.limits import MAX_IW_SAMPLES
 
-from .options import (DEVICES, LR_SCHEDULES, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM, OBJECTIVES, OPTIMIZERS,
-                      Device, LrSchedule, Objective, Optimizer, Preset, check_choice)
+from .options import (BINARIZE, DEVICES, LR_SCHEDULES, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IWAE_SAMPLES, MAX_LATENT_DIM,
+                      OBJECTIVES, OPTIMIZERS, Binarize, Device, LrSchedule, Objective, Optimizer, Preset, check_choice)
 
 PRESETS: dict[str, dict] = {
     # Adam converges in far fewer seconds than the seed's RMSprop; batch 32 buys 4x the optimizer steps
@@ -56,6 +56,8 @@ class TrainConfig:
     seed: int = 0
     device: Device = "auto"
     objective: Objective = "elbo"
+    importance_samples: int = 5  # K of the "iwae" objective (importance samples per image per step)
+    binarize: Binarize = "none"  # "dynamic": train on pixels re-drawn as Bernoulli(grey level) at every use
     optimizer: Optimizer = "adam"
     lr: float = 1e-3
     lr_schedule: LrSchedule = "cosine"  # cosine: per step, down to 0 at `lr_decay_epochs`
@@ -84,10 +86,13 @@ class TrainConfig:
                 raise ValueError(f"{name.replace('_', ' ')} must be a finite number, got {value}")
         check_choice(self.preset, tuple(PRESETS), "preset")
         check_choice(self.objective, OBJECTIVES, "objective")
+        check_choice(self.binarize, BINARIZE, "binarize")
         check_choice(self.optimizer, OPTIMIZERS, "optimizer")
         check_choice(self.lr_schedule, LR_SCHEDULES, "lr schedule")
         check_choice(self.device, DEVICES, "device")
         checks = [
+            (1 <= self.importance_samples <= MAX_IWAE_SAMPLES,
+             f"importance samples (--k) must be from 1 to {MAX_IWAE_SAMPLES:,}, got {self.importance_samples}"),
             (self.lr_decay_epochs >= 1, f"lr decay epochs must be >= 1, got {self.lr_decay_epochs}"),
             (self.lr_schedule != "cosine" or self.epochs <= self.lr_decay_epochs,
              f"the cosine schedule reaches a learning rate of 0 at epoch {self.lr_decay_epochs}, so training to "

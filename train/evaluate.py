@@ -26,7 +26,7 @@ from latent_atlas.runtime.preprocessing import PIXEL_MAX
 from . import own_data
 from .checkpoint import load_checkpoint
 from .device import pick_device
-from .model import VAE, DiagonalGaussian, bernoulli_nll, load_weights, standard_normal_log_prob
+from .model import VAE, DiagonalGaussian, bernoulli_nll, load_weights, log_importance_weights
 from .options import Weights
 from .run_state import RunState
 
@@ -38,8 +38,13 @@ def images_to_tensor(images: np.ndarray | torch.Tensor, device: torch.device | s
     return images.to(device).unsqueeze(1).float().div_(PIXEL_MAX)
 
 
-def binarized(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """Dynamic binarization: each pixel ~ Bernoulli(intensity), with a fixed seed so numbers repeat."""
+# Binarized evaluation draws each test (and validation) pixel once, with this seed, whatever the run's
+# seed: every run and bundle is then measured on the same binary images, and the figures repeat.
+BINARIZATION_SEED = 0
+
+
+def binarized(x: torch.Tensor, seed: int = BINARIZATION_SEED) -> torch.Tensor:
+    """Each pixel ~ Bernoulli(intensity), drawn from a seeded generator so the numbers repeat."""
     generator = torch.Generator(device=x.device).manual_seed(seed)
     return torch.bernoulli(x, generator=generator)
 
@@ -72,10 +77,7 @@ def iw_log_likelihood(model: VAE, x: torch.Tensor, k: int = 100, seed: int = 0,
     for batch in x.split(batch_size):
         posterior: DiagonalGaussian = model.encode(batch)
         eps = torch.randn((k, *posterior.mean.shape), generator=generator, device=x.device)
-        z = posterior.mean + posterior.std * eps  # [K, B, D]
-        logits = model.decode(z.reshape(-1, z.shape[-1])).view(k, len(batch), *batch.shape[1:])
-        log_px_z = -bernoulli_nll(logits.flatten(0, 1), batch.repeat(k, 1, 1, 1)).view(k, len(batch))
-        log_w = log_px_z + standard_normal_log_prob(z) - posterior.log_prob(z)
+        log_w, _ = log_importance_weights(model, batch, posterior, posterior.reparameterize(eps))  # [K, B]
         out.append(torch.logsumexp(log_w, dim=0) - math.log(k))
     return torch.cat(out)
 
@@ -85,8 +87,9 @@ def evaluate_model(model: VAE, images: np.ndarray, iw_samples: int = 100, binari
     """Everything `latent-atlas evaluate` reports, for uint8 test images [N, 28, 28]."""
     x = images_to_tensor(images, device)
     if binarize:
-        x = binarized(x, seed)
-    result = {"images": len(x), "binarized": binarize, **evaluate_elbo(model, x, seed=seed)}
+        x = binarized(x)
+    result = {"images": len(x), "binarized": binarize, **({"binarization_seed": BINARIZATION_SEED} if binarize else {}),
+              **evaluate_elbo(model, x, seed=seed)}
     if iw_samples > 0:
         result["iw_samples"] = iw_samples
         result["iw_nll"] = -iw_log_likelihood(model, x, iw_samples, seed=seed).mean().item()
@@ -108,6 +111,8 @@ def evaluate_run(run_dir: str | Path, iw_samples: int = 100, binarize: bool = Fa
     model, state = load_model(run_dir, weights, device)
     dataset_name = state.config.dataset
     images = own_data.for_run(run_dir, state, data_dir).test_images
+    # A run trained on binarized pixels is a model of binary images: it is measured on binarized ones.
+    binarize = binarize or state.config.binarize == "dynamic"
     result = evaluate_model(model, images, iw_samples=iw_samples, binarize=binarize, device=device,
                             seed=state.config.seed)
     # The figures are always the test set's; `selected_on` says which split chose the best weights

@@ -7,9 +7,11 @@ https://arxiv.org/abs/1312.6114.
     encoder: convs (Conv 32 -> Conv 64/s2 -> Conv 64 -> Conv 64) -> bottleneck (Dense 32) -> (z_mean, z_logvar)
     decoder: dense (Dense 14*14*64) -> upsample (ConvTranspose 32/s2) -> to_logits (Conv 1; sigmoid for inference)
 
-Two objectives live here:
+Three objectives live here:
   * `elbo_loss`: the correct negative ELBO in nats, what the `default` preset trains and what
     evaluation always reports.
+  * `iwae_loss`: the importance-weighted bound with K samples (Burda, Grosse & Salakhutdinov 2015),
+    a tighter bound than the ELBO; K = 1 is the ELBO with a sampled KL.
   * `keras_seed_loss`: the original recipe, kept bug-for-bug so its results can be compared.
 """
 
@@ -202,17 +204,27 @@ class StepNoise:
     sliced, so that each data-parallel rank uses exactly the numbers a single process would
     (train/distributed.py)."""
 
-    latent: torch.Tensor  # [N, D]: the reparameterisation noise
+    latent: torch.Tensor  # [N, D], or [N, K, D] for K importance samples: the reparameterisation noise
     image: torch.Tensor | None  # [N, 1, 28, 28]: the denoising encoder's input noise (None when unused)
+    pixels: torch.Tensor | None = None  # [N, 1, 28, 28] uniform: dynamic binarization (None when unused)
 
     @classmethod
     def draw(cls, generator: torch.Generator, n: int, latent_dim: int, image_noise: bool,
-             device: torch.device | str = "cpu") -> "StepNoise":
+             device: torch.device | str = "cpu", samples: int = 1, binarize: bool = False) -> "StepNoise":
+        # The order of the draws is part of a run's reproducibility: new kinds of noise come last.
         image = torch.randn((n, *IMAGE_SHAPE), generator=generator, device=device) if image_noise else None
-        return cls(latent=torch.randn((n, latent_dim), generator=generator, device=device), image=image)
+        shape = (n, latent_dim) if samples == 1 else (n, samples, latent_dim)
+        latent = torch.randn(shape, generator=generator, device=device)
+        pixels = torch.rand((n, *IMAGE_SHAPE), generator=generator, device=device) if binarize else None
+        return cls(latent=latent, image=image, pixels=pixels)
 
     def __getitem__(self, part: slice) -> "StepNoise":
-        return StepNoise(self.latent[part], None if self.image is None else self.image[part])
+        return StepNoise(self.latent[part], *(None if t is None else t[part] for t in (self.image, self.pixels)))
+
+    def binarized(self, x: torch.Tensor) -> torch.Tensor:
+        """x with each pixel re-drawn as Bernoulli(its grey level) (u < p has probability p), or x itself
+        when this step does not binarize."""
+        return x if self.pixels is None else (self.pixels < x).to(x.dtype)
 
 
 @dataclass
@@ -230,18 +242,50 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits.float(), x.float(), reduction="none").flatten(1).sum(1)
 
 
+def log_importance_weights(model: VAE, x: torch.Tensor, posterior: DiagonalGaussian,
+                           z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log w, log p(x|z)), each [K, N], for K samples z [K, N, D] from q(z|x) of images x [N, 1, 28, 28]:
+    log w = log p(x|z) + log p(z) - log q(z|x) (Burda et al. 2015, eq. 8), in float32. The training
+    objective `iwae_loss` and the evaluation's importance-weighted bound both use this."""
+    k, n = z.shape[:2]
+    logits = model.decode(z.reshape(k * n, -1))
+    log_px_z = -bernoulli_nll(logits, x.repeat(k, 1, 1, 1)).view(k, n)
+    q = DiagonalGaussian(posterior.mean.float(), posterior.logvar.float())
+    z = z.float()
+    return log_px_z + standard_normal_log_prob(z) - q.log_prob(z), log_px_z
+
+
+def _encoder_input(x: torch.Tensor, noise: StepNoise, encoder_noise: float) -> torch.Tensor:
+    return x + encoder_noise * noise.image if encoder_noise > 0 else x
+
+
 def elbo_loss(model: VAE, x: torch.Tensor, noise: StepNoise, beta: float = 1.0, encoder_noise: float = 0.0) -> LossTerms:
     """Negative ELBO (Kingma & Welling, eq. 10), one posterior sample per image, averaged over the batch.
 
     beta scales the KL term (beta-VAE; beta=1 is the true ELBO). `encoder_noise` > 0 shows the encoder
     a noisy copy of x (a denoising encoder); the decoder is still scored on x itself, so the loss stays
     a bound on -log p(x), just with a smoother q(z|x)."""
-    posterior = model.encode(x + encoder_noise * noise.image if encoder_noise > 0 else x)
+    posterior = model.encode(_encoder_input(x, noise, encoder_noise))
     z = posterior.reparameterize(noise.latent)
     recon = bernoulli_nll(model.decode(z), x).mean()
     # The KL is computed in float32 even under autocast: it is what evaluation reports in nats.
     kl = DiagonalGaussian(posterior.mean.float(), posterior.logvar.float()).kl().mean()
     return LossTerms(loss=recon + beta * kl, recon=recon, kl=kl)
+
+
+def iwae_loss(model: VAE, x: torch.Tensor, noise: StepNoise, encoder_noise: float = 0.0) -> LossTerms:
+    """The negative importance-weighted bound, -log (1/K) sum_k w_k, averaged over the batch (Burda,
+    Grosse & Salakhutdinov, "Importance Weighted Autoencoders", 2015, https://arxiv.org/abs/1509.00519),
+    with the K samples of noise.latent [N, K, D]. It bounds -log p(x) more tightly than the ELBO, and
+    its gradient weights each sample by its normalised importance weight. A denoising encoder's
+    q(z|noisy x) still gives a valid bound on p(x). `recon` and `kl` report the ELBO's terms."""
+    posterior = model.encode(_encoder_input(x, noise, encoder_noise))
+    eps = noise.latent if noise.latent.dim() == 3 else noise.latent[:, None]
+    z = posterior.reparameterize(eps.transpose(0, 1))  # [K, N, D]
+    log_w, log_px_z = log_importance_weights(model, x, posterior, z)
+    bound = torch.logsumexp(log_w, dim=0) - math.log(len(log_w))
+    kl = DiagonalGaussian(posterior.mean.float(), posterior.logvar.float()).kl().mean()
+    return LossTerms(loss=-bound.mean(), recon=-log_px_z.mean(), kl=kl)
 
 
 KERAS_SEED_KL_WEIGHT = 5e-4

@@ -11,8 +11,13 @@ from latent_atlas.runtime.options import WEIGHTS, Weights, check_choice  # noqa:
 Preset = Literal["default", "seed"]
 PRESETS: tuple[str, ...] = get_args(Preset)
 
-Objective = Literal["elbo", "keras-seed"]
+Objective = Literal["elbo", "iwae", "keras-seed"]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
+
+# "dynamic": every time an image is used for training its pixels are re-drawn as Bernoulli(grey level),
+# "dynamically binarized MNIST", the setting of the literature's log-likelihoods.
+Binarize = Literal["none", "dynamic"]
+BINARIZE: tuple[str, ...] = get_args(Binarize)
 
 Optimizer = Literal["adam", "rmsprop"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
@@ -29,3 +34,5 @@ MAX_LATENT_DIM = 512
 # A batch larger than the 60,000 training images is never a whole batch.
 MAX_BATCH_SIZE = 65_536
 MAX_EPOCHS = 100_000
+# Importance samples per image of the IWAE objective: each is one decode per image per step.
+MAX_IWAE_SAMPLES = 1_000

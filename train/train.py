@@ -33,8 +33,8 @@ from . import distributed, own_data
 from .checkpoint import decode_rng, encode_rng, has_checkpoint, join_optimizer_state, load_checkpoint, save_checkpoint
 from .config import TrainConfig, resolve_config
 from .device import bf16_supported, pick_device  # noqa: F401  (pick_device: part of this module's API)
-from .evaluate import evaluate_elbo, images_to_tensor, iw_log_likelihood
-from .model import VAE, LossTerms, StepNoise, elbo_loss, keras_seed_loss, load_weights
+from .evaluate import BINARIZATION_SEED, binarized, evaluate_elbo, images_to_tensor, iw_log_likelihood
+from .model import VAE, LossTerms, StepNoise, elbo_loss, iwae_loss, keras_seed_loss, load_weights
 from .plots import save_epoch_plots
 from .run_state import RunState
 
@@ -58,6 +58,8 @@ def objective_for(config: TrainConfig):
     """(model, x, beta, noise) -> LossTerms for the configured objective."""
     if config.objective == "keras-seed":
         return lambda model, x, beta, noise: keras_seed_loss(model, x, noise)
+    if config.objective == "iwae":  # beta does not apply: the bound is the objective
+        return lambda model, x, beta, noise: iwae_loss(model, x, noise, config.encoder_noise)
     return lambda model, x, beta, noise: elbo_loss(model, x, noise, beta, config.encoder_noise)
 
 
@@ -71,7 +73,7 @@ class _Loss(nn.Module):
         self.objective = objective
 
     def forward(self, x: torch.Tensor, beta: float, noise: StepNoise, loss_scale: float) -> tuple:
-        terms = self.objective(self.model, x, beta, noise)
+        terms = self.objective(self.model, noise.binarized(x), beta, noise)
         return terms.loss * loss_scale, terms
 
 
@@ -103,8 +105,10 @@ class TrainingStep:
     def noise(self, generator: torch.Generator, global_size: int, part: slice = slice(None)) -> StepNoise:
         """The step's noise for this rank's part of the batch, drawn for the whole global batch so that
         every rank slices the same numbers a single process would draw."""
-        return StepNoise.draw(generator, global_size, self.config.latent_dim, self.config.encoder_noise > 0,
-                              self.device)[part]
+        config = self.config
+        return StepNoise.draw(generator, global_size, config.latent_dim, config.encoder_noise > 0, self.device,
+                              samples=config.importance_samples if config.objective == "iwae" else 1,
+                              binarize=config.binarize == "dynamic")[part]
 
     def __call__(self, x: torch.Tensor, beta: float, lr: float, noise: StepNoise, loss_scale: float = 1.0) -> LossTerms:
         """One optimizer step on batch x; the loss runs under autocast, the update in float32.
@@ -301,10 +305,13 @@ def _start(config: TrainConfig, run_dir: Path, job: distributed.Distributed, dev
     same on every rank: each draws the global batch's permutation and noise and takes its slice)."""
     step = build_training_step(config, device, job)
     train_images = dataset.train_images[: config.limit] if config.limit else dataset.train_images
-    x_test = images_to_tensor(dataset.test_images, step.device)
+    # A model of binarized pixels is measured on binarized images, drawn once (evaluate.BINARIZATION_SEED).
+    as_evaluated = binarized if config.binarize == "dynamic" else (lambda x: x)
+    x_test = as_evaluated(images_to_tensor(dataset.test_images, step.device))
     # Model selection and early stopping: the validation split (--val-size 0: the test set).
     selected_on = dataset.eval_split
-    x_select = images_to_tensor(dataset.validation_images, step.device) if selected_on == "validation" else x_test
+    x_select = (as_evaluated(images_to_tensor(dataset.validation_images, step.device))
+                if selected_on == "validation" else x_test)
     state = RunState(config, commands=[], torch_version=torch.__version__, world_size=job.world_size,
                      selected_on=selected_on, dataset=dataset.record())
     return _Run(run_dir, config, step, dataset, job, x_train=torch.as_tensor(train_images).to(step.device),
@@ -383,6 +390,8 @@ def _evaluate_epoch(run: _Run, epoch: int, totals: torch.Tensor, seen: int, seco
     train_loss, train_recon, train_kl = (totals / max(seen, 1)).tolist()
     record = {"epoch": epoch + 1, "beta": config.beta_at(epoch), "train_loss": train_loss, "train_recon": train_recon,
               "train_kl": train_kl, "selected_on": run.state.selected_on}
+    if config.binarize == "dynamic":
+        record.update(binarized=True, binarization_seed=BINARIZATION_SEED)
     splits = {"val": run.x_select, "test": run.x_test} if run.state.selected_on == "validation" else {"test": run.x_test}
     for prefix, x in splits.items():
         figures = evaluate_elbo(model, x, seed=config.seed)
