@@ -52,12 +52,6 @@ def versions() -> dict[str, str]:
     return {"python": platform.python_version(), **installed(VERSIONED_PACKAGES)}
 
 
-@torch.no_grad()
-def posterior_means(model: VAE, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    return np.concatenate([model.encode(torch.from_numpy(x[i:i + batch_size])).mean.numpy()
-                           for i in range(0, len(x), batch_size)])
-
-
 def latent_stats(means: np.ndarray) -> dict[str, list[float]]:
     """Per-dim statistics of the test set's posterior means; the percentiles set grid extents."""
     stats = {"mean": means.mean(0), "std": means.std(0), "min": means.min(0), "max": means.max(0)}
@@ -102,7 +96,6 @@ class _Source:
     dataset: own_data.PreparedData  # a built-in dataset or the run's own images, split as it was trained
     x_test: np.ndarray  # float32 [N, 1, 28, 28]
     test_labels: np.ndarray
-    means: np.ndarray  # the test set's posterior means [N, D]
 
 
 def export_bundle(run_dir: str | Path, out_dir: str | Path, name: str | None = None, variant: Variant = "fp32",
@@ -124,6 +117,10 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, name: str | None = N
     with _staging_dir(out) as tmp:
         log(f"exporting {run_dir} ({manifest.training['weights']} weights, epoch {manifest.training['epoch']}) to ONNX")
         encoder_path, decoder_path = export_onnx(source.model, tmp)
+        # The atlas and the grid extents: the test set's posterior means, from the exported encoder (ONNX
+        # Runtime: the same numbers as PyTorch to 1e-6, in a third of the time).
+        means = evaluation.open_pair(encoder_path, decoder_path)[0].encode(source.x_test, preprocess=False).mean
+        manifest = manifest.replace(latent_stats=latent_stats(means))
         if options.verify:
             errors = check_parity(source.model, encoder_path, decoder_path, source.x_test[:256],
                                   parity_latents(manifest.latent_stats))
@@ -135,7 +132,7 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, name: str | None = N
             errors = mobile.make_static_batch(tmp, options.static_batch)
             log(f"batch fixed to {options.static_batch}; max |static - dynamic| "
                 + ", ".join(f"{k} {v:.2g}" for k, v in errors.items()))
-        manifest = _seal(tmp, manifest, source, command)
+        manifest = _seal(tmp, manifest, source, means, command)
         if _install(tmp, out, target, manifest, options.force):
             log(f"{out} already holds this exact bundle; left as it was")
             return out
@@ -162,7 +159,7 @@ def _load_source(run_dir, weights: Weights, data_dir, log) -> _Source:
     model, state = load_model(run_dir, weights)
     dataset = own_data.for_run(run_dir, state, data_dir, log=log)
     x_test = data.to_float(dataset.test_images)
-    return _Source(model, state, dataset, x_test, dataset.atlas_labels(), posterior_means(model, x_test))
+    return _Source(model, state, dataset, x_test, dataset.atlas_labels())
 
 
 def _describe(source: _Source, options: ExportOptions) -> fmt.Manifest:
@@ -174,7 +171,7 @@ def _describe(source: _Source, options: ExportOptions) -> fmt.Manifest:
         training={"config": config.to_dict(), "commands": source.state.commands, "seed": config.seed,
                   "epoch": source.state.weights_epoch(options.weights),
                   "weights": source.state.resolve_weights(options.weights)},
-        latent_stats=latent_stats(source.means), versions=versions(), static_batch=options.static_batch,
+        latent_stats={}, versions=versions(), static_batch=options.static_batch,  # latent_stats: after export
         runtimes=tuple(mobile.runtimes(options.variant, options.static_batch, options.ort_format)),
         ort_optimization_style=mobile.ort_style(options.static_batch) if options.ort_format else None)
 
@@ -189,7 +186,7 @@ def _refuse_a_different_bundle(out: Path, target: str, manifest: fmt.Manifest, f
     except (OSError, ValueError):
         existing = None
     ours = manifest.content()
-    known_now = [k for k in ours if k not in ("metrics", "files", "onnx", "versions")]
+    known_now = [k for k in ours if k not in ("metrics", "latent_stats", "files", "onnx", "versions")]
     if existing is None or any(existing.get(k) != ours[k] for k in known_now):
         raise FileExistsError(f"{out} already holds a different bundle; pass --force to replace it")
 
@@ -242,13 +239,13 @@ def _measure(tmp: Path, source: _Source, options: ExportOptions, log) -> dict:
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()}
 
 
-def _seal(tmp: Path, manifest: fmt.Manifest, source: _Source, command: str | None) -> fmt.Manifest:
+def _seal(tmp: Path, manifest: fmt.Manifest, source: _Source, means: np.ndarray, command: str | None) -> fmt.Manifest:
     """Metadata into each ONNX file, the atlas, the files' hashes, bundle.json; then loads it back."""
     for filename, role in ((fmt.ENCODER, "encoder"), (fmt.DECODER, "decoder")):
         proto = onnx.load(tmp / filename)
         set_metadata(proto, fmt.onnx_metadata(manifest, role))
         save(proto, tmp / filename)
-    fmt.write_npz(tmp / fmt.ATLAS, z_mean=source.means.astype(np.float32), labels=source.test_labels)
+    fmt.write_npz(tmp / fmt.ATLAS, z_mean=means.astype(np.float32), labels=source.test_labels)
     ort_files = mobile.write_ort(tmp, manifest.ort_optimization_style) if manifest.ort_optimization_style else []
     latent, batch = source.model.latent_dim, manifest.static_batch or "N"
     manifest = manifest.replace(

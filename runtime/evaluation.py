@@ -23,7 +23,7 @@ PROB_EPS = 1e-7
 _LOG_2PI = math.log(2.0 * math.pi)
 # The importance-weighted bound's default subset, the first this many test images: K decodes per image
 # make the bound on all 10,000 minutes of CPU, too slow for every epoch or every export.
-QUICK_IW_IMAGES = 1000
+QUICK_IW_IMAGES = 500
 # Decoded images held at once by the importance-weighted bound: K x batch <= this (about 50 MB as float64).
 MAX_DECODES = 8192
 

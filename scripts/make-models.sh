@@ -16,5 +16,5 @@ train mnist & mnist=$!
 train fashion-mnist & fashion=$!
 wait $mnist && wait $fashion
 for dataset in mnist fashion-mnist; do
-  $LA export "runs/bundled-$dataset" --out "runtime/models/$dataset" --name "$dataset" --force
+  $LA export "runs/bundled-$dataset" --out "runtime/models/$dataset" --name "$dataset" --iw-images all --force
 done

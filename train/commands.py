@@ -8,6 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from latent_atlas.runtime.evaluation import QUICK_IW_IMAGES
 from latent_atlas.runtime.preprocessing import LAYOUTS
 
 from .options import BINARIZE, DEVICES, LR_SCHEDULES, OBJECTIVES, PRESETS, WEIGHTS
@@ -59,7 +60,7 @@ def register(subparsers) -> None:
                    help="initial bias of the encoder's Dense 32 ReLU units (default preset: 1; seed preset and Keras: 0)")
     p.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs")
     p.add_argument("--eval-iw", type=int, default=None, metavar="K",
-                   help="also log the importance-weighted bound (K samples, first 1000 test images) every epoch")
+                   help=f"also log the importance-weighted bound (K samples, first {QUICK_IW_IMAGES} test images) every epoch")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--nproc", type=int, default=None, metavar="N",
                    help="data-parallel worker processes on this machine (torchrun, DDP; global batch = N x "
