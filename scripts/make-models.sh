@@ -2,7 +2,7 @@
 # Reproduces the bundled models shipped in runtime/models/ (`make models`): trains each with the
 # project's own trainer, then exports it; each bundle.json records these commands, the seed and the
 # dataset checksums. The two trainings run side by side on one thread each, exactly as the shipped
-# models were made (float sums depend on the thread count). About 25 minutes on a 2-core CPU.
+# models were made (float sums depend on the thread count). About an hour on an idle 2-core CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LA=${LA:-.venv/bin/latent-atlas}

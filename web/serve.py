@@ -30,6 +30,11 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         super().end_headers()
 
+    def copyfile(self, source, outputfile) -> None:
+        # The kernel copies the file to the socket (sendfile): the 11 MB WASM build is on the page's
+        # critical path, and Python's 64 KB writes made its transfer a fifth of the cold load.
+        self.connection.sendfile(source)
+
     def log_message(self, format, *args) -> None:  # one line per request would drown the URL
         pass
 

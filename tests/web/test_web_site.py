@@ -96,6 +96,8 @@ def test_the_server_sends_the_cross_origin_isolation_headers_and_wasm_types(tmp_
                 for name, value in ISOLATION_HEADERS.items():
                     assert response.headers[name] == value
                 assert response.headers["Content-Type"].startswith(content_type), path
+                body = response.read()  # sent by the kernel (sendfile): every byte, in order
+                assert body == (out / (path or "index.html")).read_bytes(), path
     finally:
         server.shutdown()
         server.server_close()
