@@ -111,7 +111,11 @@ def test_layout_comes_from_the_bundle():
 
 def test_dataset_layout_key_wins_over_the_name_and_old_bundles_fall_back(bundle_copy):
     values = json.loads((bundle_copy / fmt.MANIFEST).read_text())
-    assert "layout" not in values["dataset"]  # the bundled files predate the key: the name decides
+    assert values["dataset"]["layout"] == "mnist"
+    del values["dataset"]["layout"]  # as in bundles written before the key: the dataset's name decides
+    values["dataset"]["name"] = "fashion-mnist"
+    (bundle_copy / fmt.MANIFEST).write_text(json.dumps(values))
+    assert runtime.load(bundle_copy).layout == "fashion-mnist"
     values["dataset"].update(name="my-shoes", layout="fashion-mnist")
     (bundle_copy / fmt.MANIFEST).write_text(json.dumps(values))
     model = runtime.load(bundle_copy)
