@@ -337,7 +337,7 @@ class ExplorerState(QObject):
         self._set_grid_busy(True)
         return request.id
 
-    def _grid_finished(self, request_id: int, manifold: Manifold) -> None:
+    def _grid_finished(self, request_id: int, manifold: Decoded) -> None:
         if not self.worker.is_current(request_id):
             return  # stale: a newer request or another model replaced it
         self.grid = manifold
