@@ -43,6 +43,7 @@ models: venv
 # train_quality.py and export_variants.py read the run that `make models` trains (runs/bundled-mnist).
 bench: venv system-deps
 	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/ddp_scaling.py
 	$(PY) benchmarks/runtime_latency.py
 	$(PY) benchmarks/explorer_frame.py
 	$(PY) benchmarks/mobile_usability.py
