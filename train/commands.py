@@ -59,6 +59,9 @@ def register(subparsers) -> None:
     p.add_argument("--bottleneck-bias", type=float, default=None, metavar="B",
                    help="initial bias of the encoder's Dense 32 ReLU units (default preset: 1; seed preset and Keras: 0)")
     p.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs")
+    p.add_argument("--eval-images", type=int, default=None, metavar="N",
+                   help="quick trials: evaluate every epoch on the first N validation and test images only (default: "
+                        "all; export and evaluate always use the whole test set)")
     p.add_argument("--eval-iw", type=int, default=None, metavar="K",
                    help=f"also log the importance-weighted bound (K samples, first {QUICK_IW_IMAGES} test images) every epoch")
     p.add_argument("--device", default="auto", choices=DEVICES)
@@ -178,4 +181,4 @@ def _config_options(args) -> dict:
             "encoder_weight_decay": args.encoder_weight_decay, "encoder_noise": args.encoder_noise,
             "bottleneck_bias": args.bottleneck_bias, "patience": args.patience, "layout": args.layout,
             "split_seed": args.split_seed, "validation_fraction": args.validation_fraction,
-            "test_fraction": args.test_fraction, "skip_bad_images": args.skip_bad_images}
+            "test_fraction": args.test_fraction, "skip_bad_images": args.skip_bad_images, "eval_images": args.eval_images}

@@ -74,6 +74,9 @@ class TrainConfig:
     encoder_noise: float = 0.2  # std of Gaussian noise added to the encoder's input while training
     bottleneck_bias: float = 1.0  # initial bias of the encoder's Dense 32 ReLU units (Keras': 0)
     patience: int = 5  # early stopping: epochs without improvement (validation -ELBO) before stopping
+    # Quick trials: evaluate each epoch on the first N validation and test images only (None: all of them).
+    # The figures then come from fewer images (metrics.jsonl records how many); export and `evaluate` use all.
+    eval_images: int | None = None
     eval_iw_samples: int = 0  # also log the importance-weighted bound each epoch, with K samples...
     eval_iw_images: int = QUICK_IW_IMAGES  # ...on this many test images
     bf16: bool = True  # bfloat16 autocast where the hardware supports it
@@ -103,6 +106,7 @@ class TrainConfig:
             (1 <= self.batch_size <= MAX_BATCH_SIZE,
              f"batch size must be from 1 to {MAX_BATCH_SIZE:,} (more than the whole training set), got {self.batch_size}"),
             (self.limit is None or self.limit >= 1, f"limit must be >= 1, got {self.limit}"),
+            (self.eval_images is None or self.eval_images >= 1, f"eval images must be >= 1, got {self.eval_images}"),
             (self.val_size >= 0, f"validation size must be >= 0, got {self.val_size}"),
             (self.lr > 0, f"learning rate must be > 0, got {self.lr}"),
             (self.beta >= 0, f"beta must be >= 0, got {self.beta}"),

@@ -50,14 +50,18 @@ def binarized(x: torch.Tensor, seed: int = BINARIZATION_SEED) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 1000, seed: int = 0) -> dict[str, float]:
+def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 128, seed: int = 0) -> dict[str, float]:
     """Single-sample Monte-Carlo -ELBO over float images x [N, 1, 28, 28]; nats per image."""
     model.eval()
     generator = torch.Generator(device=x.device).manual_seed(seed)
+    # One posterior sample per image, drawn for all of them at once: the figure does not depend on the
+    # batch size, which is chosen for speed alone (batches of a few hundred keep the activations in the
+    # CPU's cache; benchmarks/evaluation_speed.py).
+    eps = torch.randn((len(x), model.latent_dim), generator=generator, device=x.device)
     recon = kl = 0.0
-    for batch in x.split(batch_size):
+    for batch, batch_eps in zip(x.split(batch_size), eps.split(batch_size)):
         posterior = model.encode(batch)
-        z = posterior.sample(generator)
+        z = posterior.reparameterize(batch_eps)
         recon += bernoulli_nll(model.decode(z), batch).sum().item()
         kl += posterior.kl().sum().item()
     n = len(x)
@@ -100,9 +104,13 @@ def load_model(run_dir: str | Path, weights: Weights = "best", device: str = "cp
     """The VAE of a run directory (its `best` or `last` weights) and the run's state; which weights were
     loaded is `state.resolve_weights(weights)` (best falls back to last before the first evaluation)."""
     checkpoint = load_checkpoint(run_dir)
-    model = VAE(checkpoint.state.config.latent_dim)
+    config = checkpoint.state.config
+    model = VAE(config.latent_dim)
     load_weights(model, checkpoint.model_state(weights), checkpoint.weights_path(weights))
-    return model.to(device).eval(), checkpoint.state
+    # In the memory format the run trained and evaluated in: the figures then repeat the logged ones to the
+    # last bit, and channels-last convolutions are faster on CPUs (docs/benchmarks.md).
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    return model.to(device, memory_format=memory_format).eval(), checkpoint.state
 
 
 def evaluate_run(run_dir: str | Path, iw_samples: int = 100, binarize: bool = False, weights: Weights = "best",

@@ -307,10 +307,10 @@ def _start(config: TrainConfig, run_dir: Path, job: distributed.Distributed, dev
     train_images = dataset.train_images[: config.limit] if config.limit else dataset.train_images
     # A model of binarized pixels is measured on binarized images, drawn once (evaluate.BINARIZATION_SEED).
     as_evaluated = binarized if config.binarize == "dynamic" else (lambda x: x)
-    x_test = as_evaluated(images_to_tensor(dataset.test_images, step.device))
+    x_test = as_evaluated(images_to_tensor(dataset.test_images, step.device))[: config.eval_images]
     # Model selection and early stopping: the validation split (--val-size 0: the test set).
     selected_on = dataset.eval_split
-    x_select = (as_evaluated(images_to_tensor(dataset.validation_images, step.device))
+    x_select = (as_evaluated(images_to_tensor(dataset.validation_images, step.device))[: config.eval_images]
                 if selected_on == "validation" else x_test)
     state = RunState(config, commands=[], torch_version=torch.__version__, world_size=job.world_size,
                      selected_on=selected_on, dataset=dataset.record())
@@ -396,7 +396,7 @@ def _evaluate_epoch(run: _Run, epoch: int, totals: torch.Tensor, seen: int, seco
     for prefix, x in splits.items():
         figures = evaluate_elbo(model, x, seed=config.seed)
         record.update({f"{prefix}_neg_elbo": figures["neg_elbo"], f"{prefix}_recon": figures["recon"],
-                       f"{prefix}_kl": figures["kl"]})
+                       f"{prefix}_kl": figures["kl"], f"{prefix}_images": len(x)})
     record.update(seconds=round(seconds, 3), images_per_s=round(seen / max(seconds, 1e-9), 1))
     if config.eval_iw_samples:
         subset = run.x_test[: config.eval_iw_images]
@@ -413,7 +413,7 @@ def _evaluate_epoch(run: _Run, epoch: int, totals: torch.Tensor, seen: int, seco
         validation = f"validation -ELBO {record['val_neg_elbo']:.2f}, " if "val_neg_elbo" in record else ""
         print(f"epoch {epoch + 1}/{config.epochs}: {validation}{test}, {record['images_per_s']:.0f} img/s", file=sys.stderr)
     if run.plots:
-        save_epoch_plots(model, run.x_test, run.dataset.test_labels, list(run.dataset.class_names),
+        save_epoch_plots(model, run.x_test, run.dataset.test_labels[: len(run.x_test)], list(run.dataset.class_names),
                          run.run_dir / "plots", epoch + 1, seed=config.seed)
     return record
 

@@ -14,7 +14,7 @@ from latent_atlas.train.train import train
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory, data_dir) -> Path:
     run = tmp_path_factory.mktemp("export") / "run"
-    train(TrainConfig(limit=2000, epochs=1, seed=0), run, data_dir=data_dir, progress=False, plots=False)
+    train(TrainConfig(limit=2000, epochs=1, seed=0, eval_images=500), run, data_dir=data_dir, progress=False, plots=False)
     return run
 
 

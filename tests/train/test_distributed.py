@@ -34,9 +34,10 @@ from latent_atlas.train.train import train
 pytestmark = pytest.mark.slow
 
 # float32 (no bf16 autocast) so that the one-process comparison is about the sharding alone.
-FP32 = dict(limit=1001, epochs=1, batch_size=32, val_size=500, bf16=False, seed=0)
+FP32 = dict(limit=1001, epochs=1, batch_size=32, val_size=500, eval_images=500, bf16=False, seed=0)
 # The CLI runs: epoch 2 must last long enough for a signal to land inside it.
-CLI_ARGS = ["--limit", "3000", "--batch-size", "16", "--val-size", "500", "--seed", "0", "--no-plots", "--quiet"]
+CLI_ARGS = ["--limit", "3000", "--batch-size", "16", "--val-size", "500", "--eval-images", "500", "--seed", "0",
+            "--no-plots", "--quiet"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 WORKER = textwrap.dedent("""

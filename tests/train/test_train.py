@@ -21,7 +21,9 @@ from latent_atlas.train.config import TrainConfig
 from latent_atlas.train.model import VAE
 from latent_atlas.train.train import make_optimizer, train
 
-SMALL = dict(limit=6000, batch_size=32, epochs=2, seed=0)
+# The per-epoch evaluation on 1,000 validation and test images, not 15,000: these tests are about the loop.
+QUICK = dict(eval_images=1000)
+SMALL = dict(limit=6000, batch_size=32, epochs=2, seed=0, **QUICK)
 
 
 def weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -45,12 +47,13 @@ def straight_run(tmp_path_factory, data_dir) -> Path:
 
 def test_writes_metrics_plots_and_checkpoint(tmp_path, data_dir):
     run = tmp_path / "run"
-    state = train(TrainConfig(limit=500, epochs=1, seed=0), run, data_dir=data_dir, progress=False)
+    state = train(TrainConfig(limit=500, epochs=1, seed=0, **QUICK), run, data_dir=data_dir, progress=False)
     assert state.epoch == 1 and state.stopped == "completed"
     record = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
     for key in ("train_loss", "test_neg_elbo", "test_recon", "test_kl", "images_per_s"):
         assert key in record
     assert record["test_neg_elbo"] == pytest.approx(record["test_recon"] + record["test_kl"])
+    assert record["test_images"] == record["val_images"] == QUICK["eval_images"]  # --eval-images, recorded
     for name in ("reconstructions", "samples", "manifold", "latent"):
         with Image.open(run / "plots" / f"epoch-0001-{name}.png") as image:
             assert image.width > 100 and image.height > 100
@@ -63,7 +66,7 @@ def test_writes_metrics_plots_and_checkpoint(tmp_path, data_dir):
 
 def test_no_latent_scatter_above_two_dims(tmp_path, data_dir):
     run = tmp_path / "run"
-    train(TrainConfig(limit=200, epochs=1, latent_dim=3), run, data_dir=data_dir, progress=False)
+    train(TrainConfig(limit=200, epochs=1, latent_dim=3, **QUICK), run, data_dir=data_dir, progress=False)
     assert (run / "plots" / "epoch-0001-manifold.png").exists()
     assert not (run / "plots" / "epoch-0001-latent.png").exists()
 
@@ -78,7 +81,7 @@ def test_resume_gives_identical_weights(tmp_path, data_dir, straight_run):
 
 
 def test_same_seed_same_weights_other_seed_differs(tmp_path, data_dir):
-    config = dict(limit=300, epochs=1, batch_size=64)
+    config = dict(limit=300, epochs=1, batch_size=64, **QUICK)
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
         train(TrainConfig(**config, seed=seed), tmp_path / name, data_dir=data_dir, progress=False, plots=False)
     assert_same_weights(tmp_path / "a", tmp_path / "b")
@@ -88,7 +91,7 @@ def test_same_seed_same_weights_other_seed_differs(tmp_path, data_dir):
 
 def _start_cli_training(run: Path, data_dir: Path) -> subprocess.Popen:
     args = ["--limit", str(SMALL["limit"]), "--batch-size", str(SMALL["batch_size"]), "--epochs", "2",
-            "--seed", "0", "--no-plots", "--quiet", "--data-dir", str(data_dir), "--out", str(run)]
+            "--seed", "0", "--eval-images", str(QUICK["eval_images"]), "--no-plots", "--quiet", "--data-dir", str(data_dir), "--out", str(run)]
     return subprocess.Popen([sys.executable, "-m", "latent_atlas.cli.main", "train", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -173,12 +176,12 @@ def test_non_finite_loss_stops_with_a_clear_error(tmp_path, data_dir, monkeypatc
     nan = torch.tensor(float("nan"), requires_grad=True)
     monkeypatch.setattr(train_module, "elbo_loss", lambda *a, **k: LossTerms(loss=nan * 1, recon=nan * 1, kl=nan * 1))
     with pytest.raises(FloatingPointError, match="lower --lr"):
-        train(TrainConfig(limit=64, epochs=1), tmp_path / "run", data_dir=data_dir, progress=False, plots=False)
+        train(TrainConfig(limit=64, epochs=1, **QUICK), tmp_path / "run", data_dir=data_dir, progress=False, plots=False)
 
 
 def test_refuses_to_overwrite_a_run(tmp_path, data_dir, capsys):
     run = tmp_path / "run"
-    train(TrainConfig(limit=64, epochs=1), run, data_dir=data_dir, progress=False, plots=False)
+    train(TrainConfig(limit=64, epochs=1, **QUICK), run, data_dir=data_dir, progress=False, plots=False)
     before = (run / "checkpoint.json").read_bytes()
     assert cli(["train", "--out", str(run), "--limit", "64", "--epochs", "1", "--data-dir", str(data_dir)]) == 2
     assert "already holds a run" in capsys.readouterr().err
@@ -191,7 +194,7 @@ def test_refuses_to_overwrite_a_run(tmp_path, data_dir, capsys):
 
 def test_resume_past_the_cosine_horizon_says_what_to_do(tmp_path, data_dir, capsys):
     run = tmp_path / "run"
-    train(TrainConfig(limit=64, epochs=1, lr_decay_epochs=1), run, data_dir=data_dir, progress=False, plots=False)
+    train(TrainConfig(limit=64, epochs=1, lr_decay_epochs=1, **QUICK), run, data_dir=data_dir, progress=False, plots=False)
     assert cli(["train", "--out", str(run), "--resume", "--epochs", "3", "--data-dir", str(data_dir)]) == 2
     assert "Start a new run with --epochs 3 --lr-decay-epochs 3" in capsys.readouterr().err
 
@@ -203,7 +206,7 @@ def test_resume_without_a_checkpoint_says_so(tmp_path, capsys):
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path, data_dir):
     run = tmp_path / "run"
-    train(TrainConfig(limit=64, epochs=1), run, data_dir=data_dir, progress=False, plots=False)
+    train(TrainConfig(limit=64, epochs=1, **QUICK), run, data_dir=data_dir, progress=False, plots=False)
     weights_file = run / load_checkpoint(run).state.last.file
     weights_file.write_bytes(weights_file.read_bytes()[:-10])
     with pytest.raises(ValueError, match="SHA-256 does not match"):
@@ -246,6 +249,8 @@ def test_config_validation_and_schedules():
         TrainConfig(epochs=30)
     with pytest.raises(ValueError, match="encoder noise must be >= 0"):
         TrainConfig(encoder_noise=-0.1)
+    with pytest.raises(ValueError, match="eval images must be >= 1"):
+        TrainConfig(eval_images=0)
     with pytest.raises(ValueError, match="encoder weight decay must be >= 0"):
         TrainConfig(encoder_weight_decay=-1.0)
 

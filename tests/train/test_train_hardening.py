@@ -22,7 +22,7 @@ from latent_atlas.train.evaluate import load_model
 from latent_atlas.train.model import VAE, LossTerms, load_weights, migrate_state_dict
 from latent_atlas.train.train import train
 
-TINY = dict(limit=64, epochs=1)
+TINY = dict(limit=64, epochs=1, eval_images=500)  # a quick per-epoch evaluation
 
 
 def tiny_run(tmp_path: Path, data_dir, **overrides) -> Path:
@@ -68,7 +68,7 @@ def test_resolve_config_rules():
 
 def test_the_api_resumes_by_the_same_rules(tmp_path, data_dir):
     run = tiny_run(tmp_path, data_dir, lr_decay_epochs=50)
-    state = train(TrainConfig(limit=64, epochs=2, lr_decay_epochs=2, seed=9), run, data_dir=data_dir, resume=True,
+    state = train(TrainConfig(limit=64, epochs=2, lr_decay_epochs=2, seed=9, eval_images=500), run, data_dir=data_dir, resume=True,
                   progress=False, plots=False)
     assert state.epoch == 2 and state.config.lr_decay_epochs == 50 and state.config.seed == 0  # the saved run rules
 
@@ -98,7 +98,7 @@ def test_a_late_nan_is_never_saved_and_the_last_good_checkpoint_stays(tmp_path, 
 
     monkeypatch.setattr(train_module, "elbo_loss", nan_on_the_second_batch)
     with pytest.raises(FloatingPointError, match="non-finite .* last good checkpoint .* is kept"):
-        train(TrainConfig(limit=64, epochs=2, lr_decay_epochs=5), run, data_dir=data_dir, resume=True,
+        train(TrainConfig(**{**TINY, "epochs": 2, "lr_decay_epochs": 5}), run, data_dir=data_dir, resume=True,
               progress=False, plots=False)
     assert (run / CHECKPOINT_JSON).read_bytes() == before
     after = load_checkpoint(run).tensors("last")
@@ -205,6 +205,6 @@ def test_an_old_run_still_resumes_and_exports_its_weights(tmp_path, data_dir):
     model, _ = load_model(run, "last")
     for a, b in zip(model.state_dict().values(), reference.state_dict().values()):
         assert torch.equal(a, b)
-    state = train(TrainConfig(limit=64, epochs=2, lr_decay_epochs=5), run, data_dir=data_dir, resume=True,
+    state = train(TrainConfig(**{**TINY, "epochs": 2, "lr_decay_epochs": 5}), run, data_dir=data_dir, resume=True,
                   progress=False, plots=False)
     assert state.epoch == 2
