@@ -44,6 +44,7 @@ models: venv
 bench: venv system-deps
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/ddp_scaling.py
+	$(PY) benchmarks/evaluation_speed.py
 	$(PY) benchmarks/runtime_latency.py
 	$(PY) benchmarks/explorer_frame.py
 	$(PY) benchmarks/mobile_usability.py

@@ -20,7 +20,7 @@ import torch  # noqa: E402
 from latent_atlas.train.evaluate import evaluate_elbo  # noqa: E402
 from latent_atlas.train.model import VAE  # noqa: E402
 
-BATCH_SIZES = (64, 128, 256, 1000)
+BATCH_SIZES = (64, 128, 256, 512, 1000)
 FORMATS = {"channels-last": torch.channels_last, "NCHW": torch.contiguous_format}
 
 

@@ -29,7 +29,7 @@ def test_wheel_contains_every_subpackage_and_the_bundled_models(wheel):
     for module in ("cli/main.py", "train/model.py", "train/data.py", "export/exporter.py", "runtime/bundle.py",
                    "runtime/__init__.py", "desktop_app/__init__.py", "desktop_app/commands.py"):
         assert f"latent_atlas/{module}" in names, module
-    for model in ("mnist", "fashion-mnist"):
+    for model in ("mnist", "fashion-mnist", "mnist-binarized"):
         for filename in ("encoder.onnx", "decoder.onnx", "bundle.json", "atlas.npz"):
             assert f"latent_atlas/runtime/models/{model}/{filename}" in names, (model, filename)
     # The browser explorer ships as its sources (no build step) with the lock file that pins onnxruntime-web;

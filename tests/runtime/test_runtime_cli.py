@@ -30,6 +30,15 @@ def test_info(capsys):
     assert code == 0 and "2-D" in out and "z[1]" in out
 
 
+def test_the_binarized_model_says_so_and_decodes_pixel_probabilities(capsys, tmp_path):
+    """Issue 14: the third bundled model is used like the others; its figures are over binary pixels."""
+    code, out, _ = run(capsys, "info", "-m", "mnist-binarized", "--json")
+    metrics = json.loads(out)["metrics"]
+    assert code == 0 and metrics["binarized"] is True and metrics["iw_samples"] == 500
+    code, out, _ = run(capsys, "grid", "-m", "mnist-binarized", "-n", "4", "-o", str(tmp_path / "grid.png"))
+    assert code == 0 and (tmp_path / "grid.png").is_file()
+
+
 def test_decode_writes_the_decoded_image(model, capsys, tmp_path):
     out_file = tmp_path / "digit.png"
     code, out, _ = run(capsys, "decode", "-m", "mnist", "--z=0.5,-1", "-o", str(out_file))

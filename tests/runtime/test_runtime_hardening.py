@@ -73,7 +73,7 @@ def test_a_bundle_without_its_optional_atlas_still_verifies(bundle_copy):
 
 # --- the typed manifest ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "mnist-binarized"])
 def test_the_manifest_reads_and_writes_the_same_json(name, tmp_path):
     path = fmt.resolve(name)
     original = json.loads((path / fmt.MANIFEST).read_text())

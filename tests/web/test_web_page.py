@@ -243,6 +243,19 @@ def test_interpolation_plays_along_the_path_between_a_and_b(page):
     assert strip == [28 * 10, 28]
 
 
+def test_the_binarized_model_runs_like_the_others(page):
+    """Issue 14's third bundled model: a model of binarized pixels whose decoder gives pixel probabilities."""
+    binarized = runtime.load("mnist-binarized", providers="cpu")
+    loads = hook(page, "s.loads")
+    page.select_option("#model-select", "mnist-binarized")
+    page.wait_for_function(f"window.__atlas.state.loads > {loads} && !window.__atlas.state.busy")
+    assert page.is_hidden("#message") and "model mnist-binarized" in page.inner_text("#status")
+    page.evaluate("window.__atlas.moveCursor([-0.4, 1.1])")
+    wait_idle(page)
+    image = np.array(hook(page, "Array.from(s.lastImage)")).reshape(28, 28)
+    assert np.abs(image - binarized.decode([-0.4, 1.1])).max() <= EXACT
+
+
 def test_switching_to_fashion_mnist(page, fashion):
     loads = hook(page, "s.loads")
     page.select_option("#model-select", "fashion-mnist")
