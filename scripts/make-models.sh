@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 LA=${LA:-.venv/bin/latent-atlas}
 train() {  # NAME, then the options that make it
-  local name=$1 run=runs/bundled-$1 resume=
+  local run=runs/bundled-$1 resume=
   shift
   [ -f "$run/checkpoint.json" ] && resume=--resume
   OMP_NUM_THREADS=1 $LA train --preset default --latent-dim 2 --epochs 20 --seed 0 "$@" --out "$run" $resume

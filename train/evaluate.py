@@ -55,7 +55,7 @@ def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 128, seed: int 
     model.eval()
     generator = torch.Generator(device=x.device).manual_seed(seed)
     # One posterior sample per image, drawn for all of them at once: the figure does not depend on the
-    # batch size, which is chosen for speed alone (batches of a few hundred keep the activations in the
+    # batch size, which is chosen for speed alone (batches of about a hundred keep the activations in the
     # CPU's cache; benchmarks/evaluation_speed.py).
     eps = torch.randn((len(x), model.latent_dim), generator=generator, device=x.device)
     recon = kl = 0.0

@@ -307,6 +307,7 @@ def _start(config: TrainConfig, run_dir: Path, job: distributed.Distributed, dev
     train_images = dataset.train_images[: config.limit] if config.limit else dataset.train_images
     # A model of binarized pixels is measured on binarized images, drawn once (evaluate.BINARIZATION_SEED).
     as_evaluated = binarized if config.binarize == "dynamic" else (lambda x: x)
+    # --eval-images slices after binarizing, so its first N images are drawn as in a full evaluation.
     x_test = as_evaluated(images_to_tensor(dataset.test_images, step.device))[: config.eval_images]
     # Model selection and early stopping: the validation split (--val-size 0: the test set).
     selected_on = dataset.eval_split
