@@ -4,8 +4,9 @@ Builds the site as a developer would (`npm ci` in web/ when npm is there, else t
 onnxruntime-web fetch), serves it on 127.0.0.1 with the cross-origin isolation headers, drives
 Debian's chromium with Playwright and writes docs/benchmarks.md (section "web_explorer"):
 
-  * load: navigation start to the first decoded image painted, cold (fresh profile: nothing cached)
-    and warm (a reload: the browser's HTTP and compiled-WASM caches in play); target <= 1.5 s.
+  * load: navigation start to the first decoded image painted, cold (a fresh profile: nothing cached,
+    in a browser started SETTLE_S before) and warm (a reload: the browser's HTTP and compiled-WASM
+    caches in play); target <= 1.5 s. Also the cold load with the browser launched for the page.
   * hover frame: real mouse moves over the map, each timed in the page from the move to the painted
     cursor, preview and status bar; targets p50 <= 4 ms, p99 <= 16 ms.
   * 20 x 20 grid: 400 decodes in one call and 400 tiles painted; target <= 250 ms.
@@ -43,11 +44,14 @@ from latent_atlas.web.site import build_site, site_sizes  # noqa: E402
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 GRID_N = 20
+# A browser that has just started is still busy starting (its GPU, network and storage processes) on these
+# 2 cores; the cold page load is measured after this pause, and separately with the launch included.
+SETTLE_S = 2.0
 TARGETS = {"load": 1500.0, "p50": 4.0, "p99": 16.0, "grid": 250.0}
 # The page's load steps (state.timings), each as ms after navigation start, in the order they finish.
 LOAD_STEPS = {"config": "config.json read", "ort": "onnxruntime-web imported",
               "read": "bundle files read and checked", "decoder": "WASM compiled, decoder session ready",
-              "sessions": "encoder session ready"}
+              "encoder": "encoder session ready (after the first image)"}
 
 
 def npm_ci() -> str:
@@ -132,12 +136,20 @@ def measure_page(context, url: str, moves: int, repeats: int, python: PythonSide
 
 
 def measure_load(playwright, url: str, repeats: int) -> dict:
-    """The page's cold and warm load, each cold one followed by a Python cold start (a fresh process)."""
-    cold, warm, phases, python, transferred = [], [], [], [], None
+    """Cold page loads (a fresh profile: nothing cached) in a running browser, each followed by a warm
+    reload; the same page load with the browser launched for it; and a Python cold start (a fresh process)."""
+    cold, launched, warm, phases, python, transferred = [], [], [], [], [], None
     for _ in range(repeats):
         python.append(cold_start(COLD_START_ORT, 1, "mnist")[2] * 1e3)
         context, user_data = browser.launch(playwright)
         try:
+            launched.append(open_loaded(context, url).evaluate("window.__atlas.state.firstImageMs"))
+        finally:
+            context.close()
+            shutil.rmtree(user_data, ignore_errors=True)
+        context, user_data = browser.launch(playwright)
+        try:
+            time.sleep(SETTLE_S)
             page = open_loaded(context, url)
             cold.append(page.evaluate("window.__atlas.state.firstImageMs"))
             phases.append(page.evaluate("window.__atlas.state.timings"))
@@ -149,8 +161,8 @@ def measure_load(playwright, url: str, repeats: int) -> dict:
         finally:
             context.close()
             shutil.rmtree(user_data, ignore_errors=True)
-    return {"cold": median(cold), "cold_max": max(cold), "warm": median(warm), "transferred": transferred,
-            "python": median(python),
+    return {"cold": median(cold), "cold_max": max(cold), "launched": median(launched), "launched_max": max(launched),
+            "warm": median(warm), "transferred": transferred, "python": median(python),
             **{step: median([p[step] for p in phases]) for step in LOAD_STEPS}}
 
 
@@ -214,11 +226,13 @@ def main() -> None:
         "",
         "| what | browser | Python runtime (same bundle) | target |",
         "|---|---:|---:|---|",
-        f"| page load to first decoded image, cold (fresh profile), median of {args.repeats} | {load['cold']:.0f} ms "
-        f"(max {load['cold_max']:.0f}) | fresh process to first image: {load['python']:.0f} ms | "
-        f"≤ 1,500 ms {mark(load['cold'], TARGETS['load'])} |",
+        f"| page load to first decoded image, cold (fresh profile: nothing cached; the browser running), median of "
+        f"{args.repeats} | {load['cold']:.0f} ms (max {load['cold_max']:.0f}) | fresh process to first image: "
+        f"{load['python']:.0f} ms | ≤ 1,500 ms {mark(load['cold'], TARGETS['load'])} |",
         "| of which, ms after navigation start (cold): " + ", ".join(f"{what} {load[step]:.0f}" for step, what in
                                                                    LOAD_STEPS.items()) + " | | | |",
+        f"| the same cold page load with the browser launched for it (its start-up shares the 2 cores) | "
+        f"{load['launched']:.0f} ms (max {load['launched_max']:.0f}) | | |",
         f"| page load to first decoded image, warm (reload) | {load['warm']:.0f} ms | | |",
         f"| hover frame (move → decode → painted), p50 | {default['p50']:.2f} ms | decode only: {python['p50']:.3f} ms "
         f"| ≤ 4 ms {mark(default['p50'], TARGETS['p50'])} |",

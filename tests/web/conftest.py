@@ -78,9 +78,12 @@ def software_webgpu_context(playwright_driver):
     yield from _context(playwright_driver, SOFTWARE_WEBGPU_FLAGS)
 
 
-def open_page(context, url: str, query: str = ""):
-    """Opens the explorer and waits until its first model is loaded (or its error is shown)."""
+def open_page(context, url: str, query: str = "", routes: dict | None = None):
+    """Opens the explorer and waits until its first model is loaded (or its error is shown). `routes`:
+    {URL glob: handler} that Playwright answers instead of the server (page.route)."""
     page = context.new_page()
+    for pattern, handler in (routes or {}).items():
+        page.route(pattern, handler)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(url + query)
@@ -95,8 +98,8 @@ def open_explorer(browser_context, site_url):
     """open_explorer(query) -> a page of the explorer served by `latent-atlas web --serve`, loaded."""
     pages = []
 
-    def start(query: str = "?provider=wasm"):
-        pages.append(open_page(browser_context, site_url, query))
+    def start(query: str = "?provider=wasm", routes: dict | None = None):
+        pages.append(open_page(browser_context, site_url, query, routes))
         return pages[-1]
 
     yield start

@@ -125,28 +125,48 @@ export async function createSession(ort, bytes, role, provider, label) {
   }
 }
 
+function checkNames(session, role, names, label) {
+  const have = [...session.inputNames, ...session.outputNames];
+  const absent = names.filter(name => !have.includes(name));
+  if (absent.length) {
+    throw new BundleError(`${label}${role}.onnx: has inputs/outputs ${have.join(', ')}, but bundle.json names ${names.join(', ')}; not this bundle's ${role}`);
+  }
+}
+
 /** The two ONNX sessions of a bundle, checked against its manifest. */
 export class Model {
-  /** `decoder`: a promise of a decoder session already being created (from the same bytes), if any. */
-  static async create(ort, bundle, provider, label, decoder = null) {
-    const sessions = {};
+  /** `decoder`: a promise of a decoder session already being created (from the same bytes), if any.
+   * `encoderLater`: return once the decoder is checked, and create and check the encoder in the background
+   * (`encoderReady`); a page's first load paints its first image that much sooner. Otherwise the model is
+   * returned only when both sessions passed their checks, so a broken bundle never replaces a good one. */
+  static async create(ort, bundle, provider, label, { decoder = null, encoderLater = false } = {}) {
+    const model = new Model(ort, bundle, provider);
     try {
-      sessions.decoder = await (decoder ?? createSession(ort, bundle.files['decoder.onnx'], 'decoder', provider, label));
-      sessions.encoder = await createSession(ort, bundle.files['encoder.onnx'], 'encoder', provider, label);
+      model.sessions.decoder = await (decoder ?? createSession(ort, bundle.files['decoder.onnx'], 'decoder', provider, label));
+      await model.checkDecoder(label);
     } catch (error) {
-      for (const session of Object.values(sessions)) await session.release();
+      await model.release();
       throw error;
     }
-    const model = new Model(ort, bundle, sessions, provider);
-    await model.check(label);
+    model.encoderReady = model.openEncoder(bundle.files['encoder.onnx'], label);
+    if (encoderLater) {
+      model.encoderReady.catch(() => {});  // the caller awaits it and reports the error
+    } else {
+      try {
+        await model.encoderReady;
+      } catch (error) {
+        await model.release();
+        throw error;
+      }
+    }
     return model;
   }
 
-  constructor(ort, bundle, sessions, provider) {
+  constructor(ort, bundle, provider) {
     this.ort = ort;
     this.manifest = bundle.manifest;
     this.atlas = bundle.atlas;
-    this.sessions = sessions;
+    this.sessions = {};
     this.provider = provider;
     this.dim = bundle.manifest.latent_dim;
     const onnx = bundle.manifest.onnx || {};
@@ -156,21 +176,26 @@ export class Model {
     this.encoderOutputs = Object.keys(onnx.encoder?.outputs || { z_mean: 0, z_logvar: 0 });
   }
 
-  async check(label) {
-    const { decoder, encoder } = this.sessions;
-    for (const [session, role, names] of [[decoder, 'decoder', [this.decoderInput, this.decoderOutput]],
-      [encoder, 'encoder', [this.encoderInput, ...this.encoderOutputs]]]) {
-      const have = [...session.inputNames, ...session.outputNames];
-      const absent = names.filter(name => !have.includes(name));
-      if (absent.length) {
-        throw new BundleError(`${label}${role}.onnx: has inputs/outputs ${have.join(', ')}, but bundle.json names ${names.join(', ')}; not this bundle's ${role}`);
-      }
-    }
-    try {
+  async openEncoder(bytes, label) {
+    this.sessions.encoder = await createSession(this.ort, bytes, 'encoder', this.provider, label);
+    checkNames(this.sessions.encoder, 'encoder', [this.encoderInput, ...this.encoderOutputs], label);
+    await this.checkSize(label, async () => {
+      const { mean } = await this.encode(new Float32Array(28 * 28));
+      if (mean.length !== this.dim) throw new Error(`encoder gives ${mean.length} latent values`);
+    });
+  }
+
+  async checkDecoder(label) {
+    checkNames(this.sessions.decoder, 'decoder', [this.decoderInput, this.decoderOutput], label);
+    await this.checkSize(label, async () => {
       const image = await this.decode(new Float32Array(this.dim));
       if (image.length !== 28 * 28) throw new Error(`decoded ${image.length} values, expected 28x28`);
-      const { mean } = await this.encode(image);
-      if (mean.length !== this.dim) throw new Error(`encoder gives ${mean.length} latent values`);
+    });
+  }
+
+  async checkSize(label, probe) {
+    try {
+      await probe();
     } catch (error) {
       throw new BundleError(`${label}decoder.onnx and encoder.onnx do not take latent size ${this.dim} from bundle.json (${String(error.message || error).split('\n')[0]}); expected decoder z [N, ${this.dim}] -> image [N, 1, 28, 28]`);
     }
@@ -188,6 +213,7 @@ export class Model {
 
   /** Float32Array [N * 784] -> {mean, logvar} as Float32Array [N * dim]. */
   async encode(images) {
+    if (!this.sessions.encoder) await this.encoderReady;  // (set before its own check's encode)
     const count = images.length / 784;
     const feeds = { [this.encoderInput]: new this.ort.Tensor('float32', images, [count, 1, 28, 28]) };
     const result = await this.sessions.encoder.run(feeds);
@@ -195,6 +221,7 @@ export class Model {
   }
 
   async release() {
+    await this.encoderReady?.catch(() => {});  // an encoder still being created is released with the rest
     await Promise.all(Object.values(this.sessions).map(s => s.release()));
   }
 }

@@ -141,9 +141,13 @@ async function loadModel(source, { label } = {}) {
       throw error;
     }
     state.timings.read = performance.now();
-    const model = await Model.create(await ortReady, bundle, provider, source.prefix, decoder);
-    state.timings.sessions = performance.now();
+    // On the page's first load the encoder is created after the first image; a switch checks both
+    // sessions first, so that a broken bundle never replaces the model in use. Only on wasm: there each
+    // call into onnxruntime runs to its end, while the WebGPU build suspends inside a run, and creating a
+    // session meanwhile corrupts its memory ("memory access out of bounds").
     const previous = state.model;
+    const encoderLater = !previous && provider === 'wasm';
+    const model = await Model.create(await ortReady, bundle, provider, source.prefix, { decoder, encoderLater });
     state.model = model;
     state.provider = provider;
     state.numThreads = provider === 'wasm' ? (await ortReady).env.wasm.numThreads : 1;
@@ -170,6 +174,13 @@ async function loadModel(source, { label } = {}) {
     const start = Float32Array.from(stats.mean ?? state.base);
     await moveCursor(start);
     updateStatus();
+    try {
+      await model.encoderReady;
+    } catch (error) {
+      await unload(model);
+      throw error;
+    }
+    state.timings.encoder = performance.now();
     return true;
   } catch (error) {
     // The model in use (if any) stays; the page says what was wrong.
@@ -179,6 +190,18 @@ async function loadModel(source, { label } = {}) {
   } finally {
     state.loads++;
   }
+}
+
+/** Takes a model that failed its late encoder check off the page (the first load: there is no other). */
+async function unload(model) {
+  if (state.model !== model) return;
+  state.model = state.provider = state.cursor = null;
+  while (state.busy) await new Promise(resolve => setTimeout(resolve, 5));
+  await model.release();
+  $('legend').replaceChildren();
+  drawPoints();
+  clearCanvas($('preview'));
+  $('coordinates').textContent = 'z = –';
 }
 
 function selectedModelSource() {
