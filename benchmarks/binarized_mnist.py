@@ -32,20 +32,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import stamp, table, write_section  # noqa: E402
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from latent_atlas.runtime import bundle as fmt  # noqa: E402
 from latent_atlas.runtime import evaluation  # noqa: E402
 from latent_atlas.train import data  # noqa: E402
-from latent_atlas.train.evaluate import BINARIZATION_SEED, binarized  # noqa: E402
+from latent_atlas.train.evaluate import BINARIZATION_SEED, binarized_array  # noqa: E402
 
 # Davidson et al. 2018, Table 1, MNIST, d = 2: log-likelihood (IW-500) as -nats, mean ± std over runs.
 PAPER = {"N-VAE (Gaussian), d = 2": (135.73, 0.83), "S-VAE (von Mises-Fisher), d = 2": (132.50, 0.73)}
 
 
 def binary_test_set(data_dir, seed: int) -> np.ndarray:
-    x = data.to_float(data.load_dataset("mnist", data_dir).test_images)
-    return binarized(torch.from_numpy(x), seed=seed).numpy()
+    return binarized_array(data.to_float(data.load_dataset("mnist", data_dir).test_images), seed)
 
 
 def mean_std(values: list[float]) -> str:

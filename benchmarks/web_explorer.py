@@ -141,14 +141,9 @@ def measure_load(playwright, url: str, repeats: int) -> dict:
     cold, launched, warm, phases, python, transferred = [], [], [], [], [], None
     for _ in range(repeats):
         python.append(cold_start(COLD_START_ORT, 1, "mnist")[2] * 1e3)
-        context, user_data = browser.launch(playwright)
-        try:
+        with browser.launched(playwright) as context:
             launched.append(open_loaded(context, url).evaluate("window.__atlas.state.firstImageMs"))
-        finally:
-            context.close()
-            shutil.rmtree(user_data, ignore_errors=True)
-        context, user_data = browser.launch(playwright)
-        try:
+        with browser.launched(playwright) as context:
             time.sleep(SETTLE_S)
             page = open_loaded(context, url)
             cold.append(page.evaluate("window.__atlas.state.firstImageMs"))
@@ -158,9 +153,6 @@ def measure_load(playwright, url: str, repeats: int) -> dict:
             page.reload()
             page.wait_for_function("window.__atlas && window.__atlas.state.firstImageMs !== null", timeout=60_000)
             warm.append(page.evaluate("window.__atlas.state.firstImageMs"))
-        finally:
-            context.close()
-            shutil.rmtree(user_data, ignore_errors=True)
     return {"cold": median(cold), "cold_max": max(cold), "launched": median(launched), "launched_max": max(launched),
             "warm": median(warm), "transferred": transferred, "python": median(python),
             **{step: median([p[step] for p in phases]) for step in LOAD_STEPS}}
@@ -186,8 +178,7 @@ def main() -> None:
         try:
             with sync_playwright() as playwright:
                 load = measure_load(playwright, url + "?provider=wasm", args.repeats)
-                context, user_data = browser.launch(playwright, browser.SOFTWARE_WEBGPU_FLAGS)
-                try:
+                with browser.launched(playwright, browser.SOFTWARE_WEBGPU_FLAGS) as context:
                     version = context.browser.version if context.browser else "?"
                     runs = {}
                     for threads in (1, 2, 4):
@@ -206,9 +197,6 @@ def main() -> None:
                         # A software adapter takes seconds per grid: fewer moves and one timed grid.
                         runs[label] = measure_page(context, f"{url}?provider=webgpu", args.moves // 10 if adapter["fallback"]
                                                    else args.moves, 1 if adapter["fallback"] else args.repeats)
-                finally:
-                    context.close()
-                    shutil.rmtree(user_data, ignore_errors=True)
         finally:
             server.shutdown()
             server.server_close()

@@ -28,7 +28,7 @@ from latent_atlas.runtime.files import check_output_dir
 from latent_atlas.runtime.limits import MAX_IW_SAMPLES
 from latent_atlas.runtime.options import VARIANTS, WEIGHTS, Variant, Weights, check_choice
 from latent_atlas.train import data, own_data
-from latent_atlas.train.evaluate import BINARIZATION_SEED, binarized, load_model
+from latent_atlas.train.evaluate import BINARIZATION_SEED, binarized_array, load_model
 from latent_atlas.train.model import VAE
 from latent_atlas.train.run_state import RunState
 
@@ -221,12 +221,12 @@ def _convert_variant(tmp: Path, source: _Source, variant: Variant, data_dir) -> 
 
 def _measure(tmp: Path, source: _Source, options: ExportOptions, log) -> dict:
     """The test -ELBO (and the IW bound for fp32) from the exported files themselves; a model trained on
-    binarized pixels is measured on the test set binarized as the trainer did (evaluate.binarized)."""
+    binarized pixels is measured on the test set binarized as the trainer did (evaluate.binarized_array)."""
     seed = source.state.config.seed
     encoder, decoder = evaluation.open_pair(tmp / fmt.ENCODER, tmp / fmt.DECODER)
     x_test, metrics = source.x_test, {}
     if source.state.config.binarize == "dynamic":
-        x_test = binarized(torch.from_numpy(x_test)).numpy()
+        x_test = binarized_array(x_test)
         metrics.update(binarized=True, binarization_seed=BINARIZATION_SEED)
     metrics.update(evaluation.neg_elbo(encoder, decoder, x_test, seed=seed))
     if options.iw_samples > 0 and options.variant == "fp32":

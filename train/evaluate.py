@@ -49,6 +49,11 @@ def binarized(x: torch.Tensor, seed: int = BINARIZATION_SEED) -> torch.Tensor:
     return torch.bernoulli(x, generator=generator)
 
 
+def binarized_array(x: np.ndarray, seed: int = BINARIZATION_SEED) -> np.ndarray:
+    """`binarized` for float32 numpy images (the exporter's and the ONNX evaluations' form): the same draw."""
+    return binarized(torch.from_numpy(x), seed=seed).numpy()
+
+
 @torch.no_grad()
 def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 128, seed: int = 0) -> dict[str, float]:
     """Single-sample Monte-Carlo -ELBO over float images x [N, 1, 28, 28]; nats per image."""

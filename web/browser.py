@@ -4,7 +4,9 @@ the caller."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -25,3 +27,14 @@ def launch(playwright, extra_flags: tuple[str, ...] = ()):
     context = playwright.chromium.launch_persistent_context(
         user_data, executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_FLAGS, *extra_flags], viewport=VIEWPORT)
     return context, user_data
+
+
+@contextlib.contextmanager
+def launched(playwright, extra_flags: tuple[str, ...] = ()):
+    """`launch` as a context: yields the context; closes it and removes its profile on the way out."""
+    context, user_data = launch(playwright, extra_flags)
+    try:
+        yield context
+    finally:
+        context.close()
+        shutil.rmtree(user_data, ignore_errors=True)

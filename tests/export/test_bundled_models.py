@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from latent_atlas.runtime import bundle as fmt
 from latent_atlas.runtime.evaluation import onnx_neg_elbo
 from latent_atlas.train import data
-from latent_atlas.train.evaluate import BINARIZATION_SEED, binarized
+from latent_atlas.train.evaluate import BINARIZATION_SEED, binarized_array
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "mnist-binarized"])
@@ -43,7 +42,7 @@ def test_bundled_binarized_model_is_measured_on_binary_pixels_as_the_papers_do(d
     assert (recorded["iw_samples"], recorded["iw_images"]) == (500, 10000)
     assert bundle.manifest.training["config"]["binarize"] == "dynamic"
     images, _ = data.load_split("mnist", "test", data_dir)
-    binary = binarized(torch.from_numpy(data.to_float(images))).numpy()
+    binary = binarized_array(data.to_float(images))
     result = onnx_neg_elbo(bundle.encoder_path, bundle.decoder_path, binary, seed=bundle.manifest.training["seed"])
     assert result["test_neg_elbo"] == pytest.approx(recorded["test_neg_elbo"], abs=1e-3)  # the recorded draw, exactly
     assert recorded["test_iw_nll"] < recorded["test_neg_elbo"]

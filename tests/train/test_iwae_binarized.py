@@ -15,7 +15,7 @@ from latent_atlas.train.config import TrainConfig
 from latent_atlas.runtime import evaluation
 from latent_atlas.runtime.preprocessing import to_float
 from latent_atlas.train import data
-from latent_atlas.train.evaluate import binarized, evaluate_run
+from latent_atlas.train.evaluate import binarized_array, evaluate_run
 from latent_atlas.train.model import VAE, StepNoise, elbo_loss, iwae_loss, log_importance_weights
 from latent_atlas.train.train import train
 
@@ -91,10 +91,10 @@ def test_its_bundle_says_its_likelihood_is_over_binarized_pixels(binarized_run, 
     # Exactly the runtime's figure on the test set binarized as the trainer binarizes it (not on grey images).
     x_test = to_float(data.load_dataset("mnist", data_dir).test_images)
     encoder, decoder = evaluation.open_pair(out / fmt.ENCODER, out / fmt.DECODER)
-    on_binary = evaluation.neg_elbo(encoder, decoder, binarized(torch.from_numpy(x_test)).numpy(), seed=0)
+    on_binary = evaluation.neg_elbo(encoder, decoder, binarized_array(x_test), seed=0)
     assert metrics["test_neg_elbo"] == pytest.approx(on_binary["test_neg_elbo"], abs=1e-3)
     assert abs(evaluation.neg_elbo(encoder, decoder, x_test, seed=0)["test_neg_elbo"] - metrics["test_neg_elbo"]) > 0.01
-    expected_iw = -evaluation.iw_log_likelihood(encoder, decoder, binarized(torch.from_numpy(x_test)).numpy()[:200], 5,
+    expected_iw = -evaluation.iw_log_likelihood(encoder, decoder, binarized_array(x_test)[:200], 5,
                                                 seed=0).mean()
     assert metrics["test_iw_nll"] == pytest.approx(expected_iw, abs=1e-3) and metrics["iw_images"] == 200
     # A model of binary pixels is always measured on binary pixels, whatever the caller asked.
