@@ -102,7 +102,8 @@ def main() -> None:
     config = manifests[0].training["config"]
     recipe = (f"`latent-atlas train --preset {config['preset']} --binarize dynamic --objective {config['objective']}"
               + (f" --k {config['importance_samples']}" if config["objective"] == "iwae" else "")
-              + f" --epochs {config['epochs']} --seed S`, then `latent-atlas export RUN --iw-samples 500 --iw-images all`")
+              + f" --batch-size {config['batch_size']} --epochs {config['epochs']} --lr-decay-epochs {config['lr_decay_epochs']}"
+              f" --seed S`, then `latent-atlas export RUN --iw-samples 500 --iw-images all`")
     markdown = "\n".join([
         "## Dynamically binarized MNIST, 2-D latent, against the literature (`benchmarks/binarized_mnist.py`)",
         "",
