@@ -22,17 +22,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import stamp, write_section  # noqa: E402
 
 from latent_atlas.train import data  # noqa: E402
-from latent_atlas.train.config import TrainConfig  # noqa: E402
+from latent_atlas.train.config import PRESETS, TrainConfig  # noqa: E402
 from latent_atlas.train.evaluate import images_to_tensor, load_model  # noqa: E402
 from latent_atlas.train.train import train  # noqa: E402
 
 BIASES = (0.0, 1.0)
+BATCH = PRESETS["default"]["batch_size"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=12, help="seeds 0 .. N-1")
-    parser.add_argument("--steps", type=int, default=500, help="optimizer steps (batches of 32) per run")
+    parser.add_argument("--steps", type=int, default=500, help="optimizer steps (batches of the default preset) per run")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
@@ -42,9 +43,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
             for bias in BIASES:
-                # One epoch over the first 32 * STEPS images is exactly STEPS steps of the default recipe.
+                # One epoch over the first BATCH * STEPS images is exactly STEPS steps of the default recipe.
                 config = TrainConfig.from_preset("default", seed=seed, bottleneck_bias=bias, epochs=1,
-                                                 limit=32 * args.steps, device="cpu")
+                                                 limit=BATCH * args.steps, device="cpu")
                 run = Path(tmp) / f"seed{seed}-bias{bias:g}"
                 state = train(config, run, data_dir=args.data_dir, progress=False, plots=False)
                 model, _ = load_model(run, "last")
@@ -62,7 +63,7 @@ def main() -> None:
         "",
         stamp(),
         "",
-        f"The `default` recipe for its first {args.steps} steps (batch 32, one pass over the first {32 * args.steps:,} "
+        f"The `default` recipe for its first {args.steps} steps (batch {BATCH}, one pass over the first {BATCH * args.steps:,} "
         f"training images, PyTorch {torch.__version__}), seeds "
         f"0–{args.seeds - 1}, with the encoder's Dense 32 ReLU biases starting at Keras' 0 or at the default's 1. "
         "Dead: units whose pre-activation is ≤ 0 on every one of the first 2,000 test images (out of 32). "

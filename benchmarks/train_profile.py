@@ -6,6 +6,9 @@ layer's FLOPs (counted from its shapes) against a measured bf16 GEMM peak: a lar
 every core, the best this machine's oneDNN/AMX path reaches. What is not in a layer (the loss,
 sampling, casts between them, the optimizer) is listed as such.
 
+Then times the same step at several batch sizes: what a step costs whatever its batch (the per-call
+work: Python, dispatch, small copies, the optimizer) against what grows with it.
+
     python benchmarks/train_profile.py [--steps 60] [--preset default]
 """
 
@@ -27,8 +30,20 @@ from report import median, stamp, write_section  # noqa: E402
 from train_throughput import PresetRunner  # noqa: E402
 
 from latent_atlas.train import data  # noqa: E402
+from latent_atlas.train.config import TrainConfig  # noqa: E402
 
 LAYER_TYPES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+SWEEP_BATCHES = (1, 8, 32, 64, 128)
+
+
+def step_ms_by_batch(preset: str, images: torch.Tensor, seconds: float = 2.0, repeats: int = 3) -> dict[int, float]:
+    """Median milliseconds per optimizer step of the preset's step at each of SWEEP_BATCHES and its own batch."""
+    result = {}
+    for batch in sorted({*SWEEP_BATCHES, TrainConfig.from_preset(preset).batch_size}):
+        runner = PresetRunner(preset, images, batch_size=batch)
+        runner.images_per_second(0.5)  # warm-up: oneDNN picks its kernels for these shapes
+        result[batch] = median([batch / runner.images_per_second(seconds) * 1000 for _ in range(repeats)])
+    return result
 
 
 def gemm_peak_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 7) -> float:
@@ -114,6 +129,7 @@ def main() -> None:
                  key=lambda kv: -kv[1])[:8]
 
     peak = {"bf16": gemm_peak_gflops(torch.bfloat16), "fp32": gemm_peak_gflops(torch.float32)}
+    sweep = step_ms_by_batch(args.preset, images)
     rows, in_layers = [], 0.0
     for name in ranges.layers:
         fwd, bwd = totals.get(f"layer:{name}.fwd", 0.0), totals.get(f"layer:{name}.bwd", 0.0)
@@ -145,6 +161,15 @@ def main() -> None:
         f"{flop_total / peak['bf16'] * 1000:.3f} ms of arithmetic in a {per_step_ms:.2f} ms step "
         f"({flop_total / peak['bf16'] * 1000 / per_step_ms:.1%}). Top operators by self time per step: "
         + ", ".join(f"`{k}` {v:.3f} ms" for k, v in ops) + ".",
+        "",
+        "The same step (no profiler, no hooks) at other batch sizes, median of 3 × 2 s each:",
+        "",
+        "| batch | ms per step | images/s | ms per image |",
+        "|---:|---:|---:|---:|",
+        *[f"| {b} | {ms:.1f} | {b / ms * 1000:,.0f} | {ms / b:.2f} |" for b, ms in sweep.items()],
+        "",
+        f"A one-image step costs {sweep[1]:.1f} ms: that much of every step is per-call work whatever the batch, "
+        f"{sweep[1] / sweep[batch]:.0%} of a batch-{batch} step.",
     ])
     print(markdown)
     if not args.no_write:

@@ -10,12 +10,14 @@ train() {  # NAME, then the options that make it
   local run=runs/bundled-$1 resume=
   shift
   [ -f "$run/checkpoint.json" ] && resume=--resume
-  OMP_NUM_THREADS=1 $LA train --preset default --latent-dim 2 --epochs 20 --seed 0 "$@" --out "$run" $resume
+  OMP_NUM_THREADS=1 $LA train --preset default --latent-dim 2 --seed 0 "$@" --out "$run" $resume
 }
 train mnist --dataset mnist --eval-iw 100 & mnist=$!
 train fashion-mnist --dataset fashion-mnist --eval-iw 100 & fashion=$!
-# The literature's setting (issue 14): dynamically binarized MNIST, measured on binary pixels.
-train mnist-binarized --dataset mnist --binarize dynamic & binarized=$!
+# The literature's setting (issue 14): dynamically binarized MNIST, measured on binary pixels; its
+# published figures were made with the batch-32 recipe the default preset had before batch 64.
+train mnist-binarized --dataset mnist --binarize dynamic --batch-size 32 --lr 1e-3 --epochs 20 --lr-decay-epochs 20 \
+  & binarized=$!
 wait $mnist && wait $fashion && wait $binarized
 for name in mnist fashion-mnist; do
   $LA export "runs/bundled-$name" --out "runtime/models/$name" --name "$name" --iw-images all --force

@@ -11,7 +11,10 @@ from pathlib import Path
 from latent_atlas.runtime.evaluation import QUICK_IW_IMAGES
 from latent_atlas.runtime.preprocessing import LAYOUTS
 
+from .config import PRESETS as PRESET_SETTINGS
 from .options import BINARIZE, DEVICES, LR_SCHEDULES, OBJECTIVES, PRESETS, WEIGHTS
+
+DEFAULT = PRESET_SETTINGS["default"]  # the help text quotes the recommended recipe, never a copy of it
 
 
 def register(subparsers) -> None:
@@ -30,19 +33,21 @@ def register(subparsers) -> None:
     p.add_argument("--skip-bad-images", action="store_true", default=None,
                    help="own images: leave out unreadable or blank pictures (at most 5%%) with a warning instead of stopping")
     p.add_argument("--preset", default=None, choices=PRESETS,
-                   help="default (recommended): Adam, cosine LR, batch 32, bf16 on capable CPUs; seed: the original Keras recipe")
+                   help=f"default (recommended): Adam, cosine LR, batch {DEFAULT['batch_size']}, bf16 on capable CPUs; "
+                        "seed: the original Keras recipe")
     p.add_argument("--latent-dim", type=int, default=None, help="size of z (default 2)")
-    p.add_argument("--epochs", type=int, default=None, help="total epochs to reach, also with --resume (default 20)")
+    p.add_argument("--epochs", type=int, default=None, help=f"total epochs to reach, also with --resume (default {DEFAULT['epochs']})")
     p.add_argument("--limit", type=int, default=None, help="train on the first N training images only")
     p.add_argument("--val-size", type=int, default=None, metavar="N",
                    help="training images held out (fixed, seeded) to pick the best epoch and stop early (default "
                         "5000); 0 selects on the test set instead, for comparison with older runs")
     p.add_argument("--seed", type=int, default=None, help="makes a CPU run reproducible (default 0)")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--batch-size", type=int, default=None, help=f"default {DEFAULT['batch_size']}")
+    p.add_argument("--lr", type=float, default=None, help=f"default {DEFAULT['lr']:g}")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None, help="default: cosine")
     p.add_argument("--lr-decay-epochs", type=int, default=None, metavar="N",
-                   help="the cosine reaches 0 at epoch N (default 20), whatever --epochs says, so runs resume exactly")
+                   help=f"the cosine reaches 0 at epoch N (default {DEFAULT['lr_decay_epochs']}), whatever --epochs says, "
+                        "so runs resume exactly")
     p.add_argument("--objective", choices=OBJECTIVES, default=None,
                    help="elbo (default preset), iwae (the importance-weighted bound with --k samples; Burda et al. "
                         "2015) or keras-seed (the seed preset's)")

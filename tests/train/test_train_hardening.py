@@ -22,7 +22,7 @@ from latent_atlas.train.evaluate import load_model
 from latent_atlas.train.model import VAE, LossTerms, load_weights, migrate_state_dict
 from latent_atlas.train.train import train
 
-TINY = dict(limit=64, epochs=1, eval_images=500)  # a quick per-epoch evaluation
+TINY = dict(limit=64, batch_size=32, epochs=1, eval_images=500)  # two batches; a quick per-epoch evaluation
 
 
 def tiny_run(tmp_path: Path, data_dir, **overrides) -> Path:
