@@ -20,7 +20,7 @@ from .options import (BINARIZE, DEVICES, LR_SCHEDULES, MAX_BATCH_SIZE, MAX_EPOCH
 PRESETS: dict[str, dict] = {
     # Adam converges in far fewer seconds than the seed's RMSprop. Batch 64 with Adam's learning rate
     # scaled by sqrt(2) from the 1e-3 of batch 32 ends lower over 25 epochs than batch 32 over 20, in
-    # about the same time: a CPU step pays a large per-call cost whatever its batch (docs/benchmarks.md).
+    # little more time: a CPU step pays a large per-call cost whatever its batch (docs/benchmarks.md).
     # A cosine decay of the learning rate takes the gradient noise out of the last epochs. Without
     # help the encoder overfits (most of the test-train gap is the test amortization gap): noise of
     # std 0.2 on its input while training narrows that gap. The encoder's Dense 32 ReLUs start with a bias of 1 so that Adam's first steps do not
