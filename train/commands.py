@@ -11,7 +11,7 @@ from pathlib import Path
 from latent_atlas.runtime.evaluation import QUICK_IW_IMAGES
 from latent_atlas.runtime.preprocessing import LAYOUTS
 
-from .config import PRESETS as PRESET_SETTINGS
+from .config import PRESETS as PRESET_SETTINGS, TrainConfig
 from .options import BINARIZE, DEVICES, LR_SCHEDULES, OBJECTIVES, PRESETS, WEIGHTS
 
 DEFAULT = PRESET_SETTINGS["default"]  # the help text quotes the recommended recipe, never a copy of it
@@ -27,31 +27,31 @@ def register(subparsers) -> None:
     p.add_argument("--layout", default=None, choices=list(LAYOUTS),
                    help="own images: how each picture becomes 28x28 grey: mnist (crop, fit 20x20, centre of mass; "
                         "the default), fashion-mnist (crop, fit 28x28, centred) or resize (the whole picture, resized)")
-    p.add_argument("--split-seed", type=int, default=None, help="own images: seed of the train/validation/test split (default 0)")
-    p.add_argument("--validation-fraction", type=float, default=None, help="own images: share of each class for validation (default 0.1)")
-    p.add_argument("--test-fraction", type=float, default=None, help="own images: share of each class for test (default 0.1)")
+    p.add_argument("--split-seed", type=int, default=None, help=f"own images: seed of the train/validation/test split (default {TrainConfig.split_seed})")
+    p.add_argument("--validation-fraction", type=float, default=None, help=f"own images: share of each class for validation (default {TrainConfig.validation_fraction:g})")
+    p.add_argument("--test-fraction", type=float, default=None, help=f"own images: share of each class for test (default {TrainConfig.test_fraction:g})")
     p.add_argument("--skip-bad-images", action="store_true", default=None,
                    help="own images: leave out unreadable or blank pictures (at most 5%%) with a warning instead of stopping")
     p.add_argument("--preset", default=None, choices=PRESETS,
                    help=f"default (recommended): Adam, cosine LR, batch {DEFAULT['batch_size']}, bf16 on capable CPUs; "
                         "seed: the original Keras recipe")
-    p.add_argument("--latent-dim", type=int, default=None, help="size of z (default 2)")
+    p.add_argument("--latent-dim", type=int, default=None, help=f"size of z (default {TrainConfig.latent_dim})")
     p.add_argument("--epochs", type=int, default=None, help=f"total epochs to reach, also with --resume (default {DEFAULT['epochs']})")
     p.add_argument("--limit", type=int, default=None, help="train on the first N training images only")
     p.add_argument("--val-size", type=int, default=None, metavar="N",
                    help="training images held out (fixed, seeded) to pick the best epoch and stop early (default "
-                        "5000); 0 selects on the test set instead, for comparison with older runs")
-    p.add_argument("--seed", type=int, default=None, help="makes a CPU run reproducible (default 0)")
+                        f"{TrainConfig.val_size}); 0 selects on the test set instead, for comparison with older runs")
+    p.add_argument("--seed", type=int, default=None, help=f"makes a CPU run reproducible (default {TrainConfig.seed})")
     p.add_argument("--batch-size", type=int, default=None, help=f"default {DEFAULT['batch_size']}")
     p.add_argument("--lr", type=float, default=None, help=f"default {DEFAULT['lr']:g}")
-    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None, help="default: cosine")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None, help=f"default: {DEFAULT['lr_schedule']}")
     p.add_argument("--lr-decay-epochs", type=int, default=None, metavar="N",
                    help=f"the cosine reaches 0 at epoch N (default {DEFAULT['lr_decay_epochs']}), whatever --epochs says, "
                         "so runs resume exactly")
     p.add_argument("--objective", choices=OBJECTIVES, default=None,
                    help="elbo (default preset), iwae (the importance-weighted bound with --k samples; Burda et al. "
                         "2015) or keras-seed (the seed preset's)")
-    p.add_argument("--k", type=int, default=None, metavar="K", help="importance samples per image of --objective iwae (default 5)")
+    p.add_argument("--k", type=int, default=None, metavar="K", help=f"importance samples per image of --objective iwae (default {TrainConfig.importance_samples})")
     p.add_argument("--binarize", choices=BINARIZE, default=None,
                    help="dynamic: re-draw every training image's pixels as Bernoulli(grey level) each time it is used, "
                         "and measure on binarized images (the literature's dynamically binarized MNIST); default none")
