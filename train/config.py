@@ -76,7 +76,7 @@ class TrainConfig:
     encoder_weight_decay: float = 0.0  # decoupled (AdamW-style) weight decay on the encoder's weights
     encoder_noise: float = 0.2  # std of Gaussian noise added to the encoder's input while training
     bottleneck_bias: float = 1.0  # initial bias of the encoder's Dense 32 ReLU units (Keras': 0)
-    patience: int = 5  # early stopping: epochs without improvement (validation -ELBO) before stopping
+    patience: int = 5  # early stopping: epochs without improvement (train.selection_metric) before stopping
     # Quick trials: evaluate each epoch on the first N validation and test images only (None: all of them).
     # The figures then come from fewer images (metrics.jsonl records how many); export and `evaluate` use all.
     eval_images: int | None = None

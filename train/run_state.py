@@ -33,8 +33,11 @@ class WeightsFile:
 
 @dataclass
 class EarlyStopping:
-    best: float | None = None  # the lowest -ELBO on the selection split (RunState.selected_on) so far
+    best: float | None = None  # the lowest value of `metric` on the selection split (RunState.selected_on) so far
     bad_epochs: int = 0  # epochs since it last improved
+    # The metrics.jsonl figure that is watched, after the split's prefix: "neg_elbo", or "neg_iwae" (the
+    # K-sample bound an IWAE run trains). Runs saved before it was recorded watched -ELBO.
+    metric: str = "neg_elbo"
 
 
 @dataclass
@@ -48,7 +51,7 @@ class RunState:
     metrics: dict | None = None  # the last completed epoch's metrics.jsonl record
     stopped: str | None = None  # "completed", "early-stopped", "interrupted" or None (still going)
     last: WeightsFile | None = None  # model + optimizer after `epoch` epochs and `batches_done` batches
-    best: WeightsFile | None = None  # model weights of the epoch with the lowest -ELBO on `selected_on`
+    best: WeightsFile | None = None  # model weights of the epoch with the lowest early_stopping.metric on `selected_on`
     optimizer: dict | None = None  # the optimizer's JSON-able state (its tensors are in `last`)
     rng: dict | None = None  # generator states, base64
     world_size: int = 1  # data-parallel processes (train/distributed.py); a resume must use as many

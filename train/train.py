@@ -36,7 +36,7 @@ from .device import bf16_supported, pick_device  # noqa: F401  (pick_device: par
 from .evaluate import BINARIZATION_SEED, binarized, evaluate_elbo, images_to_tensor, iw_log_likelihood
 from .model import VAE, LossTerms, StepNoise, elbo_loss, iwae_loss, keras_seed_loss, load_weights
 from .plots import save_epoch_plots
-from .run_state import RunState
+from .run_state import EarlyStopping, RunState
 
 METRICS_FILE = "metrics.jsonl"
 # The finite-loss check is a device sync, so within an epoch it runs every this many batches; the
@@ -256,7 +256,8 @@ def _train(config: TrainConfig, run_dir: Path, job: distributed.Distributed, dev
             is_best = stop_early = False
             if job.is_main:  # evaluation is rank 0's alone, so its figures are a single process's
                 record = _evaluate_epoch(run, epoch, totals, seen, seconds)
-                is_best, stop_early = _early_stopping(run, record[f"{_PREFIX[run.state.selected_on]}_neg_elbo"])
+                watched = f"{_PREFIX[run.state.selected_on]}_{run.state.early_stopping.metric}"
+                is_best, stop_early = _early_stopping(run, record[watched])
             else:
                 record = None
             stop_early = job.any(stop_early, device)
@@ -314,7 +315,8 @@ def _start(config: TrainConfig, run_dir: Path, job: distributed.Distributed, dev
     x_select = (as_evaluated(images_to_tensor(dataset.validation_images, step.device))[: config.eval_images]
                 if selected_on == "validation" else x_test)
     state = RunState(config, commands=[], torch_version=torch.__version__, world_size=job.world_size,
-                     selected_on=selected_on, dataset=dataset.record())
+                     selected_on=selected_on, dataset=dataset.record(),
+                     early_stopping=EarlyStopping(metric=selection_metric(config)))
     return _Run(run_dir, config, step, dataset, job, x_train=torch.as_tensor(train_images).to(step.device),
                 x_select=x_select, x_test=x_test, shuffle_rng=torch.Generator().manual_seed(config.seed),
                 noise_rng=torch.Generator(device=step.device).manual_seed(config.seed + 1),
@@ -383,6 +385,13 @@ def _check_finite(run: _Run, totals: torch.Tensor | None) -> None:
 _PREFIX = {"validation": "val", "test": "test"}
 
 
+def selection_metric(config: TrainConfig) -> str:
+    """The figure that picks the best epoch and stops early: the bound the run maximises. An IWAE run is
+    judged by its K-sample bound, which keeps improving while its ELBO may not: the objective trades the
+    ELBO's tightness for the likelihood (Burda et al. 2015, section 3; Cremer et al. 2017)."""
+    return "neg_iwae" if config.objective == "iwae" else "neg_elbo"
+
+
 def _evaluate_epoch(run: _Run, epoch: int, totals: torch.Tensor, seen: int, seconds: float) -> dict:
     """The validation and test -ELBO (and IW bound if asked), logged to metrics.jsonl, the terminal and
     the plots. Rank 0's alone."""
@@ -398,6 +407,11 @@ def _evaluate_epoch(run: _Run, epoch: int, totals: torch.Tensor, seen: int, seco
         figures = evaluate_elbo(model, x, seed=config.seed)
         record.update({f"{prefix}_neg_elbo": figures["neg_elbo"], f"{prefix}_recon": figures["recon"],
                        f"{prefix}_kl": figures["kl"], f"{prefix}_images": len(x)})
+        if config.objective == "iwae":  # the trained bound itself, with fixed noise so epochs compare
+            record[f"{prefix}_neg_iwae"] = -iw_log_likelihood(model, x, config.importance_samples,
+                                                              seed=config.seed).mean().item()
+    if config.objective == "iwae":
+        record["iwae_k"] = config.importance_samples
     record.update(seconds=round(seconds, 3), images_per_s=round(seen / max(seconds, 1e-9), 1))
     if config.eval_iw_samples:
         subset = run.x_test[: config.eval_iw_images]
@@ -412,6 +426,9 @@ def _evaluate_epoch(run: _Run, epoch: int, totals: torch.Tensor, seen: int, seco
         test = (f"test -ELBO {record['test_neg_elbo']:.2f} nats (recon {record['test_recon']:.2f}, "
                 f"KL {record['test_kl']:.2f})")
         validation = f"validation -ELBO {record['val_neg_elbo']:.2f}, " if "val_neg_elbo" in record else ""
+        if "iwae_k" in record:  # the bound the run trains and is selected on
+            prefix = _PREFIX[run.state.selected_on]
+            validation = f"{validation}{prefix} -IWAE(K={record['iwae_k']}) {record[f'{prefix}_neg_iwae']:.2f}, "
         print(f"epoch {epoch + 1}/{config.epochs}: {validation}{test}, {record['images_per_s']:.0f} img/s", file=sys.stderr)
     if run.plots:
         save_epoch_plots(model, run.x_test, run.dataset.test_labels[: len(run.x_test)], list(run.dataset.class_names),
@@ -419,14 +436,14 @@ def _evaluate_epoch(run: _Run, epoch: int, totals: torch.Tensor, seen: int, seco
     return record
 
 
-def _early_stopping(run: _Run, neg_elbo: float) -> tuple[bool, bool]:
-    """(is this epoch the best so far, should training stop), from the true -ELBO on the selection split
-    (validation; the test set with --val-size 0). The seed preset watched its own Keras loss, which we
-    do not recompute."""
+def _early_stopping(run: _Run, value: float) -> tuple[bool, bool]:
+    """(is this epoch the best so far, should training stop), from the watched bound (selection_metric) on
+    the selection split (validation; the test set with --val-size 0). The seed preset watched its own
+    Keras loss, which we do not recompute."""
     stopping = run.state.early_stopping
-    is_best = stopping.best is None or neg_elbo < stopping.best
+    is_best = stopping.best is None or value < stopping.best
     if is_best:
-        stopping.best, stopping.bad_epochs = neg_elbo, 0
+        stopping.best, stopping.bad_epochs = value, 0
     else:
         stopping.bad_epochs += 1
     return is_best, stopping.bad_epochs >= run.config.patience

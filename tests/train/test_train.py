@@ -146,6 +146,34 @@ def test_early_stopping_and_the_best_epoch_follow_the_validation_split(tmp_path,
     assert {r["selected_on"] for r in records} == {"validation"}
 
 
+def test_an_iwae_run_is_selected_on_its_k_sample_bound_not_on_the_elbo(tmp_path, data_dir, monkeypatch):
+    """The validation ELBO improves every epoch while the trained bound gets worse: the bound decides."""
+    elbo = iter(range(100, 0, -1))  # validation, then test, each epoch: 100, 99; 98, 97; ...
+    bound = iter([90.0, 80.0, 91.0, 81.0, 92.0, 82.0])
+    monkeypatch.setattr(train_module, "evaluate_elbo", lambda model, x, **k: dict(neg_elbo=next(elbo), recon=0.0, kl=0.0))
+    ks = []
+
+    def fake_bound(model, x, k, **kwargs):
+        ks.append(k)
+        return torch.full((len(x),), -next(bound))
+
+    monkeypatch.setattr(train_module, "iw_log_likelihood", fake_bound)
+    config = TrainConfig(limit=64, epochs=10, patience=2, val_size=300, objective="iwae", importance_samples=3)
+    state = train(config, tmp_path / "run", data_dir=data_dir, progress=False, plots=False)
+    assert state.stopped == "early-stopped" and state.epoch == 3
+    saved = load_checkpoint(tmp_path / "run").state
+    assert saved.best.epoch == 1 and saved.early_stopping.metric == "neg_iwae" and set(ks) == {3}
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["val_neg_iwae"] for r in records] == [90.0, 91.0, 92.0]
+    assert [r["test_neg_iwae"] for r in records] == [80.0, 81.0, 82.0]
+    assert [r["val_neg_elbo"] for r in records] == [100, 98, 96] and {r["iwae_k"] for r in records} == {3}
+    # A checkpoint written before the watched figure was recorded resumes watching the -ELBO, as it did.
+    from latent_atlas.train.run_state import RunState
+    old = saved.to_json()
+    old["early_stopping"] = {"best": 100.0, "bad_epochs": 0}
+    assert RunState.from_json(old, "old").early_stopping.metric == "neg_elbo"
+
+
 def test_val_size_zero_selects_on_the_test_set_and_says_so(tmp_path, data_dir, monkeypatch):
     test = iter([100.0, 101.0, 102.0])
     monkeypatch.setattr(train_module, "evaluate_elbo", lambda model, x, **k: dict(neg_elbo=next(test), recon=0.0, kl=0.0))
