@@ -427,8 +427,8 @@ def _evaluate_epoch(run: _Run, epoch: int, totals: torch.Tensor, seen: int, seco
                 f"KL {record['test_kl']:.2f})")
         validation = f"validation -ELBO {record['val_neg_elbo']:.2f}, " if "val_neg_elbo" in record else ""
         if "iwae_k" in record:  # the bound the run trains and is selected on
-            prefix = _PREFIX[run.state.selected_on]
-            validation = f"{validation}{prefix} -IWAE(K={record['iwae_k']}) {record[f'{prefix}_neg_iwae']:.2f}, "
+            split = run.state.selected_on
+            validation = f"{validation}{split} -IWAE(K={record['iwae_k']}) {record[f'{_PREFIX[split]}_neg_iwae']:.2f}, "
         print(f"epoch {epoch + 1}/{config.epochs}: {validation}{test}, {record['images_per_s']:.0f} img/s", file=sys.stderr)
     if run.plots:
         save_epoch_plots(model, run.x_test, run.dataset.test_labels[: len(run.x_test)], list(run.dataset.class_names),

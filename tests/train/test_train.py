@@ -146,7 +146,7 @@ def test_early_stopping_and_the_best_epoch_follow_the_validation_split(tmp_path,
     assert {r["selected_on"] for r in records} == {"validation"}
 
 
-def test_an_iwae_run_is_selected_on_its_k_sample_bound_not_on_the_elbo(tmp_path, data_dir, monkeypatch):
+def test_an_iwae_run_is_selected_on_its_k_sample_bound_not_on_the_elbo(tmp_path, data_dir, monkeypatch, capsys):
     """The validation ELBO improves every epoch while the trained bound gets worse: the bound decides."""
     elbo = iter(range(100, 0, -1))  # validation, then test, each epoch: 100, 99; 98, 97; ...
     bound = iter([90.0, 80.0, 91.0, 81.0, 92.0, 82.0])
@@ -159,8 +159,9 @@ def test_an_iwae_run_is_selected_on_its_k_sample_bound_not_on_the_elbo(tmp_path,
 
     monkeypatch.setattr(train_module, "iw_log_likelihood", fake_bound)
     config = TrainConfig(limit=64, epochs=10, patience=2, val_size=300, objective="iwae", importance_samples=3)
-    state = train(config, tmp_path / "run", data_dir=data_dir, progress=False, plots=False)
+    state = train(config, tmp_path / "run", data_dir=data_dir, progress=True, plots=False)
     assert state.stopped == "early-stopped" and state.epoch == 3
+    assert "epoch 2/10: validation -ELBO 98.00, validation -IWAE(K=3) 91.00, test -ELBO 97.00" in capsys.readouterr().err
     saved = load_checkpoint(tmp_path / "run").state
     assert saved.best.epoch == 1 and saved.early_stopping.metric == "neg_iwae" and set(ks) == {3}
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
