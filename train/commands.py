@@ -152,7 +152,7 @@ def run_evaluate(args) -> int:
         rows.append((f"IW NLL bound, K={result['iw_samples']}", f"{result['iw_nll']:.2f}"))
     width = max(len(k) for k, _ in rows)
     print(f"{result['dataset']} · {result['run_dir']} · {result['weights']} weights (epoch {result['epoch']}, "
-          f"chosen on the {result['selected_on']} split) · figures on the {result['split']} set")
+          f"chosen on the {result['selected_on']} split by {result['selected_by']}) · figures on the {result['split']} set")
     for key, value in rows:
         print(f"  {key:<{width}}  {value:>10}")
     return 0

@@ -128,7 +128,8 @@ def evaluate_run(run_dir: str | Path, iw_samples: int = 100, binarize: bool = Fa
     binarize = binarize or state.config.binarize == "dynamic"
     result = evaluate_model(model, images, iw_samples=iw_samples, binarize=binarize, device=device,
                             seed=state.config.seed)
-    # The figures are always the test set's; `selected_on` says which split chose the best weights
-    # (runs from before the validation split selected on the test set).
+    # The figures are always the test set's; `selected_on` says which split chose the best weights (runs
+    # from before the validation split selected on the test set), and `selected_by` which of its figures.
     return {"run_dir": str(run_dir), "dataset": dataset_name, "weights": state.resolve_weights(weights),
-            "epoch": state.weights_epoch(weights), "split": "test", "selected_on": state.selected_on, **result}
+            "epoch": state.weights_epoch(weights), "split": "test", "selected_on": state.selected_on,
+            "selected_by": state.selected_by, **result}

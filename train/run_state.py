@@ -31,6 +31,10 @@ class WeightsFile:
         return out if self.epoch is None else {**out, "epoch": self.epoch}
 
 
+# A split's prefix on its figures in metrics.jsonl ("val_neg_elbo", "test_neg_elbo").
+SPLIT_PREFIX = {"validation": "val", "test": "test"}
+
+
 @dataclass
 class EarlyStopping:
     best: float | None = None  # the lowest value of `metric` on the selection split (RunState.selected_on) so far
@@ -59,6 +63,11 @@ class RunState:
     # and runs saved before the validation split existed.
     selected_on: str = "test"
     dataset: dict | None = None  # what the run trains on: own_data.PreparedData.record() (source, checksum, split)
+
+    @property
+    def selected_by(self) -> str:
+        """The metrics.jsonl key that picks `best` and stops early, e.g. "val_neg_elbo" or "val_neg_iwae"."""
+        return f"{SPLIT_PREFIX[self.selected_on]}_{self.early_stopping.metric}"
 
     def resolve_weights(self, which: Weights) -> Weights:
         """`best` falls back to `last` for a run interrupted during its first epoch (nothing evaluated yet)."""

@@ -36,7 +36,7 @@ from .device import bf16_supported, pick_device  # noqa: F401  (pick_device: par
 from .evaluate import BINARIZATION_SEED, binarized, evaluate_elbo, images_to_tensor, iw_log_likelihood
 from .model import VAE, LossTerms, StepNoise, elbo_loss, iwae_loss, keras_seed_loss, load_weights
 from .plots import save_epoch_plots
-from .run_state import EarlyStopping, RunState
+from .run_state import SPLIT_PREFIX, EarlyStopping, RunState
 
 METRICS_FILE = "metrics.jsonl"
 # The finite-loss check is a device sync, so within an epoch it runs every this many batches; the
@@ -256,8 +256,7 @@ def _train(config: TrainConfig, run_dir: Path, job: distributed.Distributed, dev
             is_best = stop_early = False
             if job.is_main:  # evaluation is rank 0's alone, so its figures are a single process's
                 record = _evaluate_epoch(run, epoch, totals, seen, seconds)
-                watched = f"{_PREFIX[run.state.selected_on]}_{run.state.early_stopping.metric}"
-                is_best, stop_early = _early_stopping(run, record[watched])
+                is_best, stop_early = _early_stopping(run, record[run.state.selected_by])
             else:
                 record = None
             stop_early = job.any(stop_early, device)
@@ -381,9 +380,6 @@ def _check_finite(run: _Run, totals: torch.Tensor | None) -> None:
                                  f"and the last good checkpoint in {run.run_dir} is kept; lower --lr")
 
 
-# metrics.jsonl's key prefix for each split that can select the best epoch.
-_PREFIX = {"validation": "val", "test": "test"}
-
 
 def selection_metric(config: TrainConfig) -> str:
     """The figure that picks the best epoch and stops early: the bound the run maximises. An IWAE run is
@@ -403,14 +399,15 @@ def _evaluate_epoch(run: _Run, epoch: int, totals: torch.Tensor, seen: int, seco
     if config.binarize == "dynamic":
         record.update(binarized=True, binarization_seed=BINARIZATION_SEED)
     splits = {"val": run.x_select, "test": run.x_test} if run.state.selected_on == "validation" else {"test": run.x_test}
+    watches_iwae = selection_metric(config) == "neg_iwae"
     for prefix, x in splits.items():
         figures = evaluate_elbo(model, x, seed=config.seed)
         record.update({f"{prefix}_neg_elbo": figures["neg_elbo"], f"{prefix}_recon": figures["recon"],
                        f"{prefix}_kl": figures["kl"], f"{prefix}_images": len(x)})
-        if config.objective == "iwae":  # the trained bound itself, with fixed noise so epochs compare
+        if watches_iwae:  # the trained bound itself, with fixed noise so epochs compare
             record[f"{prefix}_neg_iwae"] = -iw_log_likelihood(model, x, config.importance_samples,
                                                               seed=config.seed).mean().item()
-    if config.objective == "iwae":
+    if watches_iwae:
         record["iwae_k"] = config.importance_samples
     record.update(seconds=round(seconds, 3), images_per_s=round(seen / max(seconds, 1e-9), 1))
     if config.eval_iw_samples:
@@ -428,7 +425,7 @@ def _evaluate_epoch(run: _Run, epoch: int, totals: torch.Tensor, seen: int, seco
         validation = f"validation -ELBO {record['val_neg_elbo']:.2f}, " if "val_neg_elbo" in record else ""
         if "iwae_k" in record:  # the bound the run trains and is selected on
             split = run.state.selected_on
-            validation = f"{validation}{split} -IWAE(K={record['iwae_k']}) {record[f'{_PREFIX[split]}_neg_iwae']:.2f}, "
+            validation = f"{validation}{split} -IWAE(K={record['iwae_k']}) {record[f'{SPLIT_PREFIX[split]}_neg_iwae']:.2f}, "
         print(f"epoch {epoch + 1}/{config.epochs}: {validation}{test}, {record['images_per_s']:.0f} img/s", file=sys.stderr)
     if run.plots:
         save_epoch_plots(model, run.x_test, run.dataset.test_labels[: len(run.x_test)], list(run.dataset.class_names),

@@ -58,6 +58,7 @@ def test_metadata_describes_a_lone_file(bundle_dir):
         assert meta["dataset"]["class_names"] == [str(i) for i in range(10)]
         assert meta["latent_stats"] == manifest["latent_stats"]
         assert meta["metrics"] == manifest["metrics"] and meta["training"]["config"]["latent_dim"] == 2
+        assert meta["training"]["selected_by"] == "val_neg_elbo"  # the figure that picked the weights
         assert "onnxruntime" in meta["versions"] and "torch" in meta["versions"]
     assert manifest["schema_version"] == fmt.SCHEMA_VERSION and manifest["variant"] == "fp32"
     assert manifest["dataset"]["files"]["t10k-images-idx3-ubyte.gz"] == data.DATASETS["mnist"].file("t10k-images-idx3-ubyte.gz").sha256

@@ -164,6 +164,7 @@ def test_an_iwae_run_is_selected_on_its_k_sample_bound_not_on_the_elbo(tmp_path,
     assert "epoch 2/10: validation -ELBO 98.00, validation -IWAE(K=3) 91.00, test -ELBO 97.00" in capsys.readouterr().err
     saved = load_checkpoint(tmp_path / "run").state
     assert saved.best.epoch == 1 and saved.early_stopping.metric == "neg_iwae" and set(ks) == {3}
+    assert saved.selected_by == "val_neg_iwae"  # what evaluate prints and the bundle records
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["val_neg_iwae"] for r in records] == [90.0, 91.0, 92.0]
     assert [r["test_neg_iwae"] for r in records] == [80.0, 81.0, 82.0]
@@ -183,6 +184,7 @@ def test_val_size_zero_selects_on_the_test_set_and_says_so(tmp_path, data_dir, m
     assert state.epoch == 3 and state.selected_on == "test"
     record = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     assert record["selected_on"] == "test" and "val_neg_elbo" not in record
+    assert state.selected_by == "test_neg_elbo"
 
 
 def test_the_validation_split_is_fixed_disjoint_and_checked():
@@ -326,7 +328,7 @@ def test_evaluate_command(tmp_path, data_dir, capsys):
     assert cli(["evaluate", str(run), "--iw-samples", "4", "--json", "--data-dir", str(data_dir)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["images"] == 10000 and result["epoch"] == 1
-    assert (result["split"], result["selected_on"]) == ("test", "validation")
+    assert (result["split"], result["selected_on"], result["selected_by"]) == ("test", "validation", "val_neg_elbo")
     assert result["neg_elbo"] == pytest.approx(result["recon"] + result["kl"])
     assert result["iw_nll"] < result["neg_elbo"]
     # Matches the per-epoch evaluation the trainer logged (same seed, same weights).
@@ -336,6 +338,7 @@ def test_evaluate_command(tmp_path, data_dir, capsys):
     assert cli(["evaluate", str(run), "--iw-samples", "0", "--binarize", "--data-dir", str(data_dir)]) == 0
     table = capsys.readouterr().out
     assert "(binarized)" in table and "-ELBO (nats/image)" in table
+    assert "chosen on the validation split by val_neg_elbo" in table
 
 
 def test_cli_help_does_not_import_torch():
