@@ -16,16 +16,47 @@ BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md
 HEADER = "# Benchmarks\n\nFigures written by the scripts in `benchmarks/`; each section names its machine and date.\n"
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
+def _cpuinfo() -> tuple[str, set[str]]:
+    """The CPU's model name and feature flags from /proc/cpuinfo (the platform's name and no flags elsewhere)."""
+    cpu, flags = platform.processor() or platform.machine(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                cpu = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+            if flags and cpu:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return cpu, flags
+
+
+# What the CPU's matrix/vector units do in hardware, which sets a training step's peak: the same model
+# name ("AMD EPYC") comes with and without AVX-512 and bf16 on these VMs. (flag, description, key)
+VECTOR_UNITS = (("amx_bf16", "AMX, AVX512-BF16", "amx"), ("avx512_bf16", "AVX512-BF16", "bf16"),
+                ("avx512f", "AVX-512, no bf16", "avx512"), ("avx2", "AVX2, no AVX-512, no bf16", "avx2"))
+
+
+def vector_units(flags: set[str]) -> tuple[str, str]:
+    """(description, key) of the best vector unit among the CPU's flags."""
+    return next(((text, key) for flag, text, key in VECTOR_UNITS if flag in flags), ("no AVX2", "plain"))
+
+
+def cpu_kind() -> str:
+    """A short key for the kind of CPU ("xeon-amx", "epyc-avx2", ...): benchmarks whose figures the
+    issue wants on every kind keep one docs section per kind."""
+    cpu, flags = _cpuinfo()
+    name = next((w for w in ("xeon", "epyc") if w in cpu.lower()), re.sub(r"\W+", "-", cpu.lower()).strip("-"))
+    return f"{name}-{vector_units(flags)[1]}"
+
+
+def machine() -> str:
+    cpu, flags = _cpuinfo()
+    units = f" ({vector_units(flags)[0]})" if flags else ""
+    return (f"{cpu}{units}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
 
 
 def stamp() -> str:

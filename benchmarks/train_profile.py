@@ -1,10 +1,11 @@
-"""Where a training step's time goes, layer by layer, against what this CPU can do in bf16.
+"""Where a training step's time goes, layer by layer, against what this CPU can do.
 
 Runs the `default` preset's exact step (via train_throughput.PresetRunner) under torch.profiler,
 with a record_function range around each layer's forward and backward (module hooks), and sets each
-layer's FLOPs (counted from its shapes) against a measured bf16 GEMM peak: a large bf16 matmul on
-every core, the best this machine's oneDNN/AMX path reaches. What is not in a layer (the loss,
-sampling, casts between them, the optimizer) is listed as such.
+layer's FLOPs (counted from its shapes) against a measured GEMM peak in the precision the step runs
+in: a large matmul on every core, bf16 where the trainer autocasts to it (AMX / AVX512-BF16), else
+float32. What is not in a layer (the loss, sampling, casts between them, the optimizer) is listed as
+such. The section is kept per kind of CPU (report.cpu_kind).
 
 Then times the same step at several batch sizes: what a step costs whatever its batch (the per-call
 work: Python, dispatch, small copies, the optimizer) against what grows with it.
@@ -26,13 +27,13 @@ from torch import nn
 from torch.profiler import ProfilerActivity, profile, record_function
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import median, stamp, write_section  # noqa: E402
+from report import cpu_kind, median, stamp, write_section  # noqa: E402
+from step_arithmetic import LAYER_TYPES, gemm_peak_gflops, training_flops  # noqa: E402
 from train_throughput import PresetRunner  # noqa: E402
 
 from latent_atlas.train import data  # noqa: E402
 from latent_atlas.train.config import TrainConfig  # noqa: E402
 
-LAYER_TYPES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 SWEEP_BATCHES = (1, 8, 32, 64, 128)
 
 
@@ -44,29 +45,6 @@ def step_ms_by_batch(preset: str, images: torch.Tensor, seconds: float = 2.0, re
         runner.images_per_second(0.5)  # warm-up: oneDNN picks its kernels for these shapes
         result[batch] = median([batch / runner.images_per_second(seconds) * 1000 for _ in range(repeats)])
     return result
-
-
-def gemm_peak_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 7) -> float:
-    """Median GFLOP/s of an n x n x n matmul in `dtype` on every core."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    for _ in range(2):
-        a @ b
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
-    return 2 * n ** 3 / median(times) / 1e9
-
-
-def forward_flops(module: nn.Module, inputs: torch.Tensor, output: torch.Tensor) -> float:
-    """Multiply-adds x 2 of one forward call, from the layer's shapes."""
-    if isinstance(module, nn.Linear):
-        return 2.0 * inputs.shape[0] * module.in_features * module.out_features
-    kernel = module.kernel_size[0] * module.kernel_size[1]
-    if isinstance(module, nn.ConvTranspose2d):  # every input pixel scatters a kernel into the output
-        return 2.0 * inputs[:, 0].numel() * module.in_channels * module.out_channels * kernel
-    return 2.0 * output[:, 0].numel() * module.in_channels * module.out_channels * kernel
 
 
 class LayerRanges:
@@ -91,10 +69,7 @@ class LayerRanges:
     def _leave(self, label, name=None):
         def hook(module, inputs, output):
             if name is not None and self.counting:
-                flops = forward_flops(module, inputs[0], output)
-                # Backward: the weight gradient, plus the input gradient unless the input is the image.
-                needs_input_grad = inputs[0].requires_grad
-                self.flops[name] += flops * (3 if needs_input_grad else 2)
+                self.flops[name] += training_flops(module, inputs[0], output)
             self.open.pop(label).__exit__(None, None, None)
         return hook
 
@@ -128,7 +103,10 @@ def main() -> None:
                   if not e.key.startswith("layer:") and not e.key.startswith("ProfilerStep")),
                  key=lambda kv: -kv[1])[:8]
 
-    peak = {"bf16": gemm_peak_gflops(torch.bfloat16), "fp32": gemm_peak_gflops(torch.float32)}
+    bf16 = runner.training_step.autocast is not nullcontext
+    # Without bf16 hardware the trainer runs in float32 (a bf16 matmul is emulated there, ~300x slower).
+    peak = {"fp32": gemm_peak_gflops(torch.float32), **({"bf16": gemm_peak_gflops(torch.bfloat16)} if bf16 else {})}
+    precision = "bf16" if bf16 else "fp32"
     sweep = step_ms_by_batch(args.preset, images)
     rows, in_layers = [], 0.0
     for name in ranges.layers:
@@ -137,29 +115,31 @@ def main() -> None:
         gflop = ranges.flops[name] / args.steps / 1e9
         rate = gflop / ((fwd + bwd) / 1000) if fwd + bwd else 0.0
         rows.append(f"| `{name}` | {fwd:.3f} | {bwd:.3f} | {(fwd + bwd) / per_step_ms:.0%} | {gflop * 1000:.1f} | "
-                    f"{rate:,.0f} | {rate / peak['bf16']:.1%} |")
+                    f"{rate:,.0f} | {rate / peak[precision]:.1%} |")
     batch = runner.config.batch_size
     flop_total = sum(ranges.flops.values()) / args.steps / 1e9
     markdown = "\n".join([
-        "## Training step profile (`benchmarks/train_profile.py`)",
+        f"## Training step profile on {cpu_kind()} (`benchmarks/train_profile.py`)",
         "",
         stamp(),
         "",
-        f"The `{args.preset}` preset's step (batch {batch}, {'float32' if runner.training_step.autocast is nullcontext else 'bf16 autocast'}, "
+        f"The `{args.preset}` preset's step (batch {batch}, {'bf16 autocast' if bf16 else 'float32'}, "
         f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads) under torch.profiler, {args.steps} steps: "
         f"{per_step_ms:.2f} ms per step with the profiler and layer hooks on "
         f"({batch / per_step_ms * 1000:,.0f} images/s; {median(plain):,.0f} images/s without them). "
-        f"Measured GEMM peak on this machine (2048³ matmul, all cores): bf16 **{peak['bf16']:,.0f} GFLOP/s**, "
-        f"fp32 {peak['fp32']:,.0f} GFLOP/s.",
+        "Measured GEMM peak on this machine (2048³ matmul, all cores): "
+        + ", ".join(f"{k} **{v:,.0f} GFLOP/s**" if k == precision else f"{k} {v:,.0f} GFLOP/s" for k, v in peak.items())
+        + ("." if bf16 else " (no bf16 hardware: the trainer runs the step in float32)."),
         "",
-        "| layer | forward ms | backward ms | share of step | MFLOP per step | GFLOP/s | of bf16 peak |",
+        f"| layer | forward ms | backward ms | share of step | MFLOP per step | GFLOP/s | of {precision} peak |",
         "|---|---:|---:|---:|---:|---:|---:|",
         *rows,
         f"| everything else (loss, sampling, casts, optimizer, Python) | | | {1 - in_layers / per_step_ms:.0%} | | | |",
         "",
-        f"The whole step does {flop_total * 1000:.0f} MFLOP: at the measured bf16 peak that is "
-        f"{flop_total / peak['bf16'] * 1000:.3f} ms of arithmetic in a {per_step_ms:.2f} ms step "
-        f"({flop_total / peak['bf16'] * 1000 / per_step_ms:.1%}). Top operators by self time per step: "
+        f"The whole step does {flop_total * 1000:.0f} MFLOP: at the measured {precision} peak that is "
+        f"{flop_total / peak[precision] * 1000:.3f} ms of arithmetic in a {per_step_ms:.2f} ms step "
+        f"({flop_total / peak[precision] * 1000 / per_step_ms:.1%}), so at most "
+        f"{batch / (flop_total / peak[precision]):,.0f} images/s at that peak. Top operators by self time per step: "
         + ", ".join(f"`{k}` {v:.3f} ms" for k, v in ops) + ".",
         "",
         "The same step (no profiler, no hooks) at other batch sizes, median of 3 × 2 s each:",
@@ -173,7 +153,7 @@ def main() -> None:
     ])
     print(markdown)
     if not args.no_write:
-        write_section("train_profile", markdown)
+        write_section(f"train_profile-{cpu_kind()}", markdown)  # one section per kind of CPU
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from keras_peer import peer_images_per_second  # noqa: E402
-from report import median, stamp, write_section  # noqa: E402
+from report import cpu_kind, median, stamp, write_section  # noqa: E402
+from step_arithmetic import gemm_peak_gflops, step_flops_per_image  # noqa: E402
 
 from latent_atlas.train import data  # noqa: E402
 from latent_atlas.train.config import TrainConfig  # noqa: E402
@@ -83,6 +84,11 @@ def main() -> None:
 
     med = {p: median(v) for p, v in rates.items()}
     peer = med.get("keras")
+    # The arithmetic ceiling, in the same run: the GEMM peak in the precision `default` trains in, over the
+    # FLOPs of one image's step (the Keras original computes the same layers, so the same FLOPs).
+    bf16 = runners["default"].training_step.autocast is not nullcontext
+    peak = gemm_peak_gflops(torch.bfloat16 if bf16 else torch.float32)
+    ceiling = peak * 1e9 / step_flops_per_image(runners["default"].training_step.model)
     rows = []
     if peer is not None:
         rows.append(f"| Keras original (`keras_seed_vae.py`) | TensorFlow + tf_keras, RMSprop, batch 16, float32 | "
@@ -101,7 +107,7 @@ def main() -> None:
                  "time on 2,000), so TensorFlow's start-up and the validation pass cancel out."
                  if peer else "The Keras original was not run (`--no-peer`): no ratio to it is claimed.")
     markdown = "\n".join([
-        "## Training throughput (`benchmarks/train_throughput.py`)",
+        f"## Training throughput on {cpu_kind()} (`benchmarks/train_throughput.py`)",
         "",
         stamp(),
         "",
@@ -117,10 +123,16 @@ def main() -> None:
         + f" Its batch of {runners['default'].config.batch_size} trains {med['default'] / med[BATCH_32]:.2f}× the images/s "
         f"of batch 32, the recipe before"
         + (f" ({med[BATCH_32] / peer:.2f}× the Keras original)." if peer else "."),
+        "",
+        f"The ceiling on this CPU: one image's training step is {peak / ceiling * 1000:.0f} MFLOP through the layers "
+        f"(counted from their shapes), and a 2048³ {'bf16' if bf16 else 'float32'} matmul on every core ran at "
+        f"{peak:,.0f} GFLOP/s after the repeats, so no trainer of this architecture in that precision passes "
+        f"**{ceiling:,.0f} images/s** here"
+        + (f", {ceiling / peer:.2f}× the Keras original (which sustained {peer * peak / ceiling:,.0f} GFLOP/s)." if peer else "."),
     ])
     print(markdown)
     if not args.no_write:
-        write_section("train_throughput", markdown)
+        write_section(f"train_throughput-{cpu_kind()}", markdown)  # one section per kind of CPU
 
 
 if __name__ == "__main__":
