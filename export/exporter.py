@@ -24,7 +24,7 @@ import torch
 from latent_atlas.runtime import bundle as fmt
 from latent_atlas.runtime import evaluation
 from latent_atlas.runtime.doctor import installed
-from latent_atlas.runtime.files import check_output_dir
+from latent_atlas.runtime.files import check_output_dir, permissions_for
 from latent_atlas.runtime.limits import MAX_IW_SAMPLES
 from latent_atlas.runtime.options import VARIANTS, WEIGHTS, Variant, Weights, check_choice
 from latent_atlas.train import data, own_data
@@ -198,7 +198,7 @@ def _staging_dir(out: Path):
     """A temporary directory beside `out`, removed whatever happens (it is renamed away on success)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    tmp.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be shared
+    tmp.chmod(permissions_for(out, 0o777))  # mkdtemp makes it private; a bundle is meant to be shared
     try:
         yield tmp
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,31 @@ from typing import Callable, Iterator
 def _naming(path: Path, exc: OSError) -> OSError:
     """The same error about `path` instead of a hidden temporary file beside it."""
     return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
+
+
+def _umask() -> int:
+    """The process's umask: Linux shows it in /proc; elsewhere it can only be read by setting it (and back)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def permissions_for(path: Path, new: int) -> int:
+    """The mode for a file or folder written privately (mkstemp: 0600, mkdtemp: 0700) and then renamed to
+    `path`: the one it replaces keeps its own; a new one gets `new` (0o666 for files, 0o777 for folders)
+    less the umask, as open() or mkdir() would give it. Otherwise a user's images, checkpoints, bundles
+    and datasets would stay unreadable to the web server or the colleague they are meant for."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return new & ~_umask()
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
@@ -31,6 +57,7 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
         write(Path(tmp))
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, permissions_for(path, 0o666))
         os.replace(tmp, path)
     except OSError as exc:
         raise _naming(path, exc) from exc
@@ -48,7 +75,7 @@ def staged_folder(target: Path) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
         yield staging
-        os.chmod(staging, 0o755)  # mkdtemp makes it private; the folder it replaces was not
+        os.chmod(staging, permissions_for(target, 0o777))  # mkdtemp makes it private
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)

@@ -27,6 +27,7 @@ import numpy as np
 
 from latent_atlas.runtime.bundle import sha256_file
 from latent_atlas.runtime.cache import user_cache_dir
+from latent_atlas.runtime.files import permissions_for
 from latent_atlas.runtime.preprocessing import IMAGE_SIDE, to_float  # noqa: F401  (defined once there; kept importable here)
 DOWNLOAD_TIMEOUT_S = 30.0
 USER_AGENT = "latent-atlas-dataset-loader/0.1 (+python-urllib)"
@@ -241,6 +242,7 @@ def _download(url: str, entry: DatasetFile, target: Path) -> None:
             raise DatasetError(f"served {received} bytes, expected {entry.size}")
         if digest.hexdigest() != entry.sha256:
             raise DatasetError(f"served bytes with SHA-256 {digest.hexdigest()}, expected {entry.sha256}")
+        os.chmod(tmp.name, permissions_for(target, 0o666))  # a data directory is often shared
         os.replace(tmp.name, target)
     finally:
         if os.path.exists(tmp.name):

@@ -187,6 +187,28 @@ def test_an_unwritable_folder_names_the_target_not_the_temp_file(capsys, tmp_pat
     assert str(target) in err and ".tmp" not in err and not target.exists()
 
 
+def test_written_files_get_the_umask_not_a_temp_files_private_mode(capsys, tmp_path):
+    """Outputs are written to a private temp file and renamed: the result must not stay 0600."""
+    import os
+    import stat
+
+    from latent_atlas.runtime.files import staged_folder
+
+    mask = os.umask(0o027)
+    try:
+        target = tmp_path / "new" / "grid.png"
+        code, _, _ = run(capsys, "grid", "-m", "mnist", "-n", "2", "-o", str(target))
+        assert code == 0 and stat.S_IMODE(target.stat().st_mode) == 0o640
+        target.chmod(0o604)  # a file it replaces keeps its own mode
+        assert run(capsys, "sample", "-m", "mnist", "-n", "1", "-o", str(target))[0] == 0
+        assert stat.S_IMODE(target.stat().st_mode) == 0o604
+        with staged_folder(tmp_path / "site") as staging:
+            (staging / "index.html").write_text("")
+        assert stat.S_IMODE((tmp_path / "site").stat().st_mode) == 0o750
+    finally:
+        os.umask(mask)
+
+
 def test_an_output_below_a_file_fails_before_loading(capsys, tmp_path, monkeypatch):
     (tmp_path / "plain").write_text("a file, not a folder")
     monkeypatch.setattr(runtime, "load", lambda *a, **k: pytest.fail("the model was loaded before the check"))

@@ -8,6 +8,7 @@ import hashlib
 import http.server
 import os
 import socket
+import stat
 import struct
 import sys
 import threading
@@ -183,6 +184,10 @@ def test_real_file_downloaded_through_local_mirror(shared_dir, serve, tmp_path, 
     labels = read_idx(paths[TEST_LABELS], ndim=1)
     assert labels.shape == (10000,) and np.bincount(labels)[1] == 1135
     assert "downloading" in capsys.readouterr().err
+    # Readable as any file the user creates (umask), not private as the temp file it was fetched into.
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(paths[TEST_LABELS].stat().st_mode) == 0o666 & ~mask
 
 
 # ----------------------------------------------------------------------------------------------
