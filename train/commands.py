@@ -112,6 +112,9 @@ def run_train(args) -> int:
     saved = load_checkpoint(out).state.config if args.resume else None
     config = resolve_config(saved, overrides, out)
     _check_dataset_options(args, config)
+    if args.k is not None and config.objective != "iwae":  # refused, not silently ignored
+        raise ValueError(f"--k sets the importance samples of --objective iwae, and this run's objective is "
+                         f"{config.objective}: add --objective iwae, or drop --k")
     command = os.environ.get(COMMAND_ENV) or shlex.join(["latent-atlas", *args.argv])
     state = train(config, out, data_dir=args.data_dir, resume=args.resume, progress=not args.quiet,
                   plots=not args.no_plots, command=command)

@@ -102,7 +102,9 @@ def test_its_bundle_says_its_likelihood_is_over_binarized_pixels(binarized_run, 
 
 
 @pytest.mark.parametrize("argv, message", [(["--objective", "iwae", "--k", "0"], "importance samples (--k) must be from 1"),
-                                           (["--binarize", "sometimes"], "invalid choice: 'sometimes'")])
+                                           (["--binarize", "sometimes"], "invalid choice: 'sometimes'"),
+                                           (["--k", "50"], "--k sets the importance samples of --objective iwae, "
+                                                           "and this run's objective is elbo")])
 def test_bad_settings_are_refused_in_one_line(tmp_path, capsys, argv, message):
     try:
         code = cli(["train", *argv, "--out", str(tmp_path / "run"), "--quiet"])
