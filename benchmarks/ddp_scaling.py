@@ -20,22 +20,25 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import median, stamp, table, write_section  # noqa: E402
+from report import cpu_kind, median, stamp, table, write_section  # noqa: E402
 
 import torch  # noqa: E402
+
+from latent_atlas.train.config import TrainConfig  # noqa: E402
 
 CORES = os.cpu_count() or 1
 
 
 def configurations() -> dict[str, dict]:
     """label -> processes, threads per process, per-rank batch (the global batch is per-rank x processes)."""
+    batch = TrainConfig.from_preset("default").batch_size  # the preset's own batch, whatever it is now
     return {
-        "1 process × 1 thread": {"processes": 1, "threads": 1, "batch": 32},
-        f"1 process × {CORES} threads": {"processes": 1, "threads": CORES, "batch": 32},
-        f"{CORES} processes × 1 thread, per-rank batch {32 // CORES} (global 32: the same run)":
-            {"processes": CORES, "threads": 1, "batch": 32 // CORES},
-        f"{CORES} processes × 1 thread, per-rank batch 32 (global {32 * CORES})":
-            {"processes": CORES, "threads": 1, "batch": 32},
+        "1 process × 1 thread": {"processes": 1, "threads": 1, "batch": batch},
+        f"1 process × {CORES} threads": {"processes": 1, "threads": CORES, "batch": batch},
+        f"{CORES} processes × 1 thread, per-rank batch {batch // CORES} (global {batch}: the same run)":
+            {"processes": CORES, "threads": 1, "batch": batch // CORES},
+        f"{CORES} processes × 1 thread, per-rank batch {batch} (global {batch * CORES})":
+            {"processes": CORES, "threads": 1, "batch": batch},
     }
 
 
@@ -73,7 +76,7 @@ def main() -> None:
         rows.append([label, f"{rate:,.0f}", f"{min(rates[label]):,.0f}–{max(rates[label]):,.0f}",
                      f"{rate / single:.2f}×", f"{rate / (workers * single):.0%}"])
     markdown = "\n".join([
-        "## Data-parallel training on one machine (`benchmarks/ddp_scaling.py`)",
+        f"## Data-parallel training on one machine, {cpu_kind()} (`benchmarks/ddp_scaling.py`)",
         "",
         stamp(),
         "",
@@ -85,7 +88,7 @@ def main() -> None:
     ])
     print(markdown)
     if not args.no_write:
-        write_section("ddp_scaling", markdown)
+        write_section(f"ddp_scaling-{cpu_kind()}", markdown)  # one section per kind of CPU
 
 
 if __name__ == "__main__":
