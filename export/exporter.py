@@ -24,7 +24,7 @@ import torch
 from latent_atlas.runtime import bundle as fmt
 from latent_atlas.runtime import evaluation
 from latent_atlas.runtime.doctor import installed
-from latent_atlas.runtime.files import check_output_dir, permissions_for
+from latent_atlas.runtime.files import check_output_dir, permissions_for, replace_folder
 from latent_atlas.runtime.limits import MAX_IW_SAMPLES
 from latent_atlas.runtime.options import VARIANTS, WEIGHTS, Variant, Weights, check_choice
 from latent_atlas.train import data, own_data
@@ -273,21 +273,5 @@ def _install(tmp: Path, out: Path, target: str, manifest: fmt.Manifest, force: b
         if same:
             return True
         raise FileExistsError(f"{out} already holds a different bundle; pass --force to replace it")
-    _replace_dir(tmp, out)
+    replace_folder(tmp, out)
     return False
-
-
-def _replace_dir(new: Path, out: Path) -> None:
-    """Moves `new` onto `out`: the old bundle is renamed aside first and deleted only afterwards."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{new.name}")
-        out.rename(old)
-    try:
-        new.rename(out)
-    except OSError:
-        if old is not None:
-            old.rename(out)
-        raise
-    if old is not None:
-        shutil.rmtree(old)

@@ -66,22 +66,40 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
             os.unlink(tmp)
 
 
+def replace_folder(new: Path, target: Path) -> None:
+    """Moves the folder `new` onto `target`: an existing `target` is renamed aside first and deleted only
+    once `new` is in its place, so a failed move leaves it as it was."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{new.name}")
+        target.rename(old)
+    try:
+        new.rename(target)
+    except OSError:
+        if old is not None:
+            old.rename(target)
+        raise
+    if old is not None:
+        shutil.rmtree(old)
+
+
 @contextmanager
 def staged_folder(target: Path) -> Iterator[Path]:
     """Yields a new empty folder beside `target` to fill; when the block succeeds it takes `target`'s place
-    (an earlier `target` is removed first), when it fails it is removed and `target` is left as it was."""
+    (replace_folder: an earlier `target` is removed only once the new one is in place), when it fails it
+    is removed and `target` is left as it was."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
         yield staging
         os.chmod(staging, permissions_for(target, 0o777))  # mkdtemp makes it private
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
+        replace_folder(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
 def _nearest_existing(path: Path) -> Path:
     for candidate in (path, *path.parents):
         if candidate.exists():

@@ -209,6 +209,32 @@ def test_written_files_get_the_umask_not_a_temp_files_private_mode(capsys, tmp_p
         os.umask(mask)
 
 
+def test_a_folder_that_cannot_be_replaced_is_kept_as_it_was(tmp_path, monkeypatch):
+    """The web site's and onnxruntime-web's folders: the old one is deleted only once the new one is in place."""
+    from latent_atlas.runtime.files import staged_folder
+
+    target = tmp_path / "site"
+    target.mkdir()
+    (target / "index.html").write_text("the old site")
+    import os
+
+    def refusing(move):
+        def refuse_the_new_folder(source, destination, *args, **kwargs):
+            name = Path(source).name
+            if Path(destination) == target and name.startswith(".site.") and ".old-" not in name:
+                raise OSError(28, "No space left on device")
+            return move(source, destination, *args, **kwargs)
+        return refuse_the_new_folder
+
+    for move in ("rename", "replace"):  # however the folder is moved into place
+        monkeypatch.setattr(os, move, refusing(getattr(os, move)))
+    with pytest.raises(OSError, match="No space left"):
+        with staged_folder(target) as staging:
+            (staging / "index.html").write_text("the new site")
+    assert (target / "index.html").read_text() == "the old site"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]  # no staging or old folder left behind
+
+
 def test_an_output_below_a_file_fails_before_loading(capsys, tmp_path, monkeypatch):
     (tmp_path / "plain").write_text("a file, not a folder")
     monkeypatch.setattr(runtime, "load", lambda *a, **k: pytest.fail("the model was loaded before the check"))
