@@ -9,6 +9,7 @@ Keras original, which computes the same layers.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 
 import torch
 from torch import nn
@@ -16,6 +17,12 @@ from torch import nn
 from report import median
 
 LAYER_TYPES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+
+
+def autocasts_to_bf16(training_step) -> bool:
+    """Whether the trainer's step (train.build_training_step) runs in bf16: it autocasts only where the
+    hardware has bf16 math (train.device.bf16_supported), else the step is float32."""
+    return training_step.autocast is not nullcontext
 
 
 def gemm_peak_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 7) -> float:

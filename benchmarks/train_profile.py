@@ -19,7 +19,6 @@ import argparse
 import sys
 import time
 import warnings
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -28,7 +27,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import cpu_kind, median, stamp, write_section  # noqa: E402
-from step_arithmetic import LAYER_TYPES, gemm_peak_gflops, training_flops  # noqa: E402
+from step_arithmetic import LAYER_TYPES, autocasts_to_bf16, gemm_peak_gflops, training_flops  # noqa: E402
 from train_throughput import PresetRunner  # noqa: E402
 
 from latent_atlas.train import data  # noqa: E402
@@ -103,7 +102,7 @@ def main() -> None:
                   if not e.key.startswith("layer:") and not e.key.startswith("ProfilerStep")),
                  key=lambda kv: -kv[1])[:8]
 
-    bf16 = runner.training_step.autocast is not nullcontext
+    bf16 = autocasts_to_bf16(runner.training_step)
     # Without bf16 hardware the trainer runs in float32 (a bf16 matmul is emulated there, ~300x slower).
     peak = {"fp32": gemm_peak_gflops(torch.float32), **({"bf16": gemm_peak_gflops(torch.bfloat16)} if bf16 else {})}
     precision = "bf16" if bf16 else "fp32"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -22,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from keras_peer import peer_images_per_second  # noqa: E402
 from report import cpu_kind, median, stamp, write_section  # noqa: E402
-from step_arithmetic import gemm_peak_gflops, step_flops_per_image  # noqa: E402
+from step_arithmetic import autocasts_to_bf16, gemm_peak_gflops, step_flops_per_image  # noqa: E402
 
 from latent_atlas.train import data  # noqa: E402
 from latent_atlas.train.config import TrainConfig  # noqa: E402
@@ -86,7 +85,7 @@ def main() -> None:
     peer = med.get("keras")
     # The arithmetic ceiling, in the same run: the GEMM peak in the precision `default` trains in, over the
     # FLOPs of one image's step (the Keras original computes the same layers, so the same FLOPs).
-    bf16 = runners["default"].training_step.autocast is not nullcontext
+    bf16 = autocasts_to_bf16(runners["default"].training_step)
     peak = gemm_peak_gflops(torch.bfloat16 if bf16 else torch.float32)
     ceiling = peak * 1e9 / step_flops_per_image(runners["default"].training_step.model)
     rows = []
@@ -98,7 +97,7 @@ def main() -> None:
         ratio = f"{med[preset] / peer:.2f}×" if peer else "–"
         name, _, variant = preset.partition(",")
         rows.append(f"| `{name}`{variant} | {c.optimizer}, batch {c.batch_size}, "
-                    f"{'float32' if runner.training_step.autocast is nullcontext else 'bf16 autocast'}"
+                    f"{'bf16 autocast' if autocasts_to_bf16(runner.training_step) else 'float32'}"
                     f"{', channels-last' if c.channels_last else ''}"
                     f"{f', encoder noise {c.encoder_noise:g}' if c.encoder_noise else ''} | {med[preset]:,.0f} | "
                     f"{min(rates[preset]):,.0f}–{max(rates[preset]):,.0f} | {ratio} |")
