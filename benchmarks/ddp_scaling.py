@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -49,7 +50,9 @@ def train_rate(run: Path, setup: dict, limit: int, data_dir: str | None) -> floa
     if setup["processes"] > 1:
         command += ["--nproc", str(setup["processes"])]
     env = {**os.environ, "OMP_NUM_THREADS": str(setup["threads"])}
-    subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:  # say why, not just that it failed
+        sys.exit(f"{shlex.join(command)} failed ({done.returncode}):\n{done.stderr.strip()[-3000:]}")
     return json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["images_per_s"]
 
 
