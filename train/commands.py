@@ -12,7 +12,7 @@ from latent_atlas.runtime.evaluation import QUICK_IW_IMAGES
 from latent_atlas.runtime.preprocessing import LAYOUTS
 
 from .config import PRESETS as PRESET_SETTINGS, TrainConfig
-from .options import BINARIZE, DEVICES, LR_SCHEDULES, OBJECTIVES, PRESETS, WEIGHTS
+from .options import BINARIZE, DEVICES, IWAE_GRADIENTS, LR_SCHEDULES, OBJECTIVES, PRESETS, WEIGHTS
 
 DEFAULT = PRESET_SETTINGS["default"]  # the help text quotes the recommended recipe, never a copy of it
 
@@ -52,6 +52,9 @@ def register(subparsers) -> None:
                    help="elbo (default preset), iwae (the importance-weighted bound with --k samples; Burda et al. "
                         "2015) or keras-seed (the seed preset's)")
     p.add_argument("--k", type=int, default=None, metavar="K", help=f"importance samples per image of --objective iwae (default {TrainConfig.importance_samples})")
+    p.add_argument("--iwae-gradient", choices=IWAE_GRADIENTS, default=None,
+                   help="the encoder's gradient under --objective iwae: standard (default) or dreg, the doubly "
+                        "reparameterised estimator (Tucker et al. 2018), the same expectation with less variance")
     p.add_argument("--binarize", choices=BINARIZE, default=None,
                    help="dynamic: re-draw every training image's pixels as Bernoulli(grey level) each time it is used, "
                         "and measure on binarized images (the literature's dynamically binarized MNIST); default none")
@@ -112,9 +115,11 @@ def run_train(args) -> int:
     saved = load_checkpoint(out).state.config if args.resume else None
     config = resolve_config(saved, overrides, out)
     _check_dataset_options(args, config)
-    if args.k is not None and config.objective != "iwae":  # refused, not silently ignored
-        raise ValueError(f"--k sets the importance samples of --objective iwae, and this run's objective is "
-                         f"{config.objective}: add --objective iwae, or drop --k")
+    for option, given, what in (("--k", args.k, "the importance samples"),
+                                 ("--iwae-gradient", args.iwae_gradient, "the encoder's gradient estimator")):
+        if given is not None and config.objective != "iwae":  # refused, not silently ignored
+            raise ValueError(f"{option} sets {what} of --objective iwae, and this run's objective is "
+                             f"{config.objective}: add --objective iwae, or drop {option}")
     command = os.environ.get(COMMAND_ENV) or shlex.join(["latent-atlas", *args.argv])
     state = train(config, out, data_dir=args.data_dir, resume=args.resume, progress=not args.quiet,
                   plots=not args.no_plots, command=command)
@@ -185,6 +190,7 @@ def _config_options(args) -> dict:
             "seed": args.seed,
             "batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule,
             "lr_decay_epochs": args.lr_decay_epochs, "objective": args.objective, "importance_samples": args.k,
+            "iwae_gradient": args.iwae_gradient,
             "binarize": args.binarize, "beta": args.beta, "beta_warmup_epochs": args.beta_warmup,
             "encoder_weight_decay": args.encoder_weight_decay, "encoder_noise": args.encoder_noise,
             "bottleneck_bias": args.bottleneck_bias, "patience": args.patience, "layout": args.layout,

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from latent_atlas.runtime.evaluation import QUICK_IW_IMAGES
 from latent_atlas.runtime.limits import MAX_IW_SAMPLES
 
-from .options import (BINARIZE, DEVICES, LR_SCHEDULES, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IWAE_SAMPLES, MAX_LATENT_DIM,
-                      OBJECTIVES, OPTIMIZERS, Binarize, Device, LrSchedule, Objective, Optimizer, Preset, check_choice)
+from .options import (BINARIZE, DEVICES, IWAE_GRADIENTS, LR_SCHEDULES, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IWAE_SAMPLES,
+                      MAX_LATENT_DIM, OBJECTIVES, OPTIMIZERS, Binarize, Device, IwaeGradient, LrSchedule, Objective,
+                      Optimizer, Preset, check_choice)
 
 PRESETS: dict[str, dict] = {
     # Adam converges in far fewer seconds than the seed's RMSprop. Batch 64 with Adam's learning rate
@@ -60,6 +61,7 @@ class TrainConfig:
     device: Device = "auto"
     objective: Objective = "elbo"
     importance_samples: int = 5  # K of the "iwae" objective (importance samples per image per step)
+    iwae_gradient: IwaeGradient = "standard"  # the encoder's gradient estimator under "iwae" (options.py)
     binarize: Binarize = "none"  # "dynamic": train on pixels re-drawn as Bernoulli(grey level) at every use
     optimizer: Optimizer = "adam"
     lr: float = 1.414e-3
@@ -93,6 +95,7 @@ class TrainConfig:
         check_choice(self.preset, tuple(PRESETS), "preset")
         check_choice(self.objective, OBJECTIVES, "objective")
         check_choice(self.binarize, BINARIZE, "binarize")
+        check_choice(self.iwae_gradient, IWAE_GRADIENTS, "IWAE gradient")
         check_choice(self.optimizer, OPTIMIZERS, "optimizer")
         check_choice(self.lr_schedule, LR_SCHEDULES, "lr schedule")
         check_choice(self.device, DEVICES, "device")

@@ -27,6 +27,8 @@ from torch import nn
 
 from latent_atlas.runtime.bundle import IMAGE_SHAPE  # noqa: F401  (the one definition; re-exported)
 
+from .options import IwaeGradient
+
 HIDDEN_SHAPE = (64, 14, 14)  # the decoder's dense output, as feature maps (the encoder's last conv's shape)
 NUM_PIXELS = math.prod(IMAGE_SHAPE)
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -273,19 +275,54 @@ def elbo_loss(model: VAE, x: torch.Tensor, noise: StepNoise, beta: float = 1.0, 
     return LossTerms(loss=recon + beta * kl, recon=recon, kl=kl)
 
 
-def iwae_loss(model: VAE, x: torch.Tensor, noise: StepNoise, encoder_noise: float = 0.0) -> LossTerms:
+def iwae_loss(model: VAE, x: torch.Tensor, noise: StepNoise, encoder_noise: float = 0.0,
+              gradient: IwaeGradient = "standard") -> LossTerms:
     """The negative importance-weighted bound, -log (1/K) sum_k w_k, averaged over the batch (Burda,
     Grosse & Salakhutdinov, "Importance Weighted Autoencoders", 2015, https://arxiv.org/abs/1509.00519),
     with the K samples of noise.latent [N, K, D]. It bounds -log p(x) more tightly than the ELBO, and
     its gradient weights each sample by its normalised importance weight. A denoising encoder's
-    q(z|noisy x) still gives a valid bound on p(x). `recon` and `kl` report the ELBO's terms."""
+    q(z|noisy x) still gives a valid bound on p(x). `recon` and `kl` report the ELBO's terms.
+
+    gradient="dreg" changes only the encoder's gradient, to the doubly reparameterised estimator
+    (Tucker, Lawson, Gu & Maddison, "Doubly Reparameterized Gradient Estimators for Monte Carlo
+    Objectives", 2018, https://arxiv.org/abs/1810.04152, eq. 7): sum_k w~_k^2 d log w_k/dz_k dz_k/dphi,
+    with q's parameters held fixed inside log q. Its expectation is the standard gradient's; the score
+    term it drops only adds variance. The loss, the decoder's gradient and every figure are unchanged."""
     posterior = model.encode(_encoder_input(x, noise, encoder_noise))
     eps = noise.latent if noise.latent.dim() == 3 else noise.latent[:, None]
     z = posterior.reparameterize(eps.transpose(0, 1))  # [K, N, D]
-    log_w, log_px_z = log_importance_weights(model, x, posterior, z)
+    dreg = gradient == "dreg" and z.requires_grad
+    # DReG: q's parameters reach log w through z alone...
+    q = DiagonalGaussian(posterior.mean.detach(), posterior.logvar.detach()) if dreg else posterior
+    log_w, log_px_z = log_importance_weights(model, x, q, z)
+    if dreg:
+        # ...and the gradient that reaches z, sum_k w~_k d log w_k/dz_k, is weighted by w~_k once more.
+        weights = torch.softmax(log_w.detach(), dim=0)  # w~_k, [K, N]
+        z.register_hook(lambda grad: grad * weights[..., None].to(grad.dtype))
     bound = torch.logsumexp(log_w, dim=0) - math.log(len(log_w))
     kl = DiagonalGaussian(posterior.mean.float(), posterior.logvar.float()).kl().mean()
     return LossTerms(loss=-bound.mean(), recon=-log_px_z.mean(), kl=kl)
+
+
+def iwae_posterior_gradients(model: VAE, x: torch.Tensor, noise: StepNoise,
+                             gradient: IwaeGradient = "standard") -> torch.Tensor:
+    """The gradient of image n's IWAE loss with respect to its posterior's (mean, logvar), [N, 2 D]: all
+    the encoder's gradient passes through these. Each image has its own noise, so each row is one
+    independent draw of the estimator, from which tests and benchmarks/iwae_gradient_variance.py
+    measure its mean and variance."""
+    heads: list[torch.Tensor] = []
+
+    def keep(module, args, out):  # returns None, which leaves the output as it is
+        out.retain_grad()
+        heads.append(out)
+
+    hooks = [layer.register_forward_hook(keep) for layer in (model.encoder.z_mean, model.encoder.z_logvar)]
+    try:
+        iwae_loss(model, x, noise, gradient=gradient).loss.backward()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return torch.cat([out.grad for out in heads], dim=1) * len(x)  # the loss is a mean over the batch
 
 
 KERAS_SEED_KL_WEIGHT = 5e-4

@@ -14,6 +14,12 @@ PRESETS: tuple[str, ...] = get_args(Preset)
 Objective = Literal["elbo", "iwae", "keras-seed"]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)
 
+# The encoder's gradient under --objective iwae: "standard" differentiates the bound as it is; "dreg" is
+# the doubly reparameterised estimator (Tucker, Lawson, Gu & Maddison 2018), the same expectation with
+# less variance, so the encoder keeps learning as K grows (Rainforth et al. 2018).
+IwaeGradient = Literal["standard", "dreg"]
+IWAE_GRADIENTS: tuple[str, ...] = get_args(IwaeGradient)
+
 # "dynamic": every time an image is used for training its pixels are re-drawn as Bernoulli(grey level),
 # "dynamically binarized MNIST", the setting of the literature's log-likelihoods.
 Binarize = Literal["none", "dynamic"]

@@ -59,7 +59,7 @@ def objective_for(config: TrainConfig):
     if config.objective == "keras-seed":
         return lambda model, x, beta, noise: keras_seed_loss(model, x, noise)
     if config.objective == "iwae":  # beta does not apply: the bound is the objective
-        return lambda model, x, beta, noise: iwae_loss(model, x, noise, config.encoder_noise)
+        return lambda model, x, beta, noise: iwae_loss(model, x, noise, config.encoder_noise, config.iwae_gradient)
     return lambda model, x, beta, noise: elbo_loss(model, x, noise, beta, config.encoder_noise)
 
 
