@@ -33,7 +33,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from binarized_mnist import PAPER, mean_std  # noqa: E402  (the paper's figures have one owner)
-from report import stamp, table, write_section  # noqa: E402
+from report import publish, section, table  # noqa: E402
 
 from latent_atlas.train import data  # noqa: E402
 from latent_atlas.train.evaluate import binarized, evaluate_elbo, images_to_tensor, iw_log_likelihood  # noqa: E402
@@ -136,11 +136,8 @@ def main() -> None:
     rows.append([f"**MLP, mean ± std over {len(results)} seeds**", "", "", over_seeds("val"), over_seeds("test"),
                  f"**{over_seeds('iw')}**"])
     rows += [[f"Davidson et al. 2018, {name}", "", "", "", "", f"{m:.2f} ± {sd:.2f}"] for name, (m, sd) in PAPER.items()]
-    markdown = "\n".join([
-        "## The paper's 2-D MLP through this project's objective and estimator (`benchmarks/binarized_mlp_reference.py`)",
-        "",
-        stamp(),
-        "",
+    markdown = section(
+        "The paper's 2-D MLP through this project's objective and estimator (`benchmarks/binarized_mlp_reference.py`)",
         f"Davidson et al.'s architecture (an MLP: encoder 784–256–128, decoder 128–256–784, ReLU; Gaussian "
         f"posterior and prior, d = 2), trained by this script with the project's split, dynamic binarization, "
         f"negative ELBO and evaluation: Adam lr {args.lr:g}, batch {args.batch_size}, up to {args.epochs} epochs with "
@@ -151,10 +148,8 @@ def main() -> None:
         "",
         table(["model", "epochs (best)", "training time", "validation −ELBO", "test −ELBO", f"test IW-{IW_SAMPLES}"],
               rows, right_aligned_from=1),
-    ])
-    print(markdown)
-    if not args.no_write:
-        write_section("binarized_mlp_reference", markdown)
+    )
+    publish("binarized_mlp_reference", markdown, write=not args.no_write)
 
 
 if __name__ == "__main__":

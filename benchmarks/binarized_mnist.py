@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import stamp, table, write_section  # noqa: E402
+from report import publish, section, table  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -108,11 +108,8 @@ def main() -> None:
               + (f" --k {config['importance_samples']}" if config["objective"] == "iwae" else "")
               + f" --batch-size {config['batch_size']} --lr {config['lr']:g} --epochs {config['epochs']} --lr-decay-epochs {config['lr_decay_epochs']}"
               f" --seed S`, then `latent-atlas export RUN --iw-samples 500 --iw-images all`")
-    markdown = "\n".join([
-        "## Dynamically binarized MNIST, 2-D latent, against the literature (`benchmarks/binarized_mnist.py`)",
-        "",
-        stamp(),
-        "",
+    markdown = section(
+        "Dynamically binarized MNIST, 2-D latent, against the literature (`benchmarks/binarized_mnist.py`)",
         f"Recipe: {recipe}. Nats per image on the 10,000 test images binarized once with the trainer's seed "
         f"({BINARIZATION_SEED}), computed from each bundle's ONNX files; the best epoch chosen on the validation "
         "split. The paper's models are MLPs; ours is the seed's convolutional architecture, unchanged.",
@@ -132,10 +129,8 @@ def main() -> None:
         "bound they train and are selected on:",
         "",
         table(["epoch", *(f"seed {s}" for s in seeds)], epoch_rows, 1),
-    ])
-    print(markdown)
-    if not args.no_write:
-        write_section("binarized_mnist", markdown)
+    )
+    publish("binarized_mnist", markdown, write=not args.no_write)
 
 
 if __name__ == "__main__":

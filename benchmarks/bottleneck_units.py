@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import stamp, write_section  # noqa: E402
+from report import publish, section  # noqa: E402
 
 from latent_atlas.train import data  # noqa: E402
 from latent_atlas.train.config import PRESETS, TrainConfig  # noqa: E402
@@ -58,11 +58,8 @@ def main() -> None:
     summary = {b: (statistics.median(results[s, b][0] for s in range(args.seeds)),
                    statistics.mean(results[s, b][1] for s in range(args.seeds)),
                    max(results[s, b][1] for s in range(args.seeds))) for b in BIASES}
-    markdown = "\n".join([
-        "## Dead encoder units after the first steps (`benchmarks/bottleneck_units.py`)",
-        "",
-        stamp(),
-        "",
+    markdown = section(
+        "Dead encoder units after the first steps (`benchmarks/bottleneck_units.py`)",
         f"The `default` recipe for its first {args.steps} steps (batch {BATCH}, one pass over the first {BATCH * args.steps:,} "
         f"training images, PyTorch {torch.__version__}), seeds "
         f"0–{args.seeds - 1}, with the encoder's Dense 32 ReLU biases starting at Keras' 0 or at the default's 1. "
@@ -76,10 +73,8 @@ def main() -> None:
         f"Median dead units: **{summary[0.0][0]:g} of 32 with bias 0, {summary[1.0][0]:g} with bias 1**. "
         f"Test −ELBO after {args.steps} steps, mean (worst) over the seeds: {summary[0.0][1]:.1f} ({summary[0.0][2]:.1f}) "
         f"with bias 0, {summary[1.0][1]:.1f} ({summary[1.0][2]:.1f}) with bias 1.",
-    ])
-    print(markdown)
-    if not args.no_write:
-        write_section("bottleneck_units", markdown)
+    )
+    publish("bottleneck_units", markdown, write=not args.no_write)
 
 
 if __name__ == "__main__":

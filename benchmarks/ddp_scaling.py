@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import cpu_kind, median, stamp, table, write_section  # noqa: E402
+from report import cpu_kind, median, publish, section, table  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -78,20 +78,15 @@ def main() -> None:
         rate, workers = median(rates[label]), setup["processes"] * setup["threads"]
         rows.append([label, f"{rate:,.0f}", f"{min(rates[label]):,.0f}–{max(rates[label]):,.0f}",
                      f"{rate / single:.2f}×", f"{rate / (workers * single):.0%}"])
-    markdown = "\n".join([
-        f"## Data-parallel training on one machine, {cpu_kind()} (`benchmarks/ddp_scaling.py`)",
-        "",
-        stamp(),
-        "",
+    markdown = section(
+        f"Data-parallel training on one machine, {cpu_kind()} (`benchmarks/ddp_scaling.py`)",
         f"`latent-atlas train --preset default --epochs 1 --limit {args.limit:,}`, gloo on 127.0.0.1 for the "
         f"processes, PyTorch {torch.__version__}; images/s of the epoch's training (metrics.jsonl), median of "
         f"{args.repeats} alternating repeats. Efficiency: the rate over (processes × threads × the 1 × 1 rate).",
         "",
         table(["configuration", "images/s (median)", "range", "vs 1 × 1", "scaling efficiency"], rows, 1),
-    ])
-    print(markdown)
-    if not args.no_write:
-        write_section(f"ddp_scaling-{cpu_kind()}", markdown)  # one section per kind of CPU
+    )
+    publish(f"ddp_scaling-{cpu_kind()}", markdown, write=not args.no_write)  # one section per kind of CPU
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import median, stamp, table, write_section  # noqa: E402
+from report import median, publish, section, table  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -48,11 +48,8 @@ def main() -> None:
     rows = [[name, f"{batch:,}", f"{median(rates[(name, batch)]):,.0f}",
              f"{min(rates[(name, batch)]):,.0f}–{max(rates[(name, batch)]):,.0f}",
              f"{median(rates[(name, batch)]) / reference:.2f}×"] for name, batch in settings]
-    markdown = "\n".join([
-        "## The trainer's evaluation, float32 (`benchmarks/evaluation_speed.py`)",
-        "",
-        stamp(),
-        "",
+    markdown = section(
+        "The trainer's evaluation, float32 (`benchmarks/evaluation_speed.py`)",
         f"`evaluate_elbo` (encode, one posterior sample, decode, Bernoulli NLL and KL) on {args.images:,} images, "
         f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.repeats} alternating "
         "repeats. Every epoch evaluates the 5,000 validation and 10,000 test images, so this is time the user "
@@ -60,10 +57,8 @@ def main() -> None:
         "by default).",
         "",
         table(["memory format", "batch", "images/s (median)", "range", "vs channels-last × 1,000"], rows, 1),
-    ])
-    print(markdown)
-    if not args.no_write:
-        write_section("evaluation_speed", markdown)
+    )
+    publish("evaluation_speed", markdown, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import numpy as np
 import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import median, percentile, stamp, write_section  # noqa: E402
+from report import median, percentile, publish, section  # noqa: E402
 
 from latent_atlas.export.exporter import export_bundle  # noqa: E402
 from latent_atlas.runtime import bundle as fmt  # noqa: E402
@@ -64,11 +64,8 @@ def main() -> None:
         rows.append(f"| {v} | {enc / 1024:,.0f} KiB ({ratio:.2f}× smaller) | {dec / 1024:,.0f} KiB | "
                     f"{m['metrics']['test_neg_elbo']:.2f} ({delta:+.2f}) | {median(single[v]) * 1e6:,.0f} µs / "
                     f"{percentile(single[v], 99) * 1e6:,.0f} µs | {median(batch[v]) * 1e3:.1f} ms |")
-    markdown = "\n".join([
-        "## Export variants (`benchmarks/export_variants.py`)",
-        "",
-        stamp(),
-        "",
+    markdown = section(
+        "Export variants (`benchmarks/export_variants.py`)",
         f"Run `{run_dir}` (best weights), exported three ways. −ELBO: test set, nats per image, computed from each "
         f"variant's ONNX files. Decode latency: ONNX Runtime {ort.__version__}, CPU provider, 1 intra-op thread, "
         f"medians over 2,000 single-point calls and 20 grids, variants alternating.",
@@ -79,9 +76,8 @@ def main() -> None:
         "",
         "Targets for int8: ≤ 4× smaller encoder, ≤ 1 nat worse. fp16 is meant for GPU providers; on the CPU provider "
         "ONNX Runtime runs it through casts, which is why it is not faster here.",
-    ])
-    print(markdown)
-    write_section("export_variants", markdown)
+    )
+    publish("export_variants", markdown)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import median, stamp, table, write_section  # noqa: E402
+from report import median, publish, section, table  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -72,11 +72,8 @@ def main() -> None:
             print(f"{name}, K={k}: {found} in {time.perf_counter() - start:.0f} s", file=sys.stderr)
             rows.append([name, k, f"{found['variance_ratio']:.2f}", f"{found['snr_standard']:.2f}",
                          f"{found['snr_dreg']:.2f}"])
-    markdown = "\n".join([
-        "## The encoder's gradient under the IWAE objective: standard against DReG (`benchmarks/iwae_gradient_variance.py`)",
-        "",
-        stamp(),
-        "",
+    markdown = section(
+        "The encoder's gradient under the IWAE objective: standard against DReG (`benchmarks/iwae_gradient_variance.py`)",
         f"Run `{args.run}` ({state.config.objective}, K = {state.config.importance_samples} in training). The first "
         f"{len(images)} test images, binarized with the trainer's seed ({BINARIZATION_SEED}); {args.copies} independent "
         "draws of K samples per image; the gradient with respect to the posterior's mean and log-variance, through "
@@ -84,10 +81,8 @@ def main() -> None:
         "same expectation; a variance ratio below 1 and a higher signal-to-noise ratio mean DReG's steps are less noisy.",
         "",
         table(["weights", "K", "variance, DReG / standard", "SNR, standard", "SNR, DReG"], rows, 1),
-    ])
-    print(markdown)
-    if not args.no_write:
-        write_section("iwae_gradient_variance", markdown)
+    )
+    publish("iwae_gradient_variance", markdown, write=not args.no_write)
 
 
 if __name__ == "__main__":

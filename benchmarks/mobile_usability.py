@@ -20,7 +20,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import stamp, table, write_section  # noqa: E402
+from report import publish, section, table  # noqa: E402
 
 from latent_atlas.export import mobile  # noqa: E402
 from latent_atlas.runtime import bundle as fmt  # noqa: E402
@@ -64,11 +64,8 @@ def main() -> None:
                     cells = check(directory / filename)
                     rows.append([f"{manifest.name} {manifest.variant}", filename, batch, *(cells[p] for p in PROVIDERS)])
                     print(rows[-1], flush=True)
-    markdown = "\n".join([
-        "## Mobile execution providers: dynamic vs static batch (`benchmarks/mobile_usability.py`)",
-        "",
-        stamp(),
-        "",
+    markdown = section(
+        "Mobile execution providers: dynamic vs static batch (`benchmarks/mobile_usability.py`)",
         f"onnxruntime {ort.__version__}'s `check_onnx_model_mobile_usability` on each file as exported and with the "
         f"batch fixed to {STATIC_BATCH} (`latent-atlas export --static-batch {STATIC_BATCH}`): the nodes each provider "
         "can take, in how many partitions, and the checker's verdict for the model as it is (YES / MAYBE / NO).",
@@ -78,9 +75,8 @@ def main() -> None:
         "With a dynamic batch no provider takes a single node. With a fixed batch the encoder goes whole to all three; "
         "the decoder goes whole to CoreML MLProgram, while NNAPI and CoreML NeuralNetwork lack ConvTranspose (the "
         "final depth-to-space) and take the other 13 nodes in 2 partitions, the ConvTranspose running on the CPU.",
-    ])
-    print(markdown)
-    write_section("mobile_usability", markdown)
+    )
+    publish("mobile_usability", markdown)
 
 
 if __name__ == "__main__":

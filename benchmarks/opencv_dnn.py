@@ -23,7 +23,7 @@ import numpy as np
 import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import stamp, table, write_section  # noqa: E402
+from report import publish, section, table  # noqa: E402
 
 from latent_atlas.export.mobile import ONNX_FILES  # noqa: E402
 from latent_atlas.runtime import bundle as fmt  # noqa: E402
@@ -83,11 +83,8 @@ def main() -> None:
     runs = {json.dumps(fmt.read(b).manifest.training["config"], sort_keys=True) for b in args.bundles}
     provenance = ", ".join(f"{c['dataset']}, {c['epochs']} epoch(s), {c.get('limit') or 'all'} training images"
                            for c in map(json.loads, sorted(runs)))
-    markdown = "\n".join([
-        "## OpenCV DNN vs ONNX Runtime per variant (`benchmarks/opencv_dnn.py`)",
-        "",
-        stamp(),
-        "",
+    markdown = section(
+        "OpenCV DNN vs ONNX Runtime per variant (`benchmarks/opencv_dnn.py`)",
         f"opencv-python-headless wheels against onnxruntime {ort.__version__} on the same random inputs: max abs "
         f"difference of every output, or the error OpenCV raised. Bundles trained on: {provenance} (what OpenCV "
         "runs depends on the graph, which is the same for any run of the architecture, not on the weights).",
@@ -96,9 +93,8 @@ def main() -> None:
         "",
         "OpenCV 4's int8 figures at batch 3 change from one run of this script to the next, while batch 1 is right. "
         "OpenCV 5.0 refuses the int8 graph.",
-    ])
-    print(markdown)
-    write_section("opencv_dnn", markdown)
+    )
+    publish("opencv_dnn", markdown)
 
 
 if __name__ == "__main__":

@@ -88,3 +88,16 @@ def table(columns: list[str], rows: list[list], right_aligned_from: int | None =
     align = ["---:" if right_aligned_from is not None and i >= right_aligned_from else "---" for i in range(len(columns))]
     lines = [columns, align, *rows]
     return "\n".join("| " + " | ".join(map(str, line)) + " |" for line in lines)
+
+
+def section(title: str, *lines: str) -> str:
+    """A section's markdown: its `## title`, the machine and date, then `lines` (blank-line separated
+    blocks are passed as "" entries, as in a "\\n".join)."""
+    return "\n".join([f"## {title}", "", stamp(), "", *lines])
+
+
+def publish(name: str, markdown: str, write: bool = True) -> None:
+    """Prints a section and, unless `write` is False, puts it into docs/benchmarks.md as `name`."""
+    print(markdown)
+    if write:
+        write_section(name, markdown)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import percentile, stamp, write_section  # noqa: E402
+from report import percentile, publish, section  # noqa: E402
 
 from latent_atlas.runtime.bench import GRID_SIDE, timings  # noqa: E402
 from latent_atlas.runtime.model import CPU_CHUNK, PARALLEL_BATCH  # noqa: E402
@@ -195,11 +195,8 @@ def main() -> int:
     table = ["| | ONNX Runtime | PyTorch eager | PyTorch / ORT | target |", "|---|---:|---:|---:|---|"]
     table += [f"| {name} | {a} | {b} | {ratio:.1f}× | {target} |" for name, a, b, ratio, target in rows]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    markdown = "\n".join([
-        "## Runtime latency: ONNX Runtime vs PyTorch eager",
-        "",
-        stamp(),
-        "",
+    markdown = section(
+        "Runtime latency: ONNX Runtime vs PyTorch eager",
         f"onnxruntime {__import__('onnxruntime').__version__} ({decoder.provider}; one thread for batches under "
         f"{PARALLEL_BATCH}, larger ones in slices of {CPU_CHUNK} on {cpu_count()} threads), "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads), the same VAE(2) weights. "
@@ -219,10 +216,8 @@ def main() -> int:
         "",
         "Reproduce: `python benchmarks/runtime_latency.py`; `latent-atlas bench` gives the ORT figures alone "
         "on any machine, torch not needed.",
-    ])
-    print(markdown)
-    if not args.quick:
-        write_section("runtime_latency", markdown)
+    )
+    publish("runtime_latency", markdown, write=not args.quick)
     return 0
 
 

@@ -26,7 +26,7 @@ from torch import nn
 from torch.profiler import ProfilerActivity, profile, record_function
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import cpu_kind, median, stamp, write_section  # noqa: E402
+from report import cpu_kind, median, publish, section  # noqa: E402
 from step_arithmetic import LAYER_TYPES, autocasts_to_bf16, gemm_peak_gflops, training_flops  # noqa: E402
 from train_throughput import PresetRunner  # noqa: E402
 
@@ -117,11 +117,8 @@ def main() -> None:
                     f"{rate:,.0f} | {rate / peak[precision]:.1%} |")
     batch = runner.config.batch_size
     flop_total = sum(ranges.flops.values()) / args.steps / 1e9
-    markdown = "\n".join([
-        f"## Training step profile on {cpu_kind()} (`benchmarks/train_profile.py`)",
-        "",
-        stamp(),
-        "",
+    markdown = section(
+        f"Training step profile on {cpu_kind()} (`benchmarks/train_profile.py`)",
         f"The `{args.preset}` preset's step (batch {batch}, {'bf16 autocast' if bf16 else 'float32'}, "
         f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads) under torch.profiler, {args.steps} steps: "
         f"{per_step_ms:.2f} ms per step with the profiler and layer hooks on "
@@ -149,10 +146,8 @@ def main() -> None:
         "",
         f"A one-image step costs {sweep[1]:.1f} ms: that much of every step is per-call work whatever the batch, "
         f"{sweep[1] / sweep[batch]:.0%} of a batch-{batch} step.",
-    ])
-    print(markdown)
-    if not args.no_write:
-        write_section(f"train_profile-{cpu_kind()}", markdown)  # one section per kind of CPU
+    )
+    publish(f"train_profile-{cpu_kind()}", markdown, write=not args.no_write)  # one section per kind of CPU
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import stamp, write_section  # noqa: E402
+from report import publish, section  # noqa: E402
 
 from latent_atlas.train.checkpoint import load_checkpoint  # noqa: E402
 
@@ -47,11 +47,8 @@ def main() -> None:
     selection = (f"The best epoch is chosen on the validation split ({config['val_size']:,} training images held "
                  f"out; `selected_on: validation`); the test set only reports." if validation else
                  "This run predates the validation split: its best epoch was chosen on the test set.")
-    markdown = "\n".join([
-        "## Model quality per epoch (`benchmarks/train_quality.py`)",
-        "",
-        stamp(),
-        "",
+    markdown = section(
+        "Model quality per epoch (`benchmarks/train_quality.py`)",
         f"The `default` preset, 2-D latent, full MNIST, seed {config['seed']}, "
         f"{config['epochs']} epochs, batch {config['batch_size']}, Adam lr {config['lr']:g} with a {config['lr_schedule']} schedule, "
         f"encoder input noise std {config.get('encoder_noise', 0):g}, "
@@ -70,9 +67,8 @@ def main() -> None:
         f"(`runtime/models/mnist/bundle.json`, `metrics.test_iw_nll`). Training throughput here was measured with two "
         f"trainings side by side on one thread each (`make models`); see the throughput table for a side-by-side "
         f"measurement with the Keras original.",
-    ])
-    print(markdown)
-    write_section("train_quality", markdown)
+    )
+    publish("train_quality", markdown)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from keras_peer import peer_images_per_second  # noqa: E402
-from report import cpu_kind, median, stamp, write_section  # noqa: E402
+from report import cpu_kind, median, publish, section  # noqa: E402
 from step_arithmetic import autocasts_to_bf16, gemm_peak_gflops, step_flops_per_image  # noqa: E402
 
 from latent_atlas.train import data  # noqa: E402
@@ -105,11 +105,8 @@ def main() -> None:
                  "between each pair of preset repeats; its rate is (14,000 − 2,000) images / (fit time on 14,000 − fit "
                  "time on 2,000), so TensorFlow's start-up and the validation pass cancel out."
                  if peer else "The Keras original was not run (`--no-peer`): no ratio to it is claimed.")
-    markdown = "\n".join([
-        f"## Training throughput on {cpu_kind()} (`benchmarks/train_throughput.py`)",
-        "",
-        stamp(),
-        "",
+    markdown = section(
+        f"Training throughput on {cpu_kind()} (`benchmarks/train_throughput.py`)",
         f"Images per second on real MNIST, median of {args.repeats} alternating repeats ({args.seconds:g} s per preset), "
         f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads. {peer_text}",
         "",
@@ -128,10 +125,8 @@ def main() -> None:
         f"{peak:,.0f} GFLOP/s after the repeats, so no trainer of this architecture in that precision passes "
         f"**{ceiling:,.0f} images/s** here"
         + (f", {ceiling / peer:.2f}× the Keras original (which sustained {peer * peak / ceiling:,.0f} GFLOP/s)." if peer else "."),
-    ])
-    print(markdown)
-    if not args.no_write:
-        write_section(f"train_throughput-{cpu_kind()}", markdown)  # one section per kind of CPU
+    )
+    publish(f"train_throughput-{cpu_kind()}", markdown, write=not args.no_write)  # one section per kind of CPU
 
 
 if __name__ == "__main__":
