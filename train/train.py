@@ -215,11 +215,14 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None 
     job = distributed.from_environment()
     device = distributed.local_device(job, pick_device(config.device))
     distributed.setup(job, device)
+    finished = False
     try:
-        return _train(config, run_dir, job, device, data_dir, resume, progress and job.is_main,
-                      plots and job.is_main, command)
+        state = _train(config, run_dir, job, device, data_dir, resume, progress and job.is_main,
+                       plots and job.is_main, command)
+        finished = True
+        return state
     finally:
-        distributed.teardown(job)
+        distributed.teardown(job, finished)
 
 
 def _train(config: TrainConfig, run_dir: Path, job: distributed.Distributed, device: torch.device, data_dir,
