@@ -89,7 +89,7 @@ def setup(job: Distributed, device: torch.device) -> None:
 def teardown(job: Distributed, finished: bool) -> None:
     """Leaves the process group. After a finished run every rank first waits for the others: a rank that
     tears gloo down while a peer is still talking to it can die in C++ ("terminate called without an
-    active exception", seen once under load in a 2-process test). After an error there is no waiting:
+    active exception"). After an error there is no waiting:
     the failed rank may never arrive, and torchrun ends the job."""
     if job.enabled and dist.is_initialized():
         if finished:
