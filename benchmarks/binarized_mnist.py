@@ -68,6 +68,11 @@ def main() -> None:
         if not m.get("binarized") or m.get("iw_samples") != 500 or m.get("iw_images") != 10000:
             sys.exit(f"{path}: expected a binarized model exported with --iw-samples 500 --iw-images all, "
                      f"found {({k: m.get(k) for k in ('binarized', 'iw_samples', 'iw_images')})}")
+    recipes = [{k: v for k, v in m.training["config"].items() if k != "seed"} for m in manifests]
+    for path, recipe in zip(args.bundles[1:], recipes[1:]):  # the table is one recipe over seeds
+        if recipe != recipes[0]:
+            differ = sorted(k for k in recipe.keys() | recipes[0].keys() if recipe.get(k) != recipes[0].get(k))
+            sys.exit(f"{path}: trained with another recipe than {args.bundles[0]} (differs in {', '.join(differ)})")
     seeds = [m.training["seed"] for m in manifests]
     iw500 = [m.metrics["test_iw_nll"] for m in manifests]
     elbo = [m.metrics["test_neg_elbo"] for m in manifests]
@@ -104,8 +109,10 @@ def main() -> None:
 
     epoch_rows = [[n, *(at_epoch(e[n]) if n in e else "" for e in epochs)] for n in sorted(set().union(*epochs))]
     config = manifests[0].training["config"]
+    gradient = config.get("iwae_gradient", "standard")  # bundles from before --iwae-gradient used the standard one
     recipe = (f"`latent-atlas train --preset {config['preset']} --binarize dynamic --objective {config['objective']}"
               + (f" --k {config['importance_samples']}" if config["objective"] == "iwae" else "")
+              + (f" --iwae-gradient {gradient}" if gradient != "standard" else "")
               + f" --batch-size {config['batch_size']} --lr {config['lr']:g} --epochs {config['epochs']} --lr-decay-epochs {config['lr_decay_epochs']}"
               f" --seed S`, then `latent-atlas export RUN --iw-samples 500 --iw-images all`")
     markdown = section(
