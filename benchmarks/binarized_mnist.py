@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 from latent_atlas.runtime import bundle as fmt  # noqa: E402
 from latent_atlas.runtime import evaluation  # noqa: E402
 from latent_atlas.train import data  # noqa: E402
+from latent_atlas.train.config import TrainConfig  # noqa: E402
 from latent_atlas.train.evaluate import BINARIZATION_SEED, binarized_array  # noqa: E402
 
 # Davidson et al. 2018, Table 1, MNIST, d = 2: log-likelihood (IW-500) as -nats, mean ± std over runs.
@@ -109,10 +110,10 @@ def main() -> None:
 
     epoch_rows = [[n, *(at_epoch(e[n]) if n in e else "" for e in epochs)] for n in sorted(set().union(*epochs))]
     config = manifests[0].training["config"]
-    gradient = config.get("iwae_gradient", "standard")  # bundles from before --iwae-gradient used the standard one
+    gradient = config.get("iwae_gradient", TrainConfig.iwae_gradient)  # older bundles: the trainer's default
     recipe = (f"`latent-atlas train --preset {config['preset']} --binarize dynamic --objective {config['objective']}"
               + (f" --k {config['importance_samples']}" if config["objective"] == "iwae" else "")
-              + (f" --iwae-gradient {gradient}" if gradient != "standard" else "")
+              + (f" --iwae-gradient {gradient}" if gradient != TrainConfig.iwae_gradient else "")
               + f" --batch-size {config['batch_size']} --lr {config['lr']:g} --epochs {config['epochs']} --lr-decay-epochs {config['lr_decay_epochs']}"
               f" --seed S`, then `latent-atlas export RUN --iw-samples 500 --iw-images all`")
     markdown = section(
