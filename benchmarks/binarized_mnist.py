@@ -69,7 +69,9 @@ def main() -> None:
         if not m.get("binarized") or m.get("iw_samples") != 500 or m.get("iw_images") != 10000:
             sys.exit(f"{path}: expected a binarized model exported with --iw-samples 500 --iw-images all, "
                      f"found {({k: m.get(k) for k in ('binarized', 'iw_samples', 'iw_images')})}")
-    recipes = [{k: v for k, v in m.training["config"].items() if k != "seed"} for m in manifests]
+    # Through TrainConfig.from_dict, as the trainer reads a saved run: a key an older bundle lacks is its default.
+    configs = [TrainConfig.from_dict(m.training["config"]).to_dict() for m in manifests]
+    recipes = [{k: v for k, v in c.items() if k != "seed"} for c in configs]
     for path, recipe in zip(args.bundles[1:], recipes[1:]):  # the table is one recipe over seeds
         if recipe != recipes[0]:
             differ = sorted(k for k in recipe.keys() | recipes[0].keys() if recipe.get(k) != recipes[0].get(k))
@@ -109,8 +111,8 @@ def main() -> None:
                        if "val_neg_iwae" in record else "")
 
     epoch_rows = [[n, *(at_epoch(e[n]) if n in e else "" for e in epochs)] for n in sorted(set().union(*epochs))]
-    config = manifests[0].training["config"]
-    gradient = config.get("iwae_gradient", TrainConfig.iwae_gradient)  # older bundles: the trainer's default
+    config = configs[0]
+    gradient = config["iwae_gradient"]
     recipe = (f"`latent-atlas train --preset {config['preset']} --binarize dynamic --objective {config['objective']}"
               + (f" --k {config['importance_samples']}" if config["objective"] == "iwae" else "")
               + (f" --iwae-gradient {gradient}" if gradient != TrainConfig.iwae_gradient else "")
