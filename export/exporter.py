@@ -172,7 +172,8 @@ def _describe(source: _Source, options: ExportOptions) -> fmt.Manifest:
                   "epoch": source.state.weights_epoch(options.weights),
                   "weights": source.state.resolve_weights(options.weights),
                   # which figure picked the best epoch (a metrics.jsonl key: split prefix + figure)
-                  "selected_by": source.state.selected_by},
+                  "selected_by": source.state.selected_by,
+                  **({"initialized_from": source.state.initialized_from} if source.state.initialized_from else {})},
         latent_stats={}, versions=versions(), static_batch=options.static_batch,  # latent_stats: after export
         runtimes=tuple(mobile.runtimes(options.variant, options.static_batch, options.ort_format)),
         ort_optimization_style=mobile.ort_style(options.static_batch) if options.ort_format else None)

@@ -72,6 +72,9 @@ def register(subparsers) -> None:
                         "all; export and evaluate always use the whole test set)")
     p.add_argument("--eval-iw", type=int, default=None, metavar="K",
                    help=f"also log the importance-weighted bound (K samples, first {QUICK_IW_IMAGES} test images) every epoch")
+    p.add_argument("--init-from", default=None, metavar="RUN",
+                   help="fine-tune: start from RUN's best weights (same --latent-dim) instead of a fresh initialisation; "
+                        "a new run with its own optimizer, learning-rate schedule, objective and data")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--nproc", type=int, default=None, metavar="N",
                    help="data-parallel worker processes on this machine (torchrun, DDP; global batch = N x "
@@ -195,4 +198,5 @@ def _config_options(args) -> dict:
             "encoder_weight_decay": args.encoder_weight_decay, "encoder_noise": args.encoder_noise,
             "bottleneck_bias": args.bottleneck_bias, "patience": args.patience, "layout": args.layout,
             "split_seed": args.split_seed, "validation_fraction": args.validation_fraction,
-            "test_fraction": args.test_fraction, "skip_bad_images": args.skip_bad_images, "eval_images": args.eval_images}
+            "test_fraction": args.test_fraction, "skip_bad_images": args.skip_bad_images, "eval_images": args.eval_images,
+            "init_from": args.init_from}

@@ -86,6 +86,10 @@ class TrainConfig:
     eval_iw_images: int = QUICK_IW_IMAGES  # ...on this many test images
     bf16: bool = True  # bfloat16 autocast where the hardware supports it
     channels_last: bool = True
+    # Fine-tuning: start from this run directory's best weights instead of a fresh initialisation. The new
+    # run has its own optimizer, schedule, objective and data (your own images from an MNIST model, or a
+    # larger --k late in training); checkpoint.json records which weights file (and its SHA-256) it began from.
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         for name, value in self.to_dict().items():

@@ -2,8 +2,8 @@
 epoch a set of weights comes from.
 
 checkpoint.json keeps the keys it always had (config, epoch, batches_done, early_stopping, commands,
-torch_version, metrics, stopped, rng, optimizer, last, best, format, version), so runs written before
-this type existed resume and export unchanged.
+torch_version, metrics, stopped, rng, optimizer, last, best, format, version; a fine-tune adds
+initialized_from), so runs written before this type existed resume and export unchanged.
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ class RunState:
     # and runs saved before the validation split existed.
     selected_on: str = "test"
     dataset: dict | None = None  # what the run trains on: own_data.PreparedData.record() (source, checksum, split)
+    # A fine-tune (config.init_from): the weights it started from, {"run", "file", "sha256", "epoch"}.
+    initialized_from: dict | None = None
 
     @property
     def selected_by(self) -> str:
@@ -87,7 +89,7 @@ class RunState:
                "world_size": self.world_size, "selected_on": self.selected_on}
         if self.dataset is not None:
             out["dataset"] = self.dataset
-        optional = {"metrics": self.metrics, "stopped": self.stopped, "optimizer": self.optimizer, "rng": self.rng,
+        optional = {"initialized_from": self.initialized_from, "metrics": self.metrics, "stopped": self.stopped, "optimizer": self.optimizer, "rng": self.rng,
                     "last": self.last.to_json() if self.last else None,
                     "best": self.best.to_json() if self.best else None}
         return {**out, **{k: v for k, v in optional.items() if v is not None}}
@@ -110,6 +112,6 @@ class RunState:
                        best=WeightsFile(**values["best"]) if values.get("best") else None,
                        optimizer=values.get("optimizer"), rng=values.get("rng"),
                        world_size=values.get("world_size", 1), selected_on=values.get("selected_on", "test"),
-                       dataset=values.get("dataset"))
+                       dataset=values.get("dataset"), initialized_from=values.get("initialized_from"))
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{source}: corrupt checkpoint metadata (missing or malformed {exc})") from None

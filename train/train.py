@@ -232,8 +232,15 @@ def _train(config: TrainConfig, run_dir: Path, job: distributed.Distributed, dev
         raise ValueError(f"{run_dir} was trained by {checkpoint.state.world_size} process(es) and this job has "
                          f"{job.world_size}: the global batch, and so the run, would change. Resume it with "
                          f"--nproc {checkpoint.state.world_size}")
+    # A fine-tune's source is checked before the data loads; a resumed one carries on from its own weights.
+    initial = _initial_weights(config) if checkpoint is None and config.init_from else None
     dataset = _prepare_data(config, run_dir, data_dir, checkpoint, job)
     run = _start(config, run_dir, job, device, dataset, progress, plots)
+    if initial is not None:
+        load_weights(run.step.model, initial.model_state("best"), initial.weights_path("best"))
+        best = initial.state.weights_file("best")
+        run.state.initialized_from = {"run": str(config.init_from), "file": best.file, "sha256": best.sha256,
+                                      "epoch": initial.state.weights_epoch("best")}
     if checkpoint is not None:
         _restore(run, checkpoint)
         if run.state.stopped == "early-stopped":
@@ -285,6 +292,16 @@ def _resolve_run(config: TrainConfig, run_dir: Path, resume: bool):
         return config, None
     checkpoint = load_checkpoint(run_dir)
     return resolve_config(checkpoint.state.config, {"epochs": config.epochs, "device": config.device}, run_dir), checkpoint
+
+
+def _initial_weights(config: TrainConfig):
+    """The checkpoint a fine-tune (config.init_from) starts from, checked to fit this run's model."""
+    source = load_checkpoint(config.init_from)
+    theirs = source.state.config.latent_dim
+    if theirs != config.latent_dim:
+        raise ValueError(f"--init-from {config.init_from}: that run has a {theirs}-D latent space and this one "
+                         f"{config.latent_dim}-D; pass --latent-dim {theirs} to fine-tune it")
+    return source
 
 
 def _prepare_data(config: TrainConfig, run_dir: Path, data_dir, checkpoint, job: distributed.Distributed):
