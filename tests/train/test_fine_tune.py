@@ -30,8 +30,9 @@ def model_weights(run: Path, which: str) -> dict[str, torch.Tensor]:
 
 
 def test_a_fine_tune_starts_from_the_source_runs_best_weights_and_says_so(tmp_path, data_dir, source_run):
-    # Another objective and seed than the source: a fine-tune is a new run; only the weights carry over.
-    config = dict(TINY, epochs=1, seed=1, objective="iwae", importance_samples=2, **STILL)
+    # Another objective than the source's: a fine-tune is a new run; only the weights carry over. The same
+    # seed, so that its evaluation draws the same noise as the source's and the figures below compare.
+    config = dict(TINY, epochs=1, objective="iwae", importance_samples=2, **STILL)
     tuned, fresh = tmp_path / "tuned", tmp_path / "fresh"
     train(TrainConfig(init_from=str(source_run), **config), tuned, data_dir=data_dir, progress=False, plots=False)
     train(TrainConfig(**config), fresh, data_dir=data_dir, progress=False, plots=False)
@@ -47,7 +48,7 @@ def test_a_fine_tune_starts_from_the_source_runs_best_weights_and_says_so(tmp_pa
     # Its first epoch is measured on the source's weights, not on a random model's.
     first = json.loads((tuned / "metrics.jsonl").read_text().splitlines()[0])
     source_first = json.loads((source_run / "metrics.jsonl").read_text().splitlines()[0])
-    assert first["val_neg_elbo"] == pytest.approx(source_first["val_neg_elbo"], abs=0.5)
+    assert first["val_neg_elbo"] == pytest.approx(source_first["val_neg_elbo"], abs=0.01)
 
 
 def test_a_fine_tune_resumes_exactly_from_its_own_weights(tmp_path, data_dir, source_run):
