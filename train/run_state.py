@@ -89,7 +89,8 @@ class RunState:
                "world_size": self.world_size, "selected_on": self.selected_on}
         if self.dataset is not None:
             out["dataset"] = self.dataset
-        optional = {"initialized_from": self.initialized_from, "metrics": self.metrics, "stopped": self.stopped, "optimizer": self.optimizer, "rng": self.rng,
+        optional = {"metrics": self.metrics, "stopped": self.stopped, "optimizer": self.optimizer, "rng": self.rng,
+                    "initialized_from": self.initialized_from,
                     "last": self.last.to_json() if self.last else None,
                     "best": self.best.to_json() if self.best else None}
         return {**out, **{k: v for k, v in optional.items() if v is not None}}

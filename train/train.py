@@ -238,8 +238,7 @@ def _train(config: TrainConfig, run_dir: Path, job: distributed.Distributed, dev
     run = _start(config, run_dir, job, device, dataset, progress, plots)
     if initial is not None:
         load_weights(run.step.model, initial.model_state("best"), initial.weights_path("best"))
-        best = initial.state.weights_file("best")
-        run.state.initialized_from = {"run": str(config.init_from), "file": best.file, "sha256": best.sha256,
+        run.state.initialized_from = {"run": str(config.init_from), **initial.state.weights_file("best").to_json(),
                                       "epoch": initial.state.weights_epoch("best")}
     if checkpoint is not None:
         _restore(run, checkpoint)
