@@ -11,7 +11,8 @@ those, and measures from the first bundle's ONNX files:
 - a tighter estimate, IW-5000, on the first --tight-images test images (all 10,000 would be 50 million
   decodes, about 40 minutes of this 2-core CPU), next to IW-500 on the same images; and the decode
   rate of the bound, from which the time of IW-500 on all 10,000 follows;
-- the per-epoch validation and test -ELBO of every run (metrics.jsonl).
+- the per-epoch validation and test -ELBO of every run (metrics.jsonl), after those of the run it was
+  fine-tuned from (`--init-from`), if any.
 
     python benchmarks/binarized_mnist.py --runs RUN0 RUN1 RUN2 --bundles BUNDLE0 BUNDLE1 BUNDLE2
 
@@ -51,6 +52,31 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}" if len(values) > 1 else f"{values[0]:.2f}"
 
 
+def lineage(run: Path) -> list[tuple[dict, dict[int, dict]]]:
+    """A run and the runs it was fine-tuned from (`--init-from`), the first training first: each its
+    config (through TrainConfig.from_dict, as the trainer reads a saved run: a key an older run lacks is
+    its default) and its metrics.jsonl records by epoch."""
+    stages = []
+    while True:
+        state = json.loads((run / "checkpoint.json").read_text())
+        records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        stages.insert(0, (TrainConfig.from_dict(state["config"]).to_dict(), {r["epoch"]: r for r in records}))
+        if not state.get("initialized_from"):
+            return stages
+        run = Path(state["initialized_from"]["run"])
+
+
+def train_command(config: dict) -> str:
+    """The command line of one training of the recipe, the seed left as S."""
+    gradient = config["iwae_gradient"]
+    start = "--init-from RUN" if config["init_from"] else f"--preset {config['preset']}"
+    return (f"`latent-atlas train {start} --binarize dynamic --objective {config['objective']}"
+            + (f" --k {config['importance_samples']}" if config["objective"] == "iwae" else "")
+            + (f" --iwae-gradient {gradient}" if gradient != TrainConfig.iwae_gradient else "")
+            + f" --batch-size {config['batch_size']} --lr {config['lr']:g} --epochs {config['epochs']}"
+            f" --lr-decay-epochs {config['lr_decay_epochs']} --seed S`")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", nargs="+", required=True, help="run directories, one per training seed")
@@ -69,13 +95,16 @@ def main() -> None:
         if not m.get("binarized") or m.get("iw_samples") != 500 or m.get("iw_images") != 10000:
             sys.exit(f"{path}: expected a binarized model exported with --iw-samples 500 --iw-images all, "
                      f"found {({k: m.get(k) for k in ('binarized', 'iw_samples', 'iw_images')})}")
-    # Through TrainConfig.from_dict, as the trainer reads a saved run: a key an older bundle lacks is its default.
-    configs = [TrainConfig.from_dict(m.training["config"]).to_dict() for m in manifests]
-    recipes = [{k: v for k, v in c.items() if k != "seed"} for c in configs]
-    for path, recipe in zip(args.bundles[1:], recipes[1:]):  # the table is one recipe over seeds
+    stages = [lineage(Path(run)) for run in args.runs]
+    recipes = [[{k: v for k, v in config.items() if k not in ("seed", "init_from")} for config, _ in run]
+               for run in stages]
+    for path, recipe in zip(args.runs[1:], recipes[1:]):  # the table is one recipe over seeds
         if recipe != recipes[0]:
-            differ = sorted(k for k in recipe.keys() | recipes[0].keys() if recipe.get(k) != recipes[0].get(k))
-            sys.exit(f"{path}: trained with another recipe than {args.bundles[0]} (differs in {', '.join(differ)})")
+            sys.exit(f"{path}: trained with another recipe than {args.runs[0]} (or from one): "
+                     f"{len(recipe)} against {len(recipes[0])} trainings, or options that differ")
+    for path, manifest, run in zip(args.bundles, manifests, stages):
+        if TrainConfig.from_dict(manifest.training["config"]).to_dict() != run[-1][0]:
+            sys.exit(f"{path}: not exported from the run given in the same place of --runs")
     seeds = [m.training["seed"] for m in manifests]
     iw500 = [m.metrics["test_iw_nll"] for m in manifests]
     elbo = [m.metrics["test_neg_elbo"] for m in manifests]
@@ -101,23 +130,20 @@ def main() -> None:
     rows = [[f"this project, seed {s}", f"{e:.2f}", f"{b:.2f}"] for s, e, b in zip(seeds, elbo, iw500)]
     rows.append([f"**this project, mean ± std over {len(seeds)} seeds**", mean_std(elbo), f"**{mean_std(iw500)}**"])
     rows += [[f"Davidson et al. 2018, {name}", "", f"{m:.2f} ± {s:.2f}"] for name, (m, s) in PAPER.items()]
-    epochs = []
-    for run in args.runs:
-        lines = [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines()]
-        epochs.append({r["epoch"]: r for r in lines})
+
     def at_epoch(record: dict) -> str:  # an IWAE run's trained bound too, where its metrics.jsonl has it
         elbo = f"{record['val_neg_elbo']:.2f} / {record['test_neg_elbo']:.2f}"
         return elbo + (f" (−IWAE {record['val_neg_iwae']:.2f} / {record['test_neg_iwae']:.2f})"
                        if "val_neg_iwae" in record else "")
 
-    epoch_rows = [[n, *(at_epoch(e[n]) if n in e else "" for e in epochs)] for n in sorted(set().union(*epochs))]
-    config = configs[0]
-    gradient = config["iwae_gradient"]
-    recipe = (f"`latent-atlas train --preset {config['preset']} --binarize dynamic --objective {config['objective']}"
-              + (f" --k {config['importance_samples']}" if config["objective"] == "iwae" else "")
-              + (f" --iwae-gradient {gradient}" if gradient != TrainConfig.iwae_gradient else "")
-              + f" --batch-size {config['batch_size']} --lr {config['lr']:g} --epochs {config['epochs']} --lr-decay-epochs {config['lr_decay_epochs']}"
-              f" --seed S`, then `latent-atlas export RUN --iw-samples 500 --iw-images all`")
+    # A fine-tune's epochs follow its source's, numbered +1, +2, ... (each training of a seed's lineage in turn).
+    epoch_rows = []
+    for stage in range(len(stages[0])):
+        numbers = sorted(set().union(*(run[stage][1] for run in stages)))
+        epoch_rows += [[f"+{n}" if stage else n, *(at_epoch(run[stage][1][n]) if n in run[stage][1] else ""
+                                                   for run in stages)] for n in numbers]
+    recipe = ", then ".join(train_command(config) for config, _ in stages[0])
+    recipe += ", then `latent-atlas export RUN --iw-samples 500 --iw-images all`"
     markdown = section(
         "Dynamically binarized MNIST, 2-D latent, against the literature (`benchmarks/binarized_mnist.py`)",
         f"Recipe: {recipe}. Nats per image on the 10,000 test images binarized once with the trainer's seed "
@@ -136,7 +162,8 @@ def main() -> None:
         f"numpy for the rest), so IW-500 on all 10,000 takes about {5e6 / rate / 60:.1f} minutes.",
         "",
         "Per epoch, validation / test −ELBO (nats), and for IWAE runs that log it the validation / test K-sample "
-        "bound they train and are selected on:",
+        "bound they train and are selected on" + (" (+1, +2, …: the epochs of the fine-tune that follows):"
+                                                    if len(stages[0]) > 1 else ":"),
         "",
         table(["epoch", *(f"seed {s}" for s in seeds)], epoch_rows, 1),
     )
