@@ -152,7 +152,7 @@ def main() -> None:
         "",
         table(["model", "test −ELBO", "test IW-500 (−log p(x) bound)"], rows, 1),
         "",
-        f"The binarization draw itself (bundle `{manifests[0].name}`, {args.binarizations} draws of the test set, "
+        f"The binarization draw itself (bundle `{args.bundles[0]}`, {args.binarizations} draws of the test set, "
         f"seeds 0–{args.binarizations - 1}): −ELBO {mean_std(draws['elbo'])}, IW-100 {mean_std(draws['iw100'])} "
         "(mean ± std over draws).",
         "",
