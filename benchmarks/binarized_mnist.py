@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 from latent_atlas.runtime import bundle as fmt  # noqa: E402
 from latent_atlas.runtime import evaluation  # noqa: E402
 from latent_atlas.train import data  # noqa: E402
+from latent_atlas.train.checkpoint import load_checkpoint  # noqa: E402
 from latent_atlas.train.config import TrainConfig  # noqa: E402
 from latent_atlas.train.evaluate import BINARIZATION_SEED, binarized_array  # noqa: E402
 
@@ -54,16 +55,16 @@ def mean_std(values: list[float]) -> str:
 
 def lineage(run: Path) -> list[tuple[dict, dict[int, dict]]]:
     """A run and the runs it was fine-tuned from (`--init-from`), the first training first: each its
-    config (through TrainConfig.from_dict, as the trainer reads a saved run: a key an older run lacks is
-    its default) and its metrics.jsonl records by epoch."""
+    config (read as the trainer reads a saved run: a key an older run lacks is its default) and its
+    metrics.jsonl records by epoch."""
     stages = []
     while True:
-        state = json.loads((run / "checkpoint.json").read_text())
+        state = load_checkpoint(run).state
         records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-        stages.insert(0, (TrainConfig.from_dict(state["config"]).to_dict(), {r["epoch"]: r for r in records}))
-        if not state.get("initialized_from"):
+        stages.insert(0, (state.config.to_dict(), {r["epoch"]: r for r in records}))
+        if not state.initialized_from:
             return stages
-        run = Path(state["initialized_from"]["run"])
+        run = Path(state.initialized_from["run"])
 
 
 def train_command(config: dict) -> str:
