@@ -100,9 +100,13 @@ def main() -> None:
     recipes = [[{k: v for k, v in config.items() if k not in ("seed", "init_from")} for config, _ in run]
                for run in stages]
     for path, recipe in zip(args.runs[1:], recipes[1:]):  # the table is one recipe over seeds
-        if recipe != recipes[0]:
-            sys.exit(f"{path}: trained with another recipe than {args.runs[0]} (or from one): "
-                     f"{len(recipe)} against {len(recipes[0])} trainings, or options that differ")
+        if len(recipe) != len(recipes[0]):
+            sys.exit(f"{path}: {len(recipe)} training(s) from scratch to the end, {args.runs[0]} {len(recipes[0])} "
+                     "(one fine-tuned with --init-from, the other not?)")
+        for stage, (ours, first) in enumerate(zip(recipe, recipes[0]), 1):
+            differ = sorted(k for k in ours.keys() | first.keys() if ours.get(k) != first.get(k))
+            if differ:
+                sys.exit(f"{path}: training {stage} differs from {args.runs[0]}'s in {', '.join(differ)}")
     for path, manifest, run in zip(args.bundles, manifests, stages):
         if TrainConfig.from_dict(manifest.training["config"]).to_dict() != run[-1][0]:
             sys.exit(f"{path}: not exported from the run given in the same place of --runs")
