@@ -62,7 +62,8 @@ def lineage(run: Path) -> list[tuple[dict, dict[int, dict]]]:
         state = load_checkpoint(run).state
         records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         stages.insert(0, (state.config.to_dict(), {r["epoch"]: r for r in records}))
-        if not state.initialized_from:
+        # A fine-tune from a bundle (`--init-from BUNDLE`) has no per-epoch records to follow.
+        if not state.initialized_from or "run" not in state.initialized_from:
             return stages
         run = Path(state.initialized_from["run"])
 

@@ -18,7 +18,8 @@ sub-pixel view of a strided transposed convolution: Shi et al., 2016, https://ar
   28x28 image. ONNX Runtime runs that as a small GEMM and a 16-tap scatter into one channel, instead
   of the im2col of the original layer.
 
-The export's parity check compares the result with the PyTorch model (`export.verify.check_parity`).
+The weight layout, and its inverse for fine-tuning from a bundle, is `train/phase_form.py`'s. The export's
+parity check compares the result with the PyTorch model (`export.verify.check_parity`).
 """
 
 from __future__ import annotations
@@ -28,33 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from latent_atlas.train.model import HIDDEN_SHAPE, Decoder
-
-# TAPS[a]: the kernel rows of a stride-2, padding-1 transposed convolution that reach output row 2m + a,
-# in the order a convolution reads input rows m, m + 1 (from y[o] = sum over o = 2i - 1 + k of x[i] w[k]).
-TAPS = ((1,), (2, 0))
-PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))
-
-
-def phase_kernels(weight: torch.Tensor) -> list[torch.Tensor]:
-    """A ConvTranspose2d(stride 2, padding 1, output_padding 1) weight [in, out, 3, 3] -> the four
-    Conv2d weights [out, in, len(TAPS[a]), len(TAPS[b])] of its output phases, in PHASES order."""
-    return [weight[:, :, TAPS[a]][:, :, :, TAPS[b]].transpose(0, 1).contiguous() for a, b in PHASES]
-
-
-def phase_output_kernel(weight: torch.Tensor) -> torch.Tensor:
-    """A 3x3, padding-1 Conv2d weight [1, C, 3, 3] applied to the 28x28 image -> the ConvTranspose2d
-    weight [4 * C, 1, 4, 4] (stride 2, padding 1) that computes it from the four 14x14 phase planes.
-
-    Output row 2m + a reads image row 2m + a + dy, which lies in phase a' = (a + dy) mod 2 at grid
-    row m' = m + floor((a + dy) / 2). A stride-2, padding-1 transposed convolution sends input row m'
-    to output row 2m + a through kernel tap ky = 2m + a - 2m' + 1 = a' - dy + 1. So phase (a', b')'s
-    kernel is the 3x3 kernel flipped, placed at offset (a', b') in a 4x4 one."""
-    channels = weight.shape[1]
-    flipped = weight[0].flip(1, 2)
-    kernel = weight.new_zeros(len(PHASES), channels, 4, 4)
-    for source, (a, b) in enumerate(PHASES):
-        kernel[source, :, a:a + 3, b:b + 3] = flipped
-    return kernel.reshape(len(PHASES) * channels, 1, 4, 4)
+from latent_atlas.train.phase_form import PHASE_NAMES, PHASES, phase_kernels, phase_output_kernel
 
 
 class DecoderGraph(nn.Module):
@@ -64,8 +39,7 @@ class DecoderGraph(nn.Module):
         super().__init__()
         self.dense = decoder.dense
         upsample, last = decoder.upsample, decoder.to_logits
-        for name, kernel in zip(("phase_00", "phase_01", "phase_10", "phase_11"),
-                                phase_kernels(upsample.weight.detach())):
+        for name, kernel in zip(PHASE_NAMES, phase_kernels(upsample.weight.detach())):
             self.register_buffer(name, kernel)
         self.register_buffer("upsample_bias", upsample.bias.detach().clone())
         self.register_buffer("last_weight", phase_output_kernel(last.weight.detach()))
@@ -73,7 +47,7 @@ class DecoderGraph(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.dense(z)).view(-1, *HIDDEN_SHAPE)
-        kernels = (self.phase_00, self.phase_01, self.phase_10, self.phase_11)
+        kernels = [getattr(self, name) for name in PHASE_NAMES]
         # Phase (a, b) also reads row m + a and column n + b: pad one zero row/column at the end.
         phases = [torch.relu(F.conv2d(F.pad(h, (0, b, 0, a)), kernel, self.upsample_bias))
                   for (a, b), kernel in zip(PHASES, kernels)]

@@ -72,9 +72,10 @@ def register(subparsers) -> None:
                         "all; export and evaluate always use the whole test set)")
     p.add_argument("--eval-iw", type=int, default=None, metavar="K",
                    help=f"also log the importance-weighted bound (K samples, first {QUICK_IW_IMAGES} test images) every epoch")
-    p.add_argument("--init-from", default=None, metavar="RUN",
-                   help="fine-tune: start from RUN's best weights (same --latent-dim) instead of a fresh initialisation; "
-                        "a new run with its own optimizer, learning-rate schedule, objective and data")
+    p.add_argument("--init-from", default=None, metavar="RUN|BUNDLE",
+                   help="fine-tune: start from RUN's best weights, or a model bundle's (a bundled model's name such as "
+                        "mnist, or an exported directory; float32), instead of a fresh initialisation (same "
+                        "--latent-dim); a new run with its own optimizer, learning-rate schedule, objective and data")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--nproc", type=int, default=None, metavar="N",
                    help="data-parallel worker processes on this machine (torchrun, DDP; global batch = N x "

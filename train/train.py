@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from latent_atlas.runtime.files import check_output_dir
 from latent_atlas.runtime.preprocessing import PIXEL_MAX
 
-from . import distributed, own_data
+from . import bundle_weights, distributed, own_data
 from .checkpoint import decode_rng, encode_rng, has_checkpoint, join_optimizer_state, load_checkpoint, save_checkpoint
 from .config import TrainConfig, resolve_config
 from .device import bf16_supported, pick_device  # noqa: F401  (pick_device: part of this module's API)
@@ -237,9 +237,8 @@ def _train(config: TrainConfig, run_dir: Path, job: distributed.Distributed, dev
     dataset = _prepare_data(config, run_dir, data_dir, checkpoint, job)
     run = _start(config, run_dir, job, device, dataset, progress, plots)
     if initial is not None:
-        load_weights(run.step.model, initial.model_state("best"), initial.weights_path("best"))
-        run.state.initialized_from = {"run": str(config.init_from), **initial.state.weights_file("best").to_json(),
-                                      "epoch": initial.state.weights_epoch("best")}
+        load_weights(run.step.model, initial.state, initial.source)
+        run.state.initialized_from = initial.record
     if checkpoint is not None:
         _restore(run, checkpoint)
         if run.state.stopped == "early-stopped":
@@ -293,14 +292,39 @@ def _resolve_run(config: TrainConfig, run_dir: Path, resume: bool):
     return resolve_config(checkpoint.state.config, {"epochs": config.epochs, "device": config.device}, run_dir), checkpoint
 
 
-def _initial_weights(config: TrainConfig):
-    """The checkpoint a fine-tune (config.init_from) starts from, checked to fit this run's model."""
+@dataclass(frozen=True)
+class _InitialWeights:
+    state: dict[str, torch.Tensor]  # the model's weights
+    source: str  # the weights' file or bundle, for errors
+    record: dict  # checkpoint.json's `initialized_from`
+
+
+def _initial_weights(config: TrainConfig) -> _InitialWeights:
+    """The weights a fine-tune (config.init_from) starts from: a run's `best` weights, or a model bundle's
+    (a bundled model's name or an exported directory, read back from its ONNX files), checked to fit this
+    run's model. The record names them by SHA-256 and carries the commands that trained them (and, for a
+    fine-tune of a fine-tune, what that one started from), so a bundle exported from this run says how
+    its weights were made from scratch."""
+    if bundle_weights.is_bundle(config.init_from) and not has_checkpoint(Path(config.init_from)):
+        bundle = bundle_weights.read(config.init_from)
+        _check_latent_dim(config, bundle.manifest.latent_dim)
+        return _InitialWeights(bundle.state, str(bundle.path), bundle.record(str(config.init_from)))
+    if not Path(config.init_from).is_dir():
+        raise FileNotFoundError(f"--init-from {config.init_from}: no such run directory, and not a bundled model "
+                                f"({', '.join(bundle_weights.bundled_names())})")
     source = load_checkpoint(config.init_from)
-    theirs = source.state.config.latent_dim
+    _check_latent_dim(config, source.state.config.latent_dim)
+    lineage = {"commands": source.state.commands,
+               **({"initialized_from": source.state.initialized_from} if source.state.initialized_from else {})}
+    return _InitialWeights(source.model_state("best"), str(source.weights_path("best")),
+                           {"run": str(config.init_from), **source.state.weights_file("best").to_json(),
+                            "epoch": source.state.weights_epoch("best"), **lineage})
+
+
+def _check_latent_dim(config: TrainConfig, theirs: int) -> None:
     if theirs != config.latent_dim:
-        raise ValueError(f"--init-from {config.init_from}: that run has a {theirs}-D latent space and this one "
+        raise ValueError(f"--init-from {config.init_from}: that model has a {theirs}-D latent space and this one "
                          f"{config.latent_dim}-D; pass --latent-dim {theirs} to fine-tune it")
-    return source
 
 
 def _prepare_data(config: TrainConfig, run_dir: Path, data_dir, checkpoint, job: distributed.Distributed):

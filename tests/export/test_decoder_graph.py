@@ -5,10 +5,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from latent_atlas.export.decoder_graph import DecoderGraph, phase_kernels, phase_output_kernel
+from latent_atlas.export.decoder_graph import DecoderGraph
 from latent_atlas.export.onnx_export import to_onnx_models
 from latent_atlas.runtime import bundle as fmt
 from latent_atlas.train.model import VAE
+from latent_atlas.train.phase_form import (phase_kernels, phase_output_kernel, weight_from_phase_kernels,
+                                           weight_from_phase_output_kernel)
 
 
 def test_phase_kernels_reproduce_the_strided_transposed_convolution():
@@ -27,6 +29,14 @@ def test_phase_output_kernel_is_the_image_convolution_on_phase_planes():
     planes = torch.cat([image[:, :, a::2, b::2] for a, b in ((0, 0), (0, 1), (1, 0), (1, 1))], 1)
     got = F.conv_transpose2d(planes, phase_output_kernel(weight), stride=2, padding=1)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+
+
+def test_the_phase_form_reads_back_to_the_same_weights():
+    # A fine-tune from a bundle (train/bundle_weights.py) recovers the model's weights through these inverses.
+    torch.manual_seed(2)
+    upsample, last = torch.randn(6, 5, 3, 3), torch.randn(1, 5, 3, 3)
+    assert torch.equal(weight_from_phase_kernels(phase_kernels(upsample)), upsample)
+    assert torch.equal(weight_from_phase_output_kernel(phase_output_kernel(last)), last)
 
 
 @pytest.mark.parametrize("latent_dim", [2, 5])

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from latent_atlas.cli.main import main as cli
+from latent_atlas.runtime import bundle as fmt
+from latent_atlas.train import bundle_weights, phase_form
 from latent_atlas.train.checkpoint import load_checkpoint
 from latent_atlas.train.config import TrainConfig
 from latent_atlas.train.train import train
@@ -42,8 +44,9 @@ def test_a_fine_tune_starts_from_the_source_runs_best_weights_and_says_so(tmp_pa
     assert not all(torch.allclose(value, start[name], atol=1e-3) for name, value in model_weights(fresh, "last").items())
 
     source, state = load_checkpoint(source_run).state, load_checkpoint(tuned).state
+    # The source's commands come along, so a bundle exported from the fine-tune says how its weights began.
     assert state.initialized_from == {"run": str(source_run), "file": source.best.file, "sha256": source.best.sha256,
-                                      "epoch": 1}
+                                      "epoch": 1, "commands": source.commands}
     assert state.config.init_from == str(source_run) and load_checkpoint(fresh).state.initialized_from is None
     # Its first epoch is measured on the source's weights, not on a random model's.
     first = json.loads((tuned / "metrics.jsonl").read_text().splitlines()[0])
@@ -85,7 +88,8 @@ def test_a_source_of_another_latent_size_is_refused_before_the_data_loads(tmp_pa
 
 def test_a_missing_source_is_a_clear_error(tmp_path, capsys):
     assert cli(["train", "--init-from", str(tmp_path / "nowhere"), "--out", str(tmp_path / "tuned")]) == 2
-    assert "nowhere: no such run directory" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "nowhere: no such run directory, and not a bundled model (" in error and "mnist-binarized" in error
 
 
 def test_resume_keeps_its_source_and_refuses_another(tmp_path, data_dir, source_run, capsys):
@@ -94,3 +98,55 @@ def test_resume_keeps_its_source_and_refuses_another(tmp_path, data_dir, source_
           progress=False, plots=False)
     assert cli(["train", "--out", str(run), "--resume", "--init-from", str(tmp_path / "other")]) == 2
     assert "init_from" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def source_bundle(tmp_path_factory, data_dir, source_run) -> Path:
+    bundle = tmp_path_factory.mktemp("bundle") / "source"
+    assert cli(["export", str(source_run), "--out", str(bundle), "--iw-samples", "0", "--data-dir", str(data_dir)]) == 0
+    return bundle
+
+
+def test_a_fine_tune_from_a_bundle_starts_from_the_weights_it_was_exported_from(tmp_path, data_dir, source_run,
+                                                                                source_bundle):
+    tuned = tmp_path / "tuned"
+    train(TrainConfig(init_from=str(source_bundle), **TINY, epochs=1, **STILL), tuned, data_dir=data_dir,
+          progress=False, plots=False)
+    start = model_weights(source_run, "best")
+    for name, value in model_weights(tuned, "last").items():
+        assert torch.allclose(value, start[name], atol=1e-6), name
+    manifest, source = fmt.Manifest.load(source_bundle), load_checkpoint(source_run).state
+    assert load_checkpoint(tuned).state.initialized_from == {
+        "bundle": str(source_bundle), "name": manifest.name, "epoch": 1, "commands": source.commands,
+        "sha256": {f: manifest.files[f]["sha256"] for f in (fmt.ENCODER, fmt.DECODER)}}
+
+
+def test_the_weights_read_from_a_bundle_are_exactly_the_runs(source_run, source_bundle):
+    # ONNX keeps float32 initializers bit for bit, and the phase form is a rearrangement: nothing is rounded.
+    start = model_weights(source_run, "best")
+    assert all(torch.equal(value, start[name]) for name, value in bundle_weights.read(source_bundle).state.items())
+
+
+def test_a_bundled_model_is_a_source_by_name(tmp_path, capsys):
+    weights = bundle_weights.read("mnist-binarized")
+    assert weights.record("mnist-binarized")["initialized_from"]["run"]  # the fine-tune it was itself made by
+    out = tmp_path / "tuned"
+    assert cli(["train", "--init-from", "mnist", "--latent-dim", "3", "--data-dir", str(tmp_path / "none"),
+                "--out", str(out)]) == 2
+    assert "2-D latent space and this one 3-D" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_rounded_variant_is_refused(tmp_path, data_dir, source_run, capsys):
+    int8 = tmp_path / "int8"
+    assert cli(["export", str(source_run), "--out", str(int8), "--quantize", "int8", "--iw-samples", "0",
+                "--data-dir", str(data_dir)]) == 0
+    assert cli(["train", "--init-from", str(int8), "--out", str(tmp_path / "tuned"), "--data-dir", str(data_dir)]) == 2
+    assert "int8 bundle holds rounded weights; fine-tune from the float32 bundle" in capsys.readouterr().err
+
+
+def test_weights_that_do_not_reproduce_the_bundle_are_refused(source_bundle, monkeypatch):
+    # The read-back check is what stands between a layout mistake and a fine-tune from wrong weights.
+    monkeypatch.setattr(bundle_weights, "weight_from_phase_output_kernel",
+                        lambda kernel: phase_form.weight_from_phase_output_kernel(kernel).flip(2))
+    with pytest.raises(ValueError, match="do not reproduce them"):
+        bundle_weights.read(source_bundle)
