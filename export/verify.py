@@ -9,11 +9,10 @@ is not shipped.
 from __future__ import annotations
 
 import numpy as np
-import onnxruntime as ort
-import torch
 
 from latent_atlas.runtime import bundle as fmt
 from latent_atlas.train.model import VAE
+from latent_atlas.train.onnx_parity import beyond, cpu_session, max_differences
 
 PARITY_TOLERANCE = 1e-5
 BATCH_SIZES = (1, 7, 256)
@@ -21,10 +20,6 @@ BATCH_SIZES = (1, 7, 256)
 
 class ExportError(ValueError):
     """The export produced files that must not be shipped; the message says what was wrong."""
-
-
-def cpu_session(path, providers: list[str] | None = None) -> ort.InferenceSession:
-    return ort.InferenceSession(str(path), providers=providers or ["CPUExecutionProvider"])
 
 
 def parity_latents(latent_stats: dict, n: int = 16) -> np.ndarray:
@@ -40,27 +35,14 @@ def parity_latents(latent_stats: dict, n: int = 16) -> np.ndarray:
     return z
 
 
-@torch.no_grad()
 def check_parity(model: VAE, encoder_path, decoder_path, images: np.ndarray, latents: np.ndarray,
                  tolerance: float | None = None) -> dict[str, float]:
     """Max abs difference ORT vs PyTorch per output; raises ExportError above `tolerance`
     (default PARITY_TOLERANCE). images: float32 [N, 1, 28, 28] in [0, 1]; latents: float32 [M, D]."""
     tolerance = PARITY_TOLERANCE if tolerance is None else tolerance
-    model = model.float().cpu().eval()
-    encoder, decoder = cpu_session(encoder_path), cpu_session(decoder_path)
-    mean, logvar = encoder.run(list(fmt.ENCODER_OUTPUTS), {fmt.ENCODER_INPUT: images})
-    posterior = model.encode(torch.from_numpy(images))
-    z_all = np.concatenate([latents, posterior.mean.numpy()])
-    decoded = decoder.run([fmt.DECODER_OUTPUT], {fmt.DECODER_INPUT: z_all})[0]
-    expected = model.decode_probs(torch.from_numpy(z_all)).numpy()
-    errors = {
-        "z_mean": float(np.abs(mean - posterior.mean.numpy()).max()),
-        "z_logvar": float(np.abs(logvar - posterior.logvar.numpy()).max()),
-        "image": float(np.abs(decoded - expected).max()),
-    }
-    bad = {k: v for k, v in errors.items() if not v <= tolerance}
-    if bad:
-        detail = ", ".join(f"{k}: max |onnx - torch| = {v:.3g}" for k, v in bad.items())
+    errors = max_differences(model, encoder_path, decoder_path, images, latents)
+    detail = beyond(errors, tolerance)
+    if detail:
         raise ExportError(f"ONNX Runtime and PyTorch disagree beyond {tolerance:g} ({detail}) on "
                           f"{len(images)} test images and {len(latents)} latent points; the export was not written")
     return errors

@@ -20,9 +20,9 @@ import torch
 from onnx import numpy_helper
 
 from latent_atlas.runtime import bundle as fmt
-from latent_atlas.runtime import model as runtime_model
 
 from .model import VAE, load_weights
+from .onnx_parity import beyond, max_differences
 from .phase_form import PHASE_NAMES, weight_from_phase_kernels, weight_from_phase_output_kernel
 
 # The largest |ONNX Runtime - PyTorch| accepted on the probes: float32 rounding of two implementations of
@@ -45,12 +45,9 @@ class BundleWeights:
                 **{k: training[k] for k in ("epoch", "commands", "initialized_from") if k in training}}
 
 
-bundled_names = fmt.bundled_names
-
-
 def is_bundle(source: str | Path) -> bool:
     """A bundled model's name, or a directory holding bundle.json."""
-    return str(source) in bundled_names() or (Path(source) / fmt.MANIFEST).is_file()
+    return str(source) in fmt.bundled_names() or (Path(source) / fmt.MANIFEST).is_file()
 
 
 def _initializers(path: Path) -> dict[str, torch.Tensor]:
@@ -83,22 +80,13 @@ def read(source: str | Path) -> BundleWeights:
     return BundleWeights(bundle.path, bundle.manifest, model.state_dict())
 
 
-@torch.no_grad()
 def _check_readback(model: VAE, bundle: fmt.Bundle) -> None:
     """The PyTorch model with the weights read back computes what the bundle's ONNX files compute."""
     rng = np.random.default_rng(0)
     images = rng.random((8, *fmt.IMAGE_SHAPE), dtype=np.float32)
     latents = (2 * rng.standard_normal((64, bundle.latent_dim))).astype(np.float32)
-    onnx_model = runtime_model.load(bundle.path, providers="cpu", threads=1)
-    mean, logvar = onnx_model.encode(images, preprocess=False)
-    model.eval()
-    posterior = model.encode(torch.from_numpy(images))
-    probs = model.decode_probs(torch.from_numpy(latents))[:, 0]  # the runtime drops the channel axis
-    errors = {"z_mean": np.abs(mean - posterior.mean.numpy()).max(),
-              "z_logvar": np.abs(logvar - posterior.logvar.numpy()).max(),
-              "image": np.abs(onnx_model.decode(latents) - probs.numpy()).max()}
-    bad = {k: v for k, v in errors.items() if not v <= READBACK_TOLERANCE}
-    if bad:
-        detail = ", ".join(f"{k}: max |onnx - torch| = {v:.3g}" for k, v in bad.items())
+    detail = beyond(max_differences(model, bundle.encoder_path, bundle.decoder_path, images, latents),
+                    READBACK_TOLERANCE)
+    if detail:
         raise ValueError(f"{bundle.path}: the weights read from its ONNX files do not reproduce them ({detail}); "
                          f"fine-tune from the run it was exported from instead")

@@ -26,6 +26,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from latent_atlas.runtime.bundle import bundled_names
 from latent_atlas.runtime.files import check_output_dir
 from latent_atlas.runtime.preprocessing import PIXEL_MAX
 
@@ -311,7 +312,7 @@ def _initial_weights(config: TrainConfig) -> _InitialWeights:
         return _InitialWeights(bundle.state, str(bundle.path), bundle.record(str(config.init_from)))
     if not Path(config.init_from).is_dir():
         raise FileNotFoundError(f"--init-from {config.init_from}: no such run directory, and not a bundled model "
-                                f"({', '.join(bundle_weights.bundled_names())})")
+                                f"({', '.join(bundled_names())})")
     source = load_checkpoint(config.init_from)
     _check_latent_dim(config, source.state.config.latent_dim)
     lineage = {"commands": source.state.commands,
