@@ -261,7 +261,7 @@ class ExplorerState(QObject):
         self.markers_changed.emit()
 
     def sample_prior(self, seed: int | None = None) -> None:
-        """One draw from the prior N(0, I); the cursor jumps to it."""
+        """One draw from the model's prior (N(0, I) unless its export fitted one); the cursor jumps to it."""
         if self.engine is None:
             return
         self.sample = self.engine.model.sample(1, seed=seed).z[0]

@@ -125,7 +125,7 @@ class MainWindow(QMainWindow):
             "quit": self._action("Quit", QKeySequence.StandardKey.Quit, self.close),
             "open_bundle": self._action("Open bundle…", "Ctrl+Shift+O", self.open_bundle,
                                         "Open a model bundle directory (made by latent-atlas export)"),
-            "sample": self._action("Sample", "S", lambda: state.sample_prior(), "Draw a point from the prior N(0, I)"),
+            "sample": self._action("Sample", "S", lambda: state.sample_prior(), "Draw a point from the model's prior"),
             "grid": self._action("Decode grid", "G", self._decode_grid, "Decode an n × n grid"),
             "interpolate": self._action("Interpolate", "I", self._interpolate, "Decode the path from A to B"),
             "set_a": self._action("A ← cursor", "A", lambda: state.set_endpoint("a"), "Set endpoint A to the cursor"),

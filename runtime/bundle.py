@@ -12,7 +12,8 @@ pixel_range, dataset {name, class_names (empty or absent: unlabelled), layout (a
 key), source {kind "folder" | "npz" | "idx" | "builtin", path, checksum, counts, split_seed}, files:
 {filename: sha256} (built-in datasets); without layout the dataset's name picks it}, training {config, commands,
 seed, epoch, weights}, metrics {test_neg_elbo, test_recon, test_kl, test_iw_nll, iw_samples},
-latent_stats {mean, std, min, max, p01, p05, p95, p99: one value per latent dim}, files {filename:
+latent_stats {mean, std, min, max, p01, p05, p95, p99: one value per latent dim}, prior (absent: N(0, I);
+else a Gaussian mixture fitted to the training set's codes, runtime/prior.py), files {filename:
 {sha256, bytes}}, onnx {opset, encoder, decoder: input/output names and shapes}, versions, export_command,
 static_batch (null: the batch axis N is dynamic; an int: `export --static-batch N` fixed it, and the files
 run only at that batch), runtimes (the runtimes these files are meant for: VARIANT_RUNTIMES of the
@@ -41,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from . import prior as priors
 from .options import VARIANTS  # noqa: F401  (part of the format's definition)
 from .preprocessing import IMAGE_SIDE, LAYOUTS
 
@@ -52,7 +54,7 @@ ATLAS = "atlas.npz"
 METADATA_PREFIX = "latent_atlas."
 # Manifest keys copied into each ONNX file's metadata_props.
 METADATA_KEYS = ("schema_version", "name", "variant", "latent_dim", "image_shape", "pixel_range", "dataset",
-                 "training", "metrics", "latent_stats", "versions", "static_batch", "runtimes")
+                 "training", "metrics", "latent_stats", "prior", "versions", "static_batch", "runtimes")
 # Files a bundle may leave out: an absent atlas is an empty map, not a broken bundle.
 OPTIONAL_FILES = (ATLAS,)
 
@@ -132,8 +134,8 @@ class DatasetEntry:
 
 # bundle.json's keys in the order they are written; `extra` (unknown keys) follows them.
 _MANIFEST_ORDER = ("schema_version", "name", "variant", "latent_dim", "image_shape", "pixel_range", "dataset",
-                   "training", "latent_stats", "versions", "static_batch", "runtimes", "ort_optimization_style",
-                   "metrics", "files", "onnx", "export_command")
+                   "training", "latent_stats", "prior", "versions", "static_batch", "runtimes",
+                   "ort_optimization_style", "metrics", "files", "onnx", "export_command")
 _ALWAYS_WRITTEN = ("export_command",)
 _REQUIRED = ("name", "variant", "latent_dim", "image_shape", "dataset", "latent_stats", "files")
 
@@ -160,6 +162,7 @@ class Manifest:
     static_batch: int | None = None  # None: the batch axis is dynamic; N: `export --static-batch N` fixed it
     runtimes: tuple[str, ...] = ()  # where these files are meant to run (VARIANT_RUNTIMES and the rest)
     ort_optimization_style: str | None = None  # the .ort files' converter style, when written
+    prior: dict = field(default_factory=dict)  # empty: N(0, I); else a fitted prior (runtime/prior.py)
     schema_version: int = SCHEMA_VERSION
     extra: dict = field(default_factory=dict)  # keys this version does not know, written back unchanged
 
@@ -182,7 +185,8 @@ class Manifest:
                   "training": self.training, "latent_stats": self.latent_stats, "versions": self.versions,
                   "metrics": self.metrics, "files": self.files, "onnx": self.onnx,
                   "export_command": self.export_command, "static_batch": self.static_batch,
-                  "runtimes": list(self.runtimes), "ort_optimization_style": self.ort_optimization_style}
+                  "runtimes": list(self.runtimes), "ort_optimization_style": self.ort_optimization_style,
+                  "prior": self.prior}
         # Empty optional sections are left out, as export left them out before it filled them.
         # static_batch is written as null too by exports that know it (they record runtimes): a reader then
         # learns that the batch axis is dynamic; older bundles lack both and are written back as they were.
@@ -224,7 +228,13 @@ class Manifest:
                    metrics=values.get("metrics") or {}, onnx=values.get("onnx") or {},
                    versions=values.get("versions") or {}, export_command=values.get("export_command"),
                    static_batch=values.get("static_batch"), runtimes=tuple(values.get("runtimes") or ()),
-                   ort_optimization_style=values.get("ort_optimization_style"), schema_version=version, extra={k: v for k, v in values.items() if k not in _MANIFEST_ORDER})
+                   ort_optimization_style=values.get("ort_optimization_style"),
+                   prior=_checked_prior(values.get("prior"), latent_dim, source), schema_version=version, extra={k: v for k, v in values.items() if k not in _MANIFEST_ORDER})
+
+    @property
+    def latent_prior(self) -> priors.Prior:
+        """The prior to sample z from: N(0, I) unless the export fitted one (runtime/prior.py)."""
+        return priors.from_json(self.prior, self.latent_dim)
 
     @classmethod
     def load(cls, directory: Path) -> "Manifest":
@@ -232,6 +242,14 @@ class Manifest:
         if not path.is_file():
             raise BundleError(f"{directory}: not a model bundle (no {MANIFEST}); create one with 'latent-atlas export'")
         return cls.from_json(read_json(path, BundleError), path)
+
+
+def _checked_prior(value: Any, latent_dim: int, source: Path) -> dict:
+    try:
+        priors.from_json(value, latent_dim)
+    except ValueError as exc:
+        raise BundleError(f"{source}: {exc}") from None
+    return value or {}
 
 
 def read_json(path: Path, error: type[Exception] = ValueError) -> Any:
@@ -276,6 +294,10 @@ class Bundle:
     @property
     def layout(self) -> str:
         return self.manifest.layout
+
+    @property
+    def prior(self) -> priors.Prior:
+        return self.manifest.latent_prior
 
     @property
     def encoder_path(self) -> Path:

@@ -36,7 +36,9 @@ def register(subparsers) -> None:
     _add_output(p)
     p.set_defaults(handler=run_grid)
 
-    p = _add(subparsers, "sample", "draw random samples from the prior", "Decode n points drawn from N(0, I).")
+    p = _add(subparsers, "sample", "draw random samples from the prior",
+             "Decode n points drawn from the model's prior: N(0, I), or the Gaussian mixture its export fitted "
+             "(export --prior-components).")
     p.add_argument("-n", type=int, default=64, help=f"how many (at most {MAX_POINTS:,}; default 64)")
     p.add_argument("--seed", type=int, default=None, help="makes the draw reproducible")
     _add_output(p)

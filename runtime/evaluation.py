@@ -3,7 +3,8 @@
 The same quantities as the trainer's `train.evaluate` (PyTorch), for anything that evaluates a
 bundle: the export's recorded metrics, tests, and users with only the runtime installed. Nats per
 image, Bernoulli likelihood over the 784 pixels, posterior q(z|x) = N(mean, diag(exp(logvar))),
-prior N(0, I) (Kingma & Welling 2013, https://arxiv.org/abs/1312.6114).
+prior N(0, I) (Kingma & Welling 2013, https://arxiv.org/abs/1312.6114), or the bundle's fitted prior
+(runtime/prior.py) where one is passed.
 
 The decoder outputs probabilities (its sigmoid is part of the graph), so log p(x|z) is computed
 from probabilities clipped to [PROB_EPS, 1 - PROB_EPS]: a float32 sigmoid rounds to exactly 0 or 1
@@ -18,6 +19,7 @@ import math
 import numpy as np
 
 from .limits import MAX_IW_SAMPLES
+from .prior import Prior, StandardNormal
 
 PROB_EPS = 1e-7
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -43,10 +45,6 @@ def bernoulli_log_likelihood(x: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return terms.reshape(*terms.shape[:-3], -1).sum(-1)
 
 
-def standard_normal_log_prob(z: np.ndarray) -> np.ndarray:
-    return -0.5 * np.sum(_LOG_2PI + np.asarray(z, np.float64) ** 2, axis=-1)
-
-
 def gaussian_log_prob(z: np.ndarray, mean: np.ndarray, logvar: np.ndarray) -> np.ndarray:
     """log N(z; mean, diag(exp(logvar))) summed over latent dims; z may carry extra leading sample dims."""
     mean, logvar = np.asarray(mean, np.float64), np.asarray(logvar, np.float64)
@@ -58,10 +56,12 @@ def reparameterised(mean: np.ndarray, logvar: np.ndarray, eps: np.ndarray) -> np
     return (mean + np.exp(0.5 * logvar) * eps).astype(np.float32)
 
 
-def neg_elbo(encoder, decoder, images: np.ndarray, seed: int = 0, batch_size: int = 1000) -> dict[str, float]:
+def neg_elbo(encoder, decoder, images: np.ndarray, seed: int = 0, batch_size: int = 1000,
+             prior: Prior | None = None) -> dict[str, float]:
     """The -ELBO in nats per image with one posterior sample per image from a seeded generator:
     {"test_neg_elbo", "test_recon", "test_kl"}. encoder/decoder: runtime.Encoder and runtime.Decoder;
-    images: float32 [N, 1, 28, 28] in [0, 1]."""
+    images: float32 [N, 1, 28, 28] in [0, 1]. The KL to N(0, I) is exact; to a fitted prior, which has no
+    closed form, it is log q(z|x) - log p(z) at the same sample (Kingma & Welling, eq. 6)."""
     rng = np.random.default_rng(seed)
     recon = kl = 0.0
     for start in range(0, len(images), batch_size):
@@ -69,33 +69,45 @@ def neg_elbo(encoder, decoder, images: np.ndarray, seed: int = 0, batch_size: in
         mean, logvar = encoder.encode(x, preprocess=False)
         z = reparameterised(mean, logvar, rng.standard_normal(mean.shape, dtype=np.float32))
         recon -= float(bernoulli_log_likelihood(x, decoder.decode(z)[:, None]).sum())
-        kl += float(gaussian_kl(mean, logvar).sum())
+        if prior is None or isinstance(prior, StandardNormal):
+            kl += float(gaussian_kl(mean, logvar).sum())
+        else:
+            kl += float((gaussian_log_prob(z, mean, logvar) - prior.log_prob(z)).sum())
     n = len(images)
     return {"test_neg_elbo": (recon + kl) / n, "test_recon": recon / n, "test_kl": kl / n}
 
 
 def iw_log_likelihood(encoder, decoder, images: np.ndarray, k: int = 100, seed: int = 0,
-                      max_decodes: int = MAX_DECODES) -> np.ndarray:
+                      max_decodes: int = MAX_DECODES, prior: Prior | None = None) -> np.ndarray:
     """The importance-weighted estimate of log p(x) per image, a lower bound, shape [N] (Burda, Grosse &
     Salakhutdinov 2015, https://arxiv.org/abs/1509.00519, eq. 8): log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)
-    with K samples z_k ~ q(z|x). The decodes of a batch go to the decoder in one call, which the runtime
-    spreads over every core."""
+    with K samples z_k ~ q(z|x) and p(z) = `prior` (None: N(0, I)). The decodes of a batch go to the decoder
+    in one call, which the runtime spreads over every core."""
+    prior = prior or StandardNormal(encoder.latent_dim)
+    return iw_log_likelihoods(encoder, decoder, images, {"prior": prior}, k, seed, max_decodes)["prior"]
+
+
+def iw_log_likelihoods(encoder, decoder, images: np.ndarray, priors: dict[str, Prior], k: int = 100, seed: int = 0,
+                       max_decodes: int = MAX_DECODES) -> dict[str, np.ndarray]:
+    """`iw_log_likelihood` under each of several priors {name: prior}, from the same samples and decodes:
+    the decodes are the cost, and paired figures differ by the priors alone."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_IW_SAMPLES:
         raise ValueError(f"the number of importance samples must be an integer from 1 to {MAX_IW_SAMPLES:,}, got {k!r}")
     rng = np.random.default_rng(seed)
     batch_size = max(1, max_decodes // k)
-    out = []
+    out: dict[str, list] = {name: [] for name in priors}
     for start in range(0, len(images), batch_size):
         x = images[start:start + batch_size]
         mean, logvar = encoder.encode(x, preprocess=False)
         eps = rng.standard_normal((k, *mean.shape), dtype=np.float32)
         z = reparameterised(mean, logvar, eps)  # [K, B, D]
         probs = decoder.decode(z.reshape(-1, z.shape[-1])).reshape(k, len(x), 1, *x.shape[-2:])
-        log_w = (bernoulli_log_likelihood(x, probs) + standard_normal_log_prob(z)
-                 - gaussian_log_prob(z, mean, logvar))
-        top = log_w.max(axis=0)
-        out.append(top + np.log(np.exp(log_w - top).sum(axis=0)) - math.log(k))  # a stable logsumexp
-    return np.concatenate(out) if out else np.zeros(0)
+        log_px_over_q = bernoulli_log_likelihood(x, probs) - gaussian_log_prob(z, mean, logvar)
+        for name, prior in priors.items():
+            log_w = log_px_over_q + prior.log_prob(z)
+            top = log_w.max(axis=0)
+            out[name].append(top + np.log(np.exp(log_w - top).sum(axis=0)) - math.log(k))  # a stable logsumexp
+    return {name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in out.items()}
 
 
 def open_pair(encoder_path, decoder_path, providers="cpu"):
@@ -106,6 +118,7 @@ def open_pair(encoder_path, decoder_path, providers="cpu"):
 
 
 def onnx_neg_elbo(encoder_path, decoder_path, images: np.ndarray, seed: int = 0, batch_size: int = 1000,
-                  providers="cpu") -> dict[str, float]:
+                  providers="cpu", prior: Prior | None = None) -> dict[str, float]:
     """`neg_elbo` of an encoder.onnx and decoder.onnx given by path."""
-    return neg_elbo(*open_pair(encoder_path, decoder_path, providers), images, seed=seed, batch_size=batch_size)
+    return neg_elbo(*open_pair(encoder_path, decoder_path, providers), images, seed=seed, batch_size=batch_size,
+                    prior=prior)

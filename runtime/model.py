@@ -21,6 +21,8 @@ from . import bundle as bundle_format
 from .images import grid_image, to_pil
 from .latent import check_count, check_dims, grid_points, interpolation_path, manifold_axes
 from .preprocessing import IMAGE_SIDE, LAYOUTS, prepare_batch
+from . import prior as priors
+from .prior import Prior
 from .preprocessing import preprocess as preprocess_image
 from .session import CPU, ProviderSpec, cpu_count, make_session
 
@@ -233,15 +235,26 @@ class Decoder(_OnnxFile):
     outputs = ((bundle_format.DECODER_OUTPUT,), (None, 1, IMAGE_SIDE, IMAGE_SIDE))
 
     def __init__(self, path: str | Path, providers: ProviderSpec = "auto", strict: bool = False,
-                 threads: int | None = None, latent_stats: dict | None = None):
+                 threads: int | None = None, latent_stats: dict | None = None, prior: Prior | None = None):
         super().__init__(path, providers, strict, threads)
         self._latent_stats = latent_stats
+        self._prior = prior
 
     @property
     def latent_stats(self) -> dict | None:
         """Per-dim statistics of the test set's encodings (mean, std, min, max, p01, p05, p95, p99),
         from the bundle or the file's metadata; None when neither has them."""
         return self._latent_stats or self.metadata.get("latent_stats")
+
+    @property
+    def prior(self) -> Prior:
+        """What `sample` draws from: the bundle's prior, else the one in the file's metadata, else N(0, I)."""
+        if self._prior is None:
+            try:
+                self._prior = priors.from_json(self.metadata.get("prior"), self.latent_dim)
+            except ValueError as exc:
+                raise ValueError(f"{self.path}: its metadata's prior: {exc}") from None
+        return self._prior
 
     def decode(self, z: Any) -> np.ndarray:
         """Latent points [N, D] -> images float32 [N, 28, 28] of pixel probabilities in [0, 1];
@@ -280,11 +293,12 @@ class Decoder(_OnnxFile):
         return array
 
     def sample(self, n: int, seed: int | None = None) -> Decoded:
-        """n points drawn from the prior N(0, I) and their images; the same seed gives the same draw."""
+        """n points drawn from the bundle's prior (N(0, I) unless its export fitted one, runtime/prior.py) and
+        their images; the same seed gives the same draw."""
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"n must be a non-negative integer, got {n!r}")
         check_count(n, "n (samples)")
-        z = np.random.default_rng(seed).standard_normal((int(n), self.latent_dim), dtype=np.float32)
+        z = self.prior.sample(int(n), seed)
         return Decoded(z, self.decode(z))
 
     def interpolate(self, a: Any, b: Any, steps: int = 10, method: str = "linear") -> Decoded:
@@ -351,6 +365,11 @@ class LatentModel:
     @property
     def latent_stats(self) -> dict[str, list[float]]:
         return self.bundle.latent_stats
+
+    @property
+    def prior(self) -> Prior:
+        """What `sample` draws from: N(0, I), or the mixture the export fitted to the training codes."""
+        return self.decoder.prior
 
     @property
     def layout(self) -> str:
@@ -446,6 +465,7 @@ first (a bundle altered by accident is refused); verify=False skips that for bun
     threads: CPU threads per session (default: one per core)."""
     found = bundle_format.read(bundle, verify=verify)
     # The manifest's latent_stats are the bundle's own; the decoder's metadata copy may be absent.
-    decoder = Decoder(found.decoder_path, providers, strict, threads, latent_stats=found.latent_stats)
+    decoder = Decoder(found.decoder_path, providers, strict, threads, latent_stats=found.latent_stats,
+                      prior=found.prior)
     encoder = Encoder(found.encoder_path, providers, strict, threads, layout=found.layout)
     return LatentModel(found, encoder, decoder)

@@ -95,6 +95,27 @@ def test_sampling_from_the_prior_decodes_the_sampled_point(page, mnist):
     assert np.abs(np.array(hook(page, "Array.from(s.lastImage)")).reshape(28, 28) - mnist.decode(z)).max() <= EXACT
 
 
+def test_a_bundles_fitted_prior_is_what_the_page_samples_from(page):
+    """latent.js's priorSample against runtime/prior.py's mixture: the same distribution (draws' moments)."""
+    from latent_atlas.runtime.prior import GaussianMixture
+
+    mixture = GaussianMixture([0.5, 0.3, 0.2], [[-2.0, 0.0], [2.0, 1.0], [0.0, -3.0]],
+                              [[[0.3, 0.1], [0.1, 0.2]], [[0.5, 0.0], [0.0, 0.1]], [[0.2, -0.05], [-0.05, 0.4]]])
+    draws = page.evaluate("""async (prior) => {
+        const { priorSample } = await import('./js/latent.js');
+        const out = [];
+        for (let seed = 0; seed < 20000; seed++) out.push(...priorSample(prior, 2, seed));
+        return { mixture: out, normal: Array.from(priorSample(undefined, 2, 7)) };
+    }""", mixture.to_json())
+    z = np.array(draws["mixture"]).reshape(-1, 2)
+    reference = mixture.sample(200_000, seed=0)
+    np.testing.assert_allclose(z.mean(0), reference.mean(0), atol=0.05)
+    np.testing.assert_allclose(np.cov(z.T), np.cov(reference.T), atol=0.1)
+    # each draw sits in a component: within 5 standard deviations of one of the means
+    assert (np.min(np.linalg.norm(z[:, None] - mixture.means[None], axis=-1), axis=1) < 5 * np.sqrt(0.5)).all()
+    assert len(draws["normal"]) == 2 and np.abs(draws["normal"]).max() < 6  # no prior: N(0, I), as before
+
+
 def test_the_grid_renders_n_by_n_tiles_and_a_click_moves_the_cursor(page, mnist):
     page.fill("#grid-n", "7")
     page.select_option("#grid-source", "percentiles")

@@ -43,15 +43,47 @@ export function gridPoints(n, extent, base) {
   return out;
 }
 
-/** A seeded standard-normal generator (mulberry32 + Box-Muller): the same seed gives the same points. */
-export function normalSampler(seed) {
+/** A seeded uniform generator on (0, 1) (mulberry32): the same seed gives the same numbers. */
+function uniformSampler(seed) {
   let state = seed >>> 0;
-  const uniform = () => {
+  return () => {
     state = (state + 0x6d2b79f5) >>> 0;
     let t = state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
   };
+}
+
+/** A seeded standard-normal generator (mulberry32 + Box-Muller): the same seed gives the same points. */
+export function normalSampler(seed, uniform = uniformSampler(seed)) {
   return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
+/** Lower-triangular L with L L^T = a, for a symmetric positive-definite matrix given as rows. */
+function cholesky(a) {
+  const n = a.length;
+  const l = a.map(() => new Array(n).fill(0));
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j <= i; j++) {
+      let sum = a[i][j];
+      for (let k = 0; k < j; k++) sum -= l[i][k] * l[j][k];
+      l[i][j] = i === j ? Math.sqrt(sum) : sum / l[j][j];
+    }
+  }
+  return l;
+}
+
+/** One seeded draw from a bundle's prior (bundle.json "prior", defined by runtime/prior.py): N(0, I) when
+ * absent; for a Gaussian mixture, a component picked by its weight, then mean + L eps. */
+export function priorSample(prior, dim, seed) {
+  const uniform = uniformSampler(seed);
+  const normal = normalSampler(seed, uniform);
+  if (!prior || !prior.kind || prior.kind === 'standard_normal') return Float32Array.from({ length: dim }, normal);
+  if (prior.kind !== 'gaussian_mixture') throw new Error(`unknown prior kind ${prior.kind}`);
+  let u = uniform(), m = 0;
+  while (m < prior.weights.length - 1 && u >= prior.weights[m]) u -= prior.weights[m++];
+  const l = cholesky(prior.covariances[m]);
+  const eps = Array.from({ length: dim }, normal);
+  return Float32Array.from(prior.means[m], (mean, i) => mean + l[i].reduce((sum, lik, k) => sum + lik * eps[k], 0));
 }

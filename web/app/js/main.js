@@ -3,7 +3,7 @@
 // page with onnxruntime-web; the site is static (config.json, models/, ort/ beside this app).
 import { BundleError, Model, createSession, fileSource, readBundle, startReads, urlSource } from './bundle.js';
 import { preprocess, readPicture } from './preprocess.js';
-import { gridPoints, interpolationPath, normalSampler } from './latent.js';
+import { gridPoints, interpolationPath, priorSample } from './latent.js';
 
 const SIDE = 28;
 const PIXELS = SIDE * SIDE;
@@ -675,8 +675,7 @@ let sampleSeed = Number(params.get('seed') ?? 0);
 
 function samplePrior() {
   if (!state.model) return;
-  const normal = normalSampler(sampleSeed++);
-  return moveCursor(Float32Array.from({ length: state.model.dim }, normal));
+  return moveCursor(priorSample(state.model.manifest.prior, state.model.dim, sampleSeed++));
 }
 
 $('sample-button').addEventListener('click', samplePrior);
