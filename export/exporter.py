@@ -27,17 +27,22 @@ from latent_atlas.runtime.doctor import installed
 from latent_atlas.runtime.files import check_output_dir, permissions_for, replace_folder
 from latent_atlas.runtime.limits import MAX_IW_SAMPLES
 from latent_atlas.runtime.options import VARIANTS, WEIGHTS, Variant, Weights, check_choice
+from latent_atlas.runtime.prior import Prior, StandardNormal
 from latent_atlas.train import data, own_data
+from latent_atlas.train.config import TrainConfig
 from latent_atlas.train.evaluate import BINARIZATION_SEED, binarized_array, load_model
 from latent_atlas.train.model import VAE
 from latent_atlas.train.run_state import RunState
 
 from . import mobile
 from .onnx_export import export_onnx, save, set_metadata
+from .prior_fit import fit_prior
 from .variants import convert_fp16, quantize_int8
 from .verify import check_batch_sizes, check_parity, parity_latents
 
 CALIBRATION_IMAGES = 1024
+# More components than this fit the codes' noise, not their shape (docs/benchmarks.md, "Fitted prior").
+MAX_PRIOR_COMPONENTS = 500
 VERSIONED_PACKAGES = ("latent-atlas", "torch", "onnx", "onnxscript", "onnxruntime")
 # How bundle.json's metrics were computed: from the bundle's own ONNX files with ONNX Runtime and numpy
 # (runtime.evaluation), one posterior sample per image for the -ELBO and K for the IW bound.
@@ -75,6 +80,7 @@ class ExportOptions:
     weights: Weights = "best"
     static_batch: int | None = None  # fix the batch axis (NNAPI / CoreML take no dynamic shape)
     ort_format: bool = False  # also write .ort files for onnxruntime's mobile builds (export/mobile.py)
+    prior_components: int = 0  # > 0: fit a Gaussian-mixture prior to the training codes (export/prior_fit.py)
 
     def __post_init__(self) -> None:
         if self.static_batch is not None:
@@ -85,6 +91,9 @@ class ExportOptions:
             raise ValueError(f"--iw-samples must be from 0 to {MAX_IW_SAMPLES:,}, got {self.iw_samples}")
         if self.iw_images is not None and (isinstance(self.iw_images, bool) or self.iw_images < 1):
             raise ValueError(f"--iw-images must be a positive number of test images or 'all', got {self.iw_images}")
+        if isinstance(self.prior_components, bool) or not 0 <= self.prior_components <= MAX_PRIOR_COMPONENTS:
+            raise ValueError(f"--prior-components must be from 0 (the prior N(0, I)) to {MAX_PRIOR_COMPONENTS}, "
+                             f"got {self.prior_components}")
 
 
 @dataclass
@@ -102,13 +111,15 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, name: str | None = N
                   force: bool = False, verify: bool = True, iw_samples: int = 100, weights: Weights = "best",
                   data_dir: str | Path | None = None, command: str | None = None, log=_stderr,
                   static_batch: int | None = None, ort_format: bool = False,
-                  iw_images: int | None = evaluation.QUICK_IW_IMAGES) -> Path:
+                  iw_images: int | None = evaluation.QUICK_IW_IMAGES, prior_components: int = 0) -> Path:
     """Exports a run's `best` (or `last`) weights to a bundle directory and returns its path.
 
     static_batch: fix the batch axis to this size (for NNAPI / CoreML); ort_format: also write the
     files in onnxruntime's ORT format (see export/mobile.py); iw_images: the importance-weighted bound's
-    subset, the first N test images (None: all of them)."""
-    options = ExportOptions(variant, name, force, verify, iw_samples, iw_images, weights, static_batch, ort_format)
+    subset, the first N test images (None: all of them); prior_components: fit a mixture of that many
+    Gaussians to the training split's codes as the bundle's prior (0: N(0, I); runtime/prior.py)."""
+    options = ExportOptions(variant, name, force, verify, iw_samples, iw_images, weights, static_batch, ort_format,
+                            prior_components)
     out = Path(out_dir)
     target = _target_state(out)
     source = _load_source(run_dir, options.weights, data_dir, log)
@@ -127,7 +138,13 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, name: str | None = N
             log("parity with PyTorch: " + ", ".join(f"{k} {v:.2g}" for k, v in errors.items()))
         _convert_variant(tmp, source, options.variant, data_dir)
         check_batch_sizes(encoder_path, decoder_path, source.model.latent_dim)
-        manifest = manifest.replace(metrics=_measure(tmp, source, options, log))
+        if options.prior_components:
+            prior = fit_prior(evaluation.open_pair(encoder_path, decoder_path)[0], source.dataset.train_images,
+                              options.prior_components, source.state.config.seed,
+                              source.state.config.binarize == "dynamic", log)
+            manifest = manifest.replace(prior=prior.to_json())
+        manifest = manifest.replace(metrics=_measure(tmp, source.state.config, source.x_test, manifest.latent_prior,
+                                                     options, log))
         if options.static_batch is not None:  # after the checks and metrics, which ran on the dynamic files
             errors = mobile.make_static_batch(tmp, options.static_batch)
             log(f"batch fixed to {options.static_batch}; max |static - dynamic| "
@@ -189,7 +206,7 @@ def _refuse_a_different_bundle(out: Path, target: str, manifest: fmt.Manifest, f
     except (OSError, ValueError):
         existing = None
     ours = manifest.content()
-    known_now = [k for k in ours if k not in ("metrics", "latent_stats", "files", "onnx", "versions")]
+    known_now = [k for k in ours if k not in ("metrics", "latent_stats", "prior", "files", "onnx", "versions")]
     if existing is None or any(existing.get(k) != ours[k] for k in known_now):
         raise FileExistsError(f"{out} already holds a different bundle; pass --force to replace it")
 
@@ -222,32 +239,42 @@ def _convert_variant(tmp: Path, source: _Source, variant: Variant, data_dir) -> 
         convert_fp16(tmp, tmp)
 
 
-def _measure(tmp: Path, source: _Source, options: ExportOptions, log) -> dict:
-    """The test -ELBO (and the IW bound for fp32) from the exported files themselves; a model trained on
+def _measure(tmp: Path, config: TrainConfig, x_test: np.ndarray, prior: Prior, options: ExportOptions, log) -> dict:
+    """The test -ELBO (and the IW bound for fp32) from the exported files themselves, under the bundle's
+    prior (with a fitted prior, the bound under N(0, I) too, from the same samples); a model trained on
     binarized pixels is measured on the test set binarized as the trainer did (evaluate.binarized_array)."""
-    seed = source.state.config.seed
     encoder, decoder = evaluation.open_pair(tmp / fmt.ENCODER, tmp / fmt.DECODER)
-    x_test, metrics = source.x_test, {}
-    if source.state.config.binarize == "dynamic":
+    metrics = {}
+    if config.binarize == "dynamic":
         x_test = binarized_array(x_test)
         metrics.update(binarized=True, binarization_seed=BINARIZATION_SEED)
-    metrics.update(evaluation.neg_elbo(encoder, decoder, x_test, seed=seed))
+    metrics.update(evaluation.neg_elbo(encoder, decoder, x_test, seed=config.seed, prior=prior))
     if options.iw_samples > 0 and options.variant == "fp32":
         subset = x_test[: options.iw_images]
         log(f"importance-weighted bound with K={options.iw_samples} on {len(subset):,} of {len(x_test):,} "
             f"test images")
-        iw = evaluation.iw_log_likelihood(encoder, decoder, subset, options.iw_samples, seed=seed)
-        metrics.update(test_iw_nll=-float(iw.mean()), iw_samples=options.iw_samples, iw_images=len(subset))
+        priors = {"prior": prior}
+        if not isinstance(prior, StandardNormal):
+            priors["standard_normal"] = StandardNormal(prior.latent_dim)
+        iw = evaluation.iw_log_likelihoods(encoder, decoder, subset, priors, options.iw_samples, seed=config.seed)
+        metrics.update(test_iw_nll=-float(iw["prior"].mean()), iw_samples=options.iw_samples, iw_images=len(subset))
+        if "standard_normal" in iw:
+            metrics["test_iw_nll_standard_normal"] = -float(iw["standard_normal"].mean())
     metrics["computed_with"] = METRICS_METHOD
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()}
 
 
-def _seal(tmp: Path, manifest: fmt.Manifest, source: _Source, means: np.ndarray, command: str | None) -> fmt.Manifest:
-    """Metadata into each ONNX file, the atlas, the files' hashes, bundle.json; then loads it back."""
+def _stamp_metadata(tmp: Path, manifest: fmt.Manifest) -> None:
+    """The manifest's descriptive keys into each ONNX file's metadata_props (fmt.onnx_metadata)."""
     for filename, role in ((fmt.ENCODER, "encoder"), (fmt.DECODER, "decoder")):
         proto = onnx.load(tmp / filename)
         set_metadata(proto, fmt.onnx_metadata(manifest, role))
         save(proto, tmp / filename)
+
+
+def _seal(tmp: Path, manifest: fmt.Manifest, source: _Source, means: np.ndarray, command: str | None) -> fmt.Manifest:
+    """Metadata into each ONNX file, the atlas, the files' hashes, bundle.json; then loads it back."""
+    _stamp_metadata(tmp, manifest)
     fmt.write_npz(tmp / fmt.ATLAS, z_mean=means.astype(np.float32), labels=source.test_labels)
     ort_files = mobile.write_ort(tmp, manifest.ort_optimization_style) if manifest.ort_optimization_style else []
     latent, batch = source.model.latent_dim, manifest.static_batch or "N"
@@ -276,3 +303,53 @@ def _install(tmp: Path, out: Path, target: str, manifest: fmt.Manifest, force: b
         raise FileExistsError(f"{out} already holds a different bundle; pass --force to replace it")
     replace_folder(tmp, out)
     return False
+
+
+# --- a fitted prior for a bundle whose run is gone ------------------------------------------------
+
+def fit_bundle_prior(bundle: str | Path, out_dir: str | Path, components: int, iw_samples: int = 100,
+                     iw_images: int | None = evaluation.QUICK_IW_IMAGES, force: bool = False,
+                     data_dir: str | Path | None = None, command: str | None = None, log=_stderr) -> Path:
+    """A copy of an fp32 bundle (a bundled model's name or a directory) with a Gaussian-mixture prior fitted
+    to its training split's codes, as `export --prior-components` fits it, for a model whose run is gone.
+    The graphs and weights are the bundle's; its metrics are measured again under the new prior and its
+    files sealed again (their metadata carries the prior). The bundle it reads is left as it was."""
+    options = ExportOptions(iw_samples=iw_samples, iw_images=iw_images, force=force, prior_components=components)
+    if components < 1:
+        raise ValueError(f"--components must be at least 1, got {components}")
+    source = fmt.read(bundle)
+    if source.variant != "fp32" or source.manifest.static_batch is not None or source.manifest.ort_optimization_style:
+        raise ValueError(f"{source.path}: expected a plain fp32 bundle (dynamic batch, no .ort files); fit the prior "
+                         f"on that, then make the other forms from it")
+    out = Path(out_dir)
+    if out.resolve() == source.path.resolve():
+        raise ValueError(f"--out {out} is the bundle being read: write the new one elsewhere, so that the bundle "
+                         f"you have stays as it is")
+    target = _target_state(out)
+    config = TrainConfig.from_dict(source.manifest.training["config"])
+    # The bundle directory as the "run": a built-in dataset needs none, a folder of your own images is read
+    # again and checked against the checksum the bundle recorded.
+    dataset = own_data.prepare(config, source.path, data_dir, recorded=source.manifest.to_json()["dataset"],
+                               log=log, write=False)
+    with _staging_dir(out) as tmp:
+        for filename in (fmt.ENCODER, fmt.DECODER, fmt.ATLAS):
+            if (source.path / filename).is_file():
+                shutil.copyfile(source.path / filename, tmp / filename)
+        encoder = evaluation.open_pair(tmp / fmt.ENCODER, tmp / fmt.DECODER)[0]
+        prior = fit_prior(encoder, dataset.train_images, components, config.seed, config.binarize == "dynamic", log)
+        if command:  # export_command still says how the ONNX files were made
+            prior.fitted["command"] = command
+        manifest = source.manifest.replace(prior=prior.to_json())
+        manifest = manifest.replace(metrics=_measure(tmp, config, data.to_float(dataset.test_images), prior, options,
+                                                     log))
+        _stamp_metadata(tmp, manifest)
+        manifest = manifest.replace(files=fmt.file_entries(tmp, [f for f in (fmt.ENCODER, fmt.DECODER, fmt.ATLAS)
+                                                                 if (tmp / f).is_file()]))
+        manifest.write(tmp)
+        fmt.read(tmp)  # what we wrote must load, checksums included
+        if _install(tmp, out, target, manifest, options.force):
+            log(f"{out} already holds this exact bundle; left as it was")
+            return out
+    log(f"wrote {out}: test IW-{options.iw_samples} bound {manifest.metrics.get('test_iw_nll', float('nan')):.2f} nats "
+        f"under the fitted prior, {manifest.metrics.get('test_iw_nll_standard_normal', float('nan')):.2f} under N(0, I)")
+    return out

@@ -13,7 +13,7 @@ import pytest
 
 from latent_atlas.cli.main import main as cli
 from latent_atlas.export import verify
-from latent_atlas.export.exporter import export_bundle
+from latent_atlas.export.exporter import export_bundle, fit_bundle_prior
 from latent_atlas.runtime import bundle as fmt
 from latent_atlas.train import data
 
@@ -208,3 +208,65 @@ def test_the_bundle_records_its_layout_and_how_its_metrics_were_computed(run_dir
     torch_result = evaluate_run(run_dir, iw_samples=2, data_dir=data_dir, device="cpu")
     assert manifest.metrics["test_neg_elbo"] == pytest.approx(torch_result["neg_elbo"], abs=0.5)
     assert manifest.metrics["test_iw_nll"] == pytest.approx(torch_result["iw_nll"], abs=0.5)
+
+
+def test_a_fitted_prior_is_recorded_measured_with_and_carried_by_the_files(run_dir, tmp_path, data_dir, capsys):
+    from latent_atlas.runtime import evaluation
+    from latent_atlas.runtime.model import Decoder
+    from latent_atlas.runtime.prior import GaussianMixture
+
+    out = tmp_path / "fitted"
+    assert cli(["export", str(run_dir), "--out", str(out), "--prior-components", "5", "--iw-samples", "3",
+                "--iw-images", "40", "--no-verify", "--data-dir", str(data_dir)]) == 0
+    assert "a 5-component Gaussian mixture fitted to" in capsys.readouterr().err
+    bundle = fmt.read(out)
+    prior, fitted = bundle.prior, bundle.manifest.prior["fitted"]
+    assert isinstance(prior, GaussianMixture) and prior.components == 5
+    assert fitted["split"] == "train" and fitted["codes"] == 2 * bundle.manifest.to_json()["dataset"]["source"]["counts"]["train"]
+    assert fitted["mean_log_likelihood"] > fitted["standard_normal_mean_log_likelihood"]  # EM beat N(0, I)
+    # The recorded bound is the runtime's bound under that prior, on the same images and seed
+    x_test = data.to_float(data.load_dataset("mnist", data_dir).test_images[:40])
+    encoder, decoder = evaluation.open_pair(out / fmt.ENCODER, out / fmt.DECODER)
+    with_prior = -evaluation.iw_log_likelihood(encoder, decoder, x_test, 3, seed=0, prior=prior).mean()
+    assert bundle.manifest.metrics["test_iw_nll"] == pytest.approx(with_prior, abs=1e-3)
+    assert with_prior != pytest.approx(-evaluation.iw_log_likelihood(encoder, decoder, x_test, 3, seed=0).mean(), abs=1e-3)
+    # A lone decoder.onnx knows its prior from its metadata
+    lone = Decoder(out / fmt.DECODER, providers="cpu")
+    np.testing.assert_allclose(lone.prior.means, prior.means)
+    for bad in (-1, 10_000):
+        with pytest.raises(ValueError, match="--prior-components must be from 0"):
+            export_bundle(run_dir, tmp_path / "no", prior_components=bad, data_dir=data_dir)
+    assert not (tmp_path / "no").exists()
+
+
+def test_fit_prior_gives_a_bundle_whose_run_is_gone_a_prior_and_leaves_it_alone(bundle_dir, tmp_path, data_dir, capsys):
+    from latent_atlas.runtime import evaluation
+
+    before = {p.name: p.read_bytes() for p in bundle_dir.iterdir()}
+    out = tmp_path / "with-prior"
+    assert cli(["fit-prior", str(bundle_dir), "--out", str(out), "--components", "4", "--iw-samples", "3",
+                "--iw-images", "30", "--data-dir", str(data_dir)]) == 0
+    assert {p.name: p.read_bytes() for p in bundle_dir.iterdir()} == before  # the source is untouched
+    fitted = fmt.read(out)
+    assert fitted.prior.components == 4 and fitted.prior.fitted["command"].startswith("latent-atlas fit-prior")
+    assert fitted.manifest.export_command == fmt.read(bundle_dir).manifest.export_command  # how the files were made
+    # the same graphs and weights: only the metadata changed
+    for name in (fmt.ENCODER, fmt.DECODER):
+        a, b = onnx.load(bundle_dir / name), onnx.load(out / name)
+        assert a.graph == b.graph
+        assert json.loads({p.key: p.value for p in b.metadata_props}["latent_atlas.prior"])["kind"] == "gaussian_mixture"
+    np.testing.assert_array_equal(np.load(out / fmt.ATLAS)["z_mean"], np.load(bundle_dir / fmt.ATLAS)["z_mean"])
+    metrics = fitted.manifest.metrics
+    x_test = data.to_float(data.load_dataset("mnist", data_dir).test_images[:30])
+    encoder, decoder = evaluation.open_pair(out / fmt.ENCODER, out / fmt.DECODER)
+    under = evaluation.iw_log_likelihoods(encoder, decoder, x_test, {"fitted": fitted.prior,
+                                                                     "normal": fmt.read(bundle_dir).prior}, 3, seed=0)
+    assert metrics["test_iw_nll"] == pytest.approx(-under["fitted"].mean(), abs=1e-3)
+    assert metrics["test_iw_nll_standard_normal"] == pytest.approx(-under["normal"].mean(), abs=1e-3)
+    assert "under the fitted prior" in capsys.readouterr().err
+    # refusals say what was expected and write nothing
+    with pytest.raises(ValueError, match="is the bundle being read"):
+        fit_bundle_prior(bundle_dir, bundle_dir, 4, data_dir=data_dir)
+    with pytest.raises(FileExistsError, match="already holds a different bundle"):
+        fit_bundle_prior(bundle_dir, out, 5, iw_samples=3, iw_images=30, data_dir=data_dir)
+    assert fmt.read(out).prior.components == 4
