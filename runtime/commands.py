@@ -161,7 +161,8 @@ def run_info(args) -> int:
     info = {"name": model.name, "path": str(model.bundle.path), "dataset": dataset.name,
             "variant": model.bundle.variant, "latent_dim": model.latent_dim, "classes": model.class_names,
             "layout": model.layout, "source": source, "providers": model.providers, "metrics": manifest.metrics,
-            "latent_stats": model.latent_stats, "files": manifest.files, "export_command": manifest.export_command}
+            "latent_stats": model.latent_stats, "prior": manifest.prior or model.prior.to_json(), "files": manifest.files,
+            "export_command": manifest.export_command}
     stats = info["latent_stats"]
     classes = f"{len(info['classes'])} classes: {', '.join(info['classes'])}" if info["classes"] else "unlabelled"
     rows = [("dataset", f"{info['dataset']}, {classes}"), ("layout", f"{info['layout']} (how encode preprocesses)")]
@@ -171,6 +172,10 @@ def run_info(args) -> int:
                                + (f"  split seed {source['split_seed']}" if source.get("split_seed") is not None else "")
                                + (f"  ({counts})" if counts else "")))
     rows.append(("latent", f"{info['latent_dim']}-D, variant {info['variant']}, runs on {model.provider}"))
+    prior = model.prior
+    rows.append(("prior", "N(0, I)" if prior.kind == "standard_normal" else
+                 f"a {prior.components}-component Gaussian mixture fitted to {prior.fitted.get('codes', 0):,} training "
+                 f"codes" if prior.fitted else f"a {prior.components}-component Gaussian mixture"))
     rows += [(key, value) for key, value in info["metrics"].items()]
     rows += [(f"z[{d}]", f"mean {stats['mean'][d]:+.3f}  std {stats['std'][d]:.3f}  "
               f"p05..p95 {stats['p05'][d]:+.3f}..{stats['p95'][d]:+.3f}") for d in range(model.latent_dim)]

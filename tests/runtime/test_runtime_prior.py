@@ -116,3 +116,20 @@ def test_bounds_use_the_prior_they_are_given(model):
                                          k=8, seed=1)
     np.testing.assert_array_equal(both["normal"], default)
     np.testing.assert_array_equal(both["far"], under_far)
+
+
+def test_the_cli_says_which_prior_and_samples_from_it(tight_prior_bundle, capsys, tmp_path):
+    from latent_atlas.cli.main import main
+
+    assert main(["info", "-m", str(tight_prior_bundle)]) == 0
+    assert "a 2-component Gaussian mixture" in capsys.readouterr().out
+    assert main(["info", "-m", "mnist"]) == 0
+    assert "N(0, I)" in capsys.readouterr().out
+    assert main(["info", "-m", str(tight_prior_bundle), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["prior"]["kind"] == "gaussian_mixture"
+    out = tmp_path / "samples.png"
+    assert main(["sample", "-m", str(tight_prior_bundle), "-n", "4", "--seed", "0", "-o", str(out)]) == 0
+    model = load(tight_prior_bundle, providers="cpu")
+    from PIL import Image
+    grid = np.asarray(Image.open(out))
+    assert grid.size and np.array_equal(np.asarray(model.sample(4, seed=0).grid()), grid)
