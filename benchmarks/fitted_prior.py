@@ -10,7 +10,7 @@ validation, the test set only reports.
 
     python benchmarks/fitted_prior.py --bundles mnist-binarized mnist fashion-mnist
 
-About 8 minutes per bundle on 2 cores with the defaults (most of it IW-500 on the 10,000 test images).
+About 10 minutes per bundle on 2 cores with the defaults (most of it IW-500 on the 10,000 test images).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from latent_atlas.train.config import TrainConfig  # noqa: E402
 from latent_atlas.train.evaluate import binarized_array  # noqa: E402
 
 
-def measure(bundle: fmt.Bundle, components: list[int], val_k: int, test_k: int, data_dir) -> dict:
+def measure(label: str, components: list[int], val_k: int, test_k: int, data_dir) -> dict:
+    bundle = fmt.read(label)
     config = TrainConfig.from_dict(bundle.manifest.training["config"])
     prepared = own_data.prepare(config, ".", data_dir, write=False, log=lambda _: None)
     binarize = config.binarize == "dynamic"
@@ -51,14 +52,14 @@ def measure(bundle: fmt.Bundle, components: list[int], val_k: int, test_k: int, 
     val = evaluation.iw_log_likelihoods(encoder, decoder, x_val, {"normal": normal, **fits}, val_k, seed=config.seed)
     val_nll = {name: -float(v.mean()) for name, v in val.items()}
     chosen = min(components, key=lambda m: val_nll[m])
-    print(f"{bundle.name}: validation IW-{val_k} " + ", ".join(f"{n}: {v:.3f}" for n, v in val_nll.items())
+    print(f"{label}: validation IW-{val_k} " + ", ".join(f"{n}: {v:.3f}" for n, v in val_nll.items())
           + f"; chosen {chosen}", flush=True)
     start = time.perf_counter()
     x_test = as_measured(data.to_float(prepared.test_images))
     test = evaluation.iw_log_likelihoods(encoder, decoder, x_test, {"normal": normal, "fitted": fits[chosen]}, test_k,
                                          seed=config.seed)
     gain = test["fitted"] - test["normal"]
-    return {"name": bundle.name, "binarized": binarize, "val_nll": val_nll, "chosen": chosen,
+    return {"name": label, "binarized": binarize, "val_nll": val_nll, "chosen": chosen,
             "fit_seconds": fit_seconds[chosen], "test_normal": -float(test["normal"].mean()),
             "test_fitted": -float(test["fitted"].mean()), "gain": float(gain.mean()),
             "gain_se": float(gain.std(ddof=1) / math.sqrt(len(gain))), "images": len(x_test),
@@ -68,7 +69,8 @@ def measure(bundle: fmt.Bundle, components: list[int], val_k: int, test_k: int, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bundles", nargs="+", default=["mnist-binarized", "mnist", "fashion-mnist"])
+    parser.add_argument("--bundles", nargs="+", default=["mnist-binarized", "mnist", "fashion-mnist"],
+                        help="bundled names or bundle directories, each named in the tables as given")
     parser.add_argument("--components", type=int, nargs="+", default=[10, 50, 100])
     parser.add_argument("--val-k", type=int, default=100)
     parser.add_argument("--test-k", type=int, default=500)
@@ -76,7 +78,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
 
-    results = [measure(fmt.read(b), args.components, args.val_k, args.test_k, args.data_dir) for b in args.bundles]
+    results = [measure(b, args.components, args.val_k, args.test_k, args.data_dir) for b in args.bundles]
     val_columns = [f"N(0, I)", *(f"{m} comp." for m in args.components)]
     rows = [[r["name"], "binarized" if r["binarized"] else "grey levels",
              *(f"{r['val_nll'][k]:.3f}" for k in ("normal", *args.components)), r["chosen"]] for r in results]

@@ -6,7 +6,7 @@ with thinner regions between them. A Gaussian mixture fitted to those codes is a
 same decoder: it puts less mass where no image is coded, so the model gives the data a higher
 likelihood (the importance-weighted bound uses it as p(z)) and draws from it land where the decoder has
 seen codes. This is the ex-post density estimate of Ghosh et al., "From Variational to Deterministic
-Autoencoders" (ICLR 2020, https://arxiv.org/abs/1903.12436), section 4; the bound with any fixed prior
+Autoencoders" (ICLR 2020, https://arxiv.org/abs/1903.12436); the bound with any fixed prior
 is still a lower bound on log p(x) of the model with that prior (Burda et al. 2015).
 
 bundle.json "prior": absent or {"kind": "standard_normal"} is N(0, I); {"kind": "gaussian_mixture",

@@ -106,6 +106,10 @@ def bundle_3d(tmp_path_factory) -> Path:
         for prop in proto.metadata_props:
             if prop.key == "latent_atlas.latent_dim":
                 prop.value = "3"
+        # MNIST's fitted prior is 2-D: the 3-D model keeps N(0, I)
+        kept = [prop for prop in proto.metadata_props if prop.key != "latent_atlas.prior"]
+        del proto.metadata_props[:]
+        proto.metadata_props.extend(kept)
 
     decoder = onnx.load(source.decoder_path)
     constants(decoder.graph, d0=np.array([0]), d2=np.array([2]), d3=np.array([3]), axis=np.array([1]))
@@ -135,6 +139,7 @@ def bundle_3d(tmp_path_factory) -> Path:
     bundle_format.write_npz(target / bundle_format.ATLAS, z_mean=np.c_[z, 0.5 * z[:, :1]], labels=labels)
     manifest = json.loads((source.path / bundle_format.MANIFEST).read_text())
     manifest.update(name="mnist-3d", latent_dim=3, files=bundle_format.file_entries(target))
+    manifest.pop("prior", None)
     for values in manifest["latent_stats"].values():
         values.append(0.5 * values[0])
     (target / bundle_format.MANIFEST).write_text(json.dumps(manifest))

@@ -26,7 +26,8 @@ def test_bundled_mnist_metrics_recomputed_from_onnx(data_dir):
     bundle = fmt.read("mnist")
     images, _ = data.load_split("mnist", "test", data_dir)
     result = onnx_neg_elbo(bundle.encoder_path, bundle.decoder_path, data.to_float(images),
-                           seed=bundle.manifest.training["seed"] + 1000)  # fresh noise, not the recorded draw
+                           seed=bundle.manifest.training["seed"] + 1000,  # fresh noise, not the recorded draw
+                           prior=bundle.prior)
     recorded = bundle.manifest.metrics
     assert result["test_neg_elbo"] == pytest.approx(recorded["test_neg_elbo"], abs=1.0)
     assert result["test_kl"] == pytest.approx(recorded["test_kl"], abs=0.2)
@@ -43,6 +44,7 @@ def test_bundled_binarized_model_is_measured_on_binary_pixels_as_the_papers_do(d
     assert bundle.manifest.training["config"]["binarize"] == "dynamic"
     images, _ = data.load_split("mnist", "test", data_dir)
     binary = binarized_array(data.to_float(images))
-    result = onnx_neg_elbo(bundle.encoder_path, bundle.decoder_path, binary, seed=bundle.manifest.training["seed"])
+    result = onnx_neg_elbo(bundle.encoder_path, bundle.decoder_path, binary, seed=bundle.manifest.training["seed"],
+                           prior=bundle.prior)
     assert result["test_neg_elbo"] == pytest.approx(recorded["test_neg_elbo"], abs=1e-3)  # the recorded draw, exactly
     assert recorded["test_iw_nll"] < recorded["test_neg_elbo"]

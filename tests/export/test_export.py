@@ -210,15 +210,23 @@ def test_the_bundle_records_its_layout_and_how_its_metrics_were_computed(run_dir
     assert manifest.metrics["test_iw_nll"] == pytest.approx(torch_result["iw_nll"], abs=0.5)
 
 
-def test_a_fitted_prior_is_recorded_measured_with_and_carried_by_the_files(run_dir, tmp_path, data_dir, capsys):
+@pytest.fixture(scope="module")
+def fitted_export(run_dir, tmp_path_factory, data_dir) -> tuple[Path, str]:
+    """The run exported with a 5-component fitted prior, and what the export said."""
+    out = tmp_path_factory.mktemp("fitted") / "bundle"
+    said = []
+    export_bundle(run_dir, out, iw_samples=3, iw_images=40, verify=False, prior_components=5, data_dir=data_dir,
+                  log=said.append)
+    return out, "\n".join(said)
+
+
+def test_a_fitted_prior_is_recorded_measured_with_and_carried_by_the_files(fitted_export, run_dir, tmp_path, data_dir):
     from latent_atlas.runtime import evaluation
     from latent_atlas.runtime.model import Decoder
     from latent_atlas.runtime.prior import GaussianMixture
 
-    out = tmp_path / "fitted"
-    assert cli(["export", str(run_dir), "--out", str(out), "--prior-components", "5", "--iw-samples", "3",
-                "--iw-images", "40", "--no-verify", "--data-dir", str(data_dir)]) == 0
-    assert "a 5-component Gaussian mixture fitted to" in capsys.readouterr().err
+    out, said = fitted_export
+    assert "a 5-component Gaussian mixture fitted to" in said
     bundle = fmt.read(out)
     prior, fitted = bundle.prior, bundle.manifest.prior["fitted"]
     assert isinstance(prior, GaussianMixture) and prior.components == 5
@@ -239,16 +247,21 @@ def test_a_fitted_prior_is_recorded_measured_with_and_carried_by_the_files(run_d
     assert not (tmp_path / "no").exists()
 
 
-def test_fit_prior_gives_a_bundle_whose_run_is_gone_a_prior_and_leaves_it_alone(bundle_dir, tmp_path, data_dir, capsys):
+def test_fit_prior_gives_a_bundle_whose_run_is_gone_a_prior_and_leaves_it_alone(bundle_dir, fitted_export, tmp_path,
+                                                                                 data_dir, capsys):
     from latent_atlas.runtime import evaluation
 
     before = {p.name: p.read_bytes() for p in bundle_dir.iterdir()}
     out = tmp_path / "with-prior"
-    assert cli(["fit-prior", str(bundle_dir), "--out", str(out), "--components", "4", "--iw-samples", "3",
+    assert cli(["fit-prior", str(bundle_dir), "--out", str(out), "--components", "5", "--iw-samples", "3",
                 "--iw-images", "30", "--data-dir", str(data_dir)]) == 0
     assert {p.name: p.read_bytes() for p in bundle_dir.iterdir()} == before  # the source is untouched
     fitted = fmt.read(out)
-    assert fitted.prior.components == 4 and fitted.prior.fitted["command"].startswith("latent-atlas fit-prior")
+    assert fitted.prior.components == 5 and fitted.prior.fitted["command"].startswith("latent-atlas fit-prior")
+    # the fit export --prior-components makes from the run, number for number
+    exported = fmt.read(fitted_export[0]).prior
+    np.testing.assert_array_equal(fitted.prior.means, exported.means)
+    np.testing.assert_array_equal(fitted.prior.covariances, exported.covariances)
     assert fitted.manifest.export_command == fmt.read(bundle_dir).manifest.export_command  # how the files were made
     # the same graphs and weights: only the metadata changed
     for name in (fmt.ENCODER, fmt.DECODER):
@@ -268,5 +281,5 @@ def test_fit_prior_gives_a_bundle_whose_run_is_gone_a_prior_and_leaves_it_alone(
     with pytest.raises(ValueError, match="is the bundle being read"):
         fit_bundle_prior(bundle_dir, bundle_dir, 4, data_dir=data_dir)
     with pytest.raises(FileExistsError, match="already holds a different bundle"):
-        fit_bundle_prior(bundle_dir, out, 5, iw_samples=3, iw_images=30, data_dir=data_dir)
-    assert fmt.read(out).prior.components == 4
+        fit_bundle_prior(bundle_dir, out, 5, iw_samples=3, iw_images=20, data_dir=data_dir)
+    assert fmt.read(out).manifest.metrics["iw_images"] == 30

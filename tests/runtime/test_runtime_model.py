@@ -214,6 +214,10 @@ def test_manifest_latent_dim_must_match_the_files(bundle_copy):
     manifest = json.loads((bundle_copy / "bundle.json").read_text())
     manifest["latent_dim"] = 5
     (bundle_copy / "bundle.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="bundle.json: the prior has 2 latent dims, the model 5"):
+        runtime.load(bundle_copy)
+    manifest.pop("prior")  # a bundle without a fitted prior: the ONNX files disagree
+    (bundle_copy / "bundle.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="latent_dim 5 but the ONNX files have 2"):
         runtime.load(bundle_copy)
 

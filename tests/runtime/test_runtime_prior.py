@@ -4,6 +4,7 @@ and the runtime's sampling and bounds that use it."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -69,6 +70,17 @@ def test_prior_json_round_trip_and_clear_errors():
 
 
 @pytest.fixture
+def standard_prior_bundle(bundle_copy, tmp_path):
+    """The bundled model with its fitted prior taken out of bundle.json: N(0, I)."""
+    target = tmp_path / "standard"
+    shutil.copytree(bundle_copy, target)
+    values = json.loads((target / fmt.MANIFEST).read_text())
+    values.pop("prior")
+    (target / fmt.MANIFEST).write_text(json.dumps(values))
+    return target
+
+
+@pytest.fixture
 def tight_prior_bundle(bundle_copy):
     """The bundled model with a two-point prior: tiny components at (2, 2) and (-2, -2)."""
     values = json.loads((bundle_copy / fmt.MANIFEST).read_text())
@@ -77,13 +89,17 @@ def tight_prior_bundle(bundle_copy):
     return bundle_copy
 
 
-def test_a_bundles_prior_is_what_sample_draws_from(tight_prior_bundle, model):
+def test_a_bundles_prior_is_what_sample_draws_from(tight_prior_bundle, standard_prior_bundle, model):
     fitted = load(tight_prior_bundle, providers="cpu")
-    assert fitted.prior.components == 2 and isinstance(model.prior, StandardNormal)
+    standard = load(standard_prior_bundle, providers="cpu")
+    assert fitted.prior.components == 2 and isinstance(standard.prior, StandardNormal)
+    assert model.prior.components == 100  # the bundled model's, fitted on its training codes
+    np.testing.assert_array_equal(standard.sample(5, seed=4).z,
+                                  np.random.default_rng(4).standard_normal((5, 2), dtype=np.float32))
     z = fitted.sample(50, seed=0).z
     assert np.abs(np.abs(z) - 2.0).max() < 0.05 and (z[:, 0] > 0).any() and (z[:, 0] < 0).any()
     assert fmt.Manifest.load(tight_prior_bundle).to_json()["prior"]["kind"] == "gaussian_mixture"
-    assert "prior" not in fmt.Manifest.load(model.bundle.path).to_json()  # N(0, I) bundles stay as they were
+    assert "prior" not in fmt.Manifest.load(standard_prior_bundle).to_json()  # N(0, I) bundles stay as they were
 
 
 def test_a_broken_prior_is_refused_when_the_bundle_loads(bundle_copy):
@@ -118,13 +134,15 @@ def test_bounds_use_the_prior_they_are_given(model):
     np.testing.assert_array_equal(both["far"], under_far)
 
 
-def test_the_cli_says_which_prior_and_samples_from_it(tight_prior_bundle, capsys, tmp_path):
+def test_the_cli_says_which_prior_and_samples_from_it(tight_prior_bundle, standard_prior_bundle, capsys, tmp_path):
     from latent_atlas.cli.main import main
 
     assert main(["info", "-m", str(tight_prior_bundle)]) == 0
     assert "a 2-component Gaussian mixture" in capsys.readouterr().out
-    assert main(["info", "-m", "mnist"]) == 0
+    assert main(["info", "-m", str(standard_prior_bundle)]) == 0
     assert "N(0, I)" in capsys.readouterr().out
+    assert main(["info", "-m", "mnist"]) == 0
+    assert "a 100-component Gaussian mixture fitted to 110,000 training codes" in capsys.readouterr().out
     assert main(["info", "-m", str(tight_prior_bundle), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["prior"]["kind"] == "gaussian_mixture"
     out = tmp_path / "samples.png"
