@@ -79,7 +79,7 @@ def main() -> None:
     args = parser.parse_args()
 
     results = [measure(b, args.components, args.val_k, args.test_k, args.data_dir) for b in args.bundles]
-    val_columns = [f"N(0, I)", *(f"{m} comp." for m in args.components)]
+    val_columns = ["N(0, I)", *(f"{m} comp." for m in args.components)]
     rows = [[r["name"], "binarized" if r["binarized"] else "grey levels",
              *(f"{r['val_nll'][k]:.3f}" for k in ("normal", *args.components)), r["chosen"]] for r in results]
     test_rows = [[r["name"], f"{r['test_normal']:.2f}", f"{r['test_fitted']:.2f}",
@@ -90,7 +90,7 @@ def main() -> None:
         "Fitted prior (`benchmarks/fitted_prior.py`)",
         f"The same encoder and decoder under two priors: N(0, I), which every model is trained with, and a "
         f"Gaussian mixture fitted by EM to two posterior draws per training image (`export --prior-components M`, "
-        f"runtime/prior.py). Validation IW-{args.val_k} bound (−nats, {len(results and results[0]['val_nll'])} "
+        f"runtime/prior.py). Validation IW-{args.val_k} bound (−nats, {len(val_columns)} "
         f"priors from the same samples) picks M:",
         "",
         table(["bundle", "pixels", *val_columns, "chosen M"], rows, 2),

@@ -9,8 +9,8 @@ from latent_atlas.runtime.evaluation import QUICK_IW_IMAGES
 from latent_atlas.runtime.limits import MAX_IW_SAMPLES
 from latent_atlas.runtime.options import WEIGHTS
 
-# The mixture's size when none is given: on the binarized model's validation split 50 components beat 10
-# and matched 200 (docs/benchmarks.md, "Fitted prior").
+# The mixture's size when none is given: on every bundled model's validation split 50 components beat 10
+# and came within 0.01 nats of 100 (docs/benchmarks.md, "Fitted prior").
 DEFAULT_PRIOR_COMPONENTS = 50
 
 

@@ -41,7 +41,8 @@ from .variants import convert_fp16, quantize_int8
 from .verify import check_batch_sizes, check_parity, parity_latents
 
 CALIBRATION_IMAGES = 1024
-# More components than this fit the codes' noise, not their shape (docs/benchmarks.md, "Fitted prior").
+# EM holds float64 arrays of codes x components x latent dims: at this bound, for MNIST's 110,000 2-D codes,
+# about 0.9 GB each. The models here need far fewer (50 is within 0.01 nats of 100: docs/benchmarks.md).
 MAX_PRIOR_COMPONENTS = 500
 VERSIONED_PACKAGES = ("latent-atlas", "torch", "onnx", "onnxscript", "onnxruntime")
 # How bundle.json's metrics were computed: from the bundle's own ONNX files with ONNX Runtime and numpy
@@ -150,8 +151,7 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, name: str | None = N
             log(f"batch fixed to {options.static_batch}; max |static - dynamic| "
                 + ", ".join(f"{k} {v:.2g}" for k, v in errors.items()))
         manifest = _seal(tmp, manifest, source, means, command)
-        if _install(tmp, out, target, manifest, options.force):
-            log(f"{out} already holds this exact bundle; left as it was")
+        if _install(tmp, out, target, manifest, options.force, log):
             return out
     sizes = ", ".join(f"{f} {e['bytes'] / 1024:.0f} KiB" for f, e in manifest.files.items())
     log(f"wrote {out} ({options.variant}): test -ELBO {manifest.metrics['test_neg_elbo']:.2f} nats; {sizes}")
@@ -286,19 +286,24 @@ def _seal(tmp: Path, manifest: fmt.Manifest, source: _Source, means: np.ndarray,
               "decoder": {"inputs": {fmt.DECODER_INPUT: [batch, latent]},
                           "outputs": {fmt.DECODER_OUTPUT: [batch, *fmt.IMAGE_SHAPE]}}},
         export_command=command)
-    manifest.write(tmp)
-    fmt.read(tmp)  # what we wrote must load, checksums included
+    _write_manifest(tmp, manifest)
     return manifest
 
 
-def _install(tmp: Path, out: Path, target: str, manifest: fmt.Manifest, force: bool) -> bool:
-    """Moves the bundle into place; True when `out` already held exactly this bundle (left alone)."""
+def _write_manifest(tmp: Path, manifest: fmt.Manifest) -> None:
+    manifest.write(tmp)
+    fmt.read(tmp)  # what we wrote must load, checksums included
+
+
+def _install(tmp: Path, out: Path, target: str, manifest: fmt.Manifest, force: bool, log) -> bool:
+    """Moves the bundle into place; True when `out` already held exactly this bundle (left alone, and said)."""
     if target == "bundle" and not force:
         try:
             same = fmt.Manifest.load(out).content() == manifest.content()
         except (OSError, ValueError):
             same = False
         if same:
+            log(f"{out} already holds this exact bundle; left as it was")
             return True
         raise FileExistsError(f"{out} already holds a different bundle; pass --force to replace it")
     replace_folder(tmp, out)
@@ -345,10 +350,8 @@ def fit_bundle_prior(bundle: str | Path, out_dir: str | Path, components: int, i
         _stamp_metadata(tmp, manifest)
         manifest = manifest.replace(files=fmt.file_entries(tmp, [f for f in (fmt.ENCODER, fmt.DECODER, fmt.ATLAS)
                                                                  if (tmp / f).is_file()]))
-        manifest.write(tmp)
-        fmt.read(tmp)  # what we wrote must load, checksums included
-        if _install(tmp, out, target, manifest, options.force):
-            log(f"{out} already holds this exact bundle; left as it was")
+        _write_manifest(tmp, manifest)
+        if _install(tmp, out, target, manifest, options.force, log):
             return out
     log(f"wrote {out}: test IW-{options.iw_samples} bound {manifest.metrics.get('test_iw_nll', float('nan')):.2f} nats "
         f"under the fitted prior, {manifest.metrics.get('test_iw_nll_standard_normal', float('nan')):.2f} under N(0, I)")
