@@ -169,4 +169,6 @@ def fit_gaussian_mixture(z: np.ndarray, components: int, iterations: int = 100, 
         diff = z[:, None, :] - means[None]
         covariances = np.einsum("nm,nmi,nmj->mij", resp, diff, diff, optimize=True) / counts[:, None, None] + floor
         mixture = GaussianMixture(counts / counts.sum(), means, covariances)
+    else:  # out of iterations: the figure above is the mixture's before this last M step
+        mean_log_likelihood = float(mixture.log_prob(z).mean())
     return mixture, mean_log_likelihood
