@@ -18,3 +18,6 @@ MAX_THREADS = 1024
 # Importance samples per image: the IW bound decodes K images per test image, and beyond this it
 # takes hours on a CPU while the bound has long stopped moving.
 MAX_IW_SAMPLES = 10_000
+# Latent points of the quadrature `evaluation.grid_log_likelihood` decodes (each once, shared by every
+# image): 4 million are a few minutes on 2 cores; a 2-D grid at its default spacing is 251,001.
+MAX_QUADRATURE_POINTS = 4_000_000
