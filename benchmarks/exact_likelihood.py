@@ -22,28 +22,22 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measured import open_bundle  # noqa: E402
 from report import publish, section, table  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from latent_atlas.runtime import bundle as fmt  # noqa: E402
 from latent_atlas.runtime import evaluation  # noqa: E402
 from latent_atlas.runtime.prior import StandardNormal  # noqa: E402
-from latent_atlas.train import data, own_data  # noqa: E402
-from latent_atlas.train.config import TrainConfig  # noqa: E402
-from latent_atlas.train.evaluate import binarized_array  # noqa: E402
 
 SPACINGS = (0.04, 0.02, 0.01)
 LARGE_GAP = 1.0  # nats: an image whose posterior q covers badly
 
 
 def measure(label: str, iw_k: int, check_images: int, images: int | None, data_dir) -> dict:
-    bundle = fmt.read(label)
-    config = TrainConfig.from_dict(bundle.manifest.training["config"])
-    prepared = own_data.prepare(config, ".", data_dir, write=False, log=lambda _: None)
-    binarize = config.binarize == "dynamic"
-    x = data.to_float(prepared.test_images[:images])
-    x = binarized_array(x) if binarize else x
+    measured = open_bundle(label, data_dir)
+    bundle, config, binarize = measured.bundle, measured.config, measured.binarized
+    x = measured.as_measured(measured.prepared.test_images[:images])
     encoder, decoder = evaluation.open_pair(bundle.encoder_path, bundle.decoder_path)
     priors = {"normal": StandardNormal(bundle.latent_dim), "own": bundle.prior}
 

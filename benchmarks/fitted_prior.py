@@ -22,25 +22,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measured import open_bundle  # noqa: E402
 from report import publish, section, table  # noqa: E402
 
-import numpy as np  # noqa: E402
-
 from latent_atlas.export.prior_fit import fit_prior  # noqa: E402
-from latent_atlas.runtime import bundle as fmt  # noqa: E402
 from latent_atlas.runtime import evaluation  # noqa: E402
 from latent_atlas.runtime.prior import StandardNormal  # noqa: E402
-from latent_atlas.train import data, own_data  # noqa: E402
-from latent_atlas.train.config import TrainConfig  # noqa: E402
-from latent_atlas.train.evaluate import binarized_array  # noqa: E402
 
 
 def measure(label: str, components: list[int], val_k: int, test_k: int, data_dir) -> dict:
-    bundle = fmt.read(label)
-    config = TrainConfig.from_dict(bundle.manifest.training["config"])
-    prepared = own_data.prepare(config, ".", data_dir, write=False, log=lambda _: None)
-    binarize = config.binarize == "dynamic"
-    as_measured = binarized_array if binarize else (lambda x: x)
+    measured = open_bundle(label, data_dir)
+    bundle, config, prepared, binarize = measured.bundle, measured.config, measured.prepared, measured.binarized
     encoder, decoder = evaluation.open_pair(bundle.encoder_path, bundle.decoder_path)
     normal = StandardNormal(bundle.latent_dim)
     fits, fit_seconds = {}, {}
@@ -48,14 +40,14 @@ def measure(label: str, components: list[int], val_k: int, test_k: int, data_dir
         start = time.perf_counter()
         fits[m] = fit_prior(encoder, prepared.train_images, m, config.seed, binarize, log=print)
         fit_seconds[m] = time.perf_counter() - start
-    x_val = as_measured(data.to_float(prepared.validation_images))
+    x_val = measured.as_measured(prepared.validation_images)
     val = evaluation.iw_log_likelihoods(encoder, decoder, x_val, {"normal": normal, **fits}, val_k, seed=config.seed)
     val_nll = {name: -float(v.mean()) for name, v in val.items()}
     chosen = min(components, key=lambda m: val_nll[m])
     print(f"{label}: validation IW-{val_k} " + ", ".join(f"{n}: {v:.3f}" for n, v in val_nll.items())
           + f"; chosen {chosen}", flush=True)
     start = time.perf_counter()
-    x_test = as_measured(data.to_float(prepared.test_images))
+    x_test = measured.as_measured(prepared.test_images)
     test = evaluation.iw_log_likelihoods(encoder, decoder, x_test, {"normal": normal, "fitted": fits[chosen]}, test_k,
                                          seed=config.seed)
     gain = test["fitted"] - test["normal"]

@@ -115,3 +115,14 @@ def test_quadrature_under_several_priors_is_each_priors_own(model, images):
     np.testing.assert_allclose(both["mixture"],
                                evaluation.grid_log_likelihood(model.decoder, x, mixture, spacing=0.1, extent=4.0))
     assert np.abs(both["normal"] - both["mixture"]).min() > 0.01
+
+
+def test_quadrature_sums_the_same_bernoulli_likelihood_the_bounds_use(model, images):
+    # the grid computes log p(x|z) in a matrix-product form: it must be bernoulli_log_likelihood's figure
+    x, spacing = images[:3], 1.0
+    axis = np.arange(-2.0, 2.0 + spacing / 2, spacing)
+    grid = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
+    log_px_z = evaluation.bernoulli_log_likelihood(x, model.decoder.decode(grid)[:, None, None])  # [points, N]
+    direct = np.logaddexp.reduce(log_px_z + StandardNormal(2).log_prob(grid)[:, None], axis=0) + 2 * np.log(spacing)
+    np.testing.assert_allclose(evaluation.grid_log_likelihood(model.decoder, x, spacing=spacing, extent=2.0), direct,
+                               rtol=0, atol=1e-3)
