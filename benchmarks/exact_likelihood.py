@@ -28,7 +28,7 @@ from report import publish, section, table  # noqa: E402
 import numpy as np  # noqa: E402
 
 from latent_atlas.runtime import evaluation  # noqa: E402
-from latent_atlas.runtime.prior import StandardNormal  # noqa: E402
+from latent_atlas.runtime.prior import STANDARD_NORMAL, StandardNormal  # noqa: E402
 
 SPACINGS = (0.04, 0.02, 0.01)
 LARGE_GAP = 1.0  # nats: an image whose posterior q covers badly
@@ -78,9 +78,9 @@ def main() -> None:
     rows = [[r["name"], "binarized" if r["binarized"] else "grey levels",
              f"{r['bound']['normal']:.2f}", f"{r['exact']['normal']:.2f}",
              f"{r['bound']['normal'] - r['exact']['normal']:.2f}",
-             f"{r['bound']['own']:.2f}" if r["prior"] != "standard_normal" else "",
-             f"{r['exact']['own']:.2f}" if r["prior"] != "standard_normal" else "",
-             f"{r['bound']['own'] - r['exact']['own']:.2f}" if r["prior"] != "standard_normal" else "",
+             f"{r['bound']['own']:.2f}" if r["prior"] != STANDARD_NORMAL else "",
+             f"{r['exact']['own']:.2f}" if r["prior"] != STANDARD_NORMAL else "",
+             f"{r['bound']['own'] - r['exact']['own']:.2f}" if r["prior"] != STANDARD_NORMAL else "",
              f"{r['exact_seconds']:.0f} s", f"{r['bound_seconds']:.0f} s"] for r in results]
     gap_rows = [[r["name"], f"{r['gap_median']:.3f}", f"{100 * r['large_share']:.1f}%",
                  f"{100 * r['large_part']:.0f}%", f"{r['gap_max']:.1f}"] for r in results]

@@ -154,6 +154,8 @@ def _report(args, data, lines) -> int:
 
 
 def run_info(args) -> int:
+    from .prior import STANDARD_NORMAL
+
     model = _load(args)
     manifest = model.bundle.manifest
     dataset = manifest.dataset
@@ -173,7 +175,7 @@ def run_info(args) -> int:
                                + (f"  ({counts})" if counts else "")))
     rows.append(("latent", f"{info['latent_dim']}-D, variant {info['variant']}, runs on {model.provider}"))
     prior = model.prior
-    rows.append(("prior", "N(0, I)" if prior.kind == "standard_normal" else
+    rows.append(("prior", "N(0, I)" if prior.kind == STANDARD_NORMAL else
                  f"a {prior.components}-component Gaussian mixture fitted to {prior.fitted.get('codes', 0):,} training "
                  f"codes" if prior.fitted else f"a {prior.components}-component Gaussian mixture"))
     rows += [(key, value) for key, value in info["metrics"].items()]

@@ -19,10 +19,9 @@ import math
 import numpy as np
 
 from .limits import MAX_IW_SAMPLES, MAX_QUADRATURE_POINTS
-from .prior import Prior, StandardNormal
+from .prior import LOG_2PI, Prior, StandardNormal, logsumexp
 
 PROB_EPS = 1e-7
-_LOG_2PI = math.log(2.0 * math.pi)
 # The importance-weighted bound's default subset, the first this many test images: K decodes per image
 # make the bound on all 10,000 minutes of CPU, too slow for every epoch or every export.
 QUICK_IW_IMAGES = 500
@@ -48,7 +47,7 @@ def bernoulli_log_likelihood(x: np.ndarray, probs: np.ndarray) -> np.ndarray:
 def gaussian_log_prob(z: np.ndarray, mean: np.ndarray, logvar: np.ndarray) -> np.ndarray:
     """log N(z; mean, diag(exp(logvar))) summed over latent dims; z may carry extra leading sample dims."""
     mean, logvar = np.asarray(mean, np.float64), np.asarray(logvar, np.float64)
-    return -0.5 * np.sum(_LOG_2PI + logvar + (np.asarray(z, np.float64) - mean) ** 2 / np.exp(logvar), axis=-1)
+    return -0.5 * np.sum(LOG_2PI + logvar + (np.asarray(z, np.float64) - mean) ** 2 / np.exp(logvar), axis=-1)
 
 
 def reparameterised(mean: np.ndarray, logvar: np.ndarray, eps: np.ndarray) -> np.ndarray:
@@ -104,9 +103,7 @@ def iw_log_likelihoods(encoder, decoder, images: np.ndarray, priors: dict[str, P
         probs = decoder.decode(z.reshape(-1, z.shape[-1])).reshape(k, len(x), 1, *x.shape[-2:])
         log_px_over_q = bernoulli_log_likelihood(x, probs) - gaussian_log_prob(z, mean, logvar)
         for name, prior in priors.items():
-            log_w = log_px_over_q + prior.log_prob(z)
-            top = log_w.max(axis=0)
-            out[name].append(top + np.log(np.exp(log_w - top).sum(axis=0)) - math.log(k))  # a stable logsumexp
+            out[name].append(logsumexp(log_px_over_q + prior.log_prob(z), axis=0) - math.log(k))
     return {name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in out.items()}
 
 
@@ -160,9 +157,7 @@ def grid_log_likelihoods(decoder, images: np.ndarray, priors: dict[str, Prior], 
         for first in range(0, len(x), rows):
             log_px = (x[first:first + rows] @ logit.T).astype(np.float64)  # [images, points]
             for name, offset in offsets.items():
-                log_terms = log_px + offset
-                top = log_terms.max(axis=1)
-                chunk = top + np.log(np.exp(log_terms - top[:, None]).sum(axis=1))  # a stable logsumexp
+                chunk = logsumexp(log_px + offset, axis=1)
                 totals[name][first:first + rows] = np.logaddexp(totals[name][first:first + rows], chunk)
     return totals
 

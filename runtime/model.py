@@ -21,9 +21,9 @@ from . import bundle as bundle_format
 from .images import grid_image, to_pil
 from .latent import check_count, check_dims, grid_points, interpolation_path, manifold_axes
 from .preprocessing import IMAGE_SIDE, LAYOUTS, prepare_batch
+from .preprocessing import preprocess as preprocess_image
 from . import prior as priors
 from .prior import Prior
-from .preprocessing import preprocess as preprocess_image
 from .session import CPU, ProviderSpec, cpu_count, make_session
 
 # On GPU providers, larger batches are run in chunks of this many, so memory stays bounded (~150 kB of

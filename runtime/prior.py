@@ -23,12 +23,14 @@ import numpy as np
 
 STANDARD_NORMAL = "standard_normal"
 GAUSSIAN_MIXTURE = "gaussian_mixture"
-_LOG_2PI = math.log(2.0 * math.pi)
+LOG_2PI = math.log(2.0 * math.pi)
 # Added to each fitted covariance's diagonal: keeps a component that collapses onto a few codes invertible.
 COVARIANCE_FLOOR = 1e-6
 
 
-def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+def logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    """log sum exp(a) along `axis`, without overflow (the runtime has no scipy); the one copy the runtime's
+    numpy math (this module and runtime/evaluation.py) uses."""
     top = a.max(axis=axis, keepdims=True)
     return (top + np.log(np.exp(a - top).sum(axis=axis, keepdims=True))).squeeze(axis)
 
@@ -43,7 +45,7 @@ class StandardNormal:
 
     def log_prob(self, z: np.ndarray) -> np.ndarray:
         """log p(z) summed over latent dims; z [..., D]."""
-        return -0.5 * np.sum(_LOG_2PI + np.asarray(z, np.float64) ** 2, axis=-1)
+        return -0.5 * np.sum(LOG_2PI + np.asarray(z, np.float64) ** 2, axis=-1)
 
     def sample(self, n: int, seed: int | None = None) -> np.ndarray:
         return np.random.default_rng(seed).standard_normal((int(n), self.latent_dim), dtype=np.float32)
@@ -97,13 +99,13 @@ class GaussianMixture:
         solved = np.einsum("mij,nmj->nmi", self._whiten, diff, optimize=True)
         with np.errstate(divide="ignore"):
             log_weights = np.log(self.weights)
-        return log_weights[None] - 0.5 * (self.latent_dim * _LOG_2PI + self._log_det[None] + (solved ** 2).sum(-1))
+        return log_weights[None] - 0.5 * (self.latent_dim * LOG_2PI + self._log_det[None] + (solved ** 2).sum(-1))
 
     def log_prob(self, z: np.ndarray) -> np.ndarray:
         """log p(z); z [..., D]."""
         z = np.asarray(z, np.float64)
         flat = z.reshape(-1, z.shape[-1])
-        return _logsumexp(self.component_log_probs(flat), axis=1).reshape(z.shape[:-1])
+        return logsumexp(self.component_log_probs(flat), axis=1).reshape(z.shape[:-1])
 
     def sample(self, n: int, seed: int | None = None) -> np.ndarray:
         rng = np.random.default_rng(seed)
@@ -158,7 +160,7 @@ def fit_gaussian_mixture(z: np.ndarray, components: int, iterations: int = 100, 
     previous = -np.inf
     for _ in range(iterations):
         log_probs = mixture.component_log_probs(z)  # E step: responsibilities
-        log_likelihood = _logsumexp(log_probs, axis=1)
+        log_likelihood = logsumexp(log_probs, axis=1)
         mean_log_likelihood = float(log_likelihood.mean())
         if mean_log_likelihood - previous < tolerance:
             break
