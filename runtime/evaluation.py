@@ -131,17 +131,24 @@ def grid_log_likelihood(decoder, images: np.ndarray, prior: Prior | None = None,
     return grid_log_likelihoods(decoder, images, {"prior": prior}, spacing, extent, max_decodes)["prior"]
 
 
-def grid_log_likelihoods(decoder, images: np.ndarray, priors: dict[str, Prior], spacing: float = GRID_SPACING,
-                         extent: float = GRID_EXTENT, max_decodes: int = MAX_DECODES) -> dict[str, np.ndarray]:
-    """`grid_log_likelihood` under each of several priors {name: prior}, from the same decodes."""
+def check_grid(dim: int, spacing: float, extent: float = GRID_EXTENT) -> int:
+    """The number of grid points per axis of the quadrature over a `dim`-D latent, or ValueError saying why
+    that grid cannot be done."""
     if not (np.isfinite(spacing) and np.isfinite(extent) and 0 < spacing <= extent):
         raise ValueError(f"expected 0 < spacing <= extent, got spacing {spacing!r} and extent {extent!r}")
-    dim = decoder.latent_dim
     side = int(round(2 * extent / spacing)) + 1
     if side ** dim > MAX_QUADRATURE_POINTS:
         raise ValueError(f"a grid of spacing {spacing:g} over [-{extent:g}, {extent:g}]^{dim} has {side ** dim:,} points, "
                          f"more than {MAX_QUADRATURE_POINTS:,}: use a coarser spacing, or the importance-weighted "
                          f"bound (iw_log_likelihood) for a {dim}-D latent")
+    return side
+
+
+def grid_log_likelihoods(decoder, images: np.ndarray, priors: dict[str, Prior], spacing: float = GRID_SPACING,
+                         extent: float = GRID_EXTENT, max_decodes: int = MAX_DECODES) -> dict[str, np.ndarray]:
+    """`grid_log_likelihood` under each of several priors {name: prior}, from the same decodes."""
+    dim = decoder.latent_dim
+    side = check_grid(dim, spacing, extent)
     axis = np.linspace(-extent, extent, side)
     grid = np.stack(np.meshgrid(*[axis] * dim, indexing="ij"), axis=-1).reshape(-1, dim)
     x = np.asarray(images, np.float32).reshape(len(images), -1)

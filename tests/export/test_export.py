@@ -210,6 +210,25 @@ def test_the_bundle_records_its_layout_and_how_its_metrics_were_computed(run_dir
     assert manifest.metrics["test_iw_nll"] == pytest.approx(torch_result["iw_nll"], abs=0.5)
 
 
+def test_the_exact_likelihood_of_a_run_is_its_bundles(run_dir, bundle_dir, data_dir):
+    """`latent-atlas evaluate --exact` (PyTorch's decoder) and the runtime's quadrature on the exported ONNX
+    decoder are one computation on the same weights: they agree to float32 rounding."""
+    import torch
+
+    from latent_atlas.runtime import evaluation
+    from latent_atlas.runtime.model import Decoder
+    from latent_atlas.train.evaluate import exact_log_likelihood, load_model
+    from latent_atlas.train.model import VAE
+
+    x = data.to_float(data.load_split("mnist", "test", data_dir)[0][:50])
+    model, _ = load_model(run_dir)
+    from_torch = exact_log_likelihood(model, torch.from_numpy(x), spacing=0.1).numpy()
+    from_onnx = evaluation.grid_log_likelihood(Decoder(bundle_dir / fmt.DECODER, providers="cpu"), x, spacing=0.1)
+    np.testing.assert_allclose(from_torch, from_onnx, rtol=0, atol=0.01)
+    with pytest.raises(ValueError, match="importance-weighted"):  # a 3-D latent's grid is out of reach
+        exact_log_likelihood(VAE(3), torch.from_numpy(x[:1]))
+
+
 @pytest.fixture(scope="module")
 def fitted_export(run_dir, tmp_path_factory, data_dir) -> tuple[Path, str]:
     """The run exported with a 5-component fitted prior, and what the export said."""

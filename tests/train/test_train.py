@@ -340,6 +340,22 @@ def test_evaluate_command(tmp_path, data_dir, capsys):
     assert "(binarized)" in table and "-ELBO (nats/image)" in table
     assert "chosen on the validation split by val_neg_elbo" in table
 
+    # The exact NLL (quadrature; a coarse grid suffices for this barely trained model's broad posteriors)
+    # is the likelihood the bounds bound: below the K = 4 bound (by some 26 nats for this model's poor q).
+    assert cli(["evaluate", str(run), "--iw-samples", "4", "--exact", "--grid-spacing", "0.1", "--json",
+                "--data-dir", str(data_dir)]) == 0
+    exact = json.loads(capsys.readouterr().out)
+    assert exact["exact_grid"] == {"spacing": 0.1, "extent": 5.0}
+    assert exact["exact_nll"] < exact["iw_nll"] == result["iw_nll"]
+    assert cli(["evaluate", str(run), "--iw-samples", "0", "--exact", "--grid-spacing", "0.1",
+                "--data-dir", str(data_dir)]) == 0
+    assert "exact NLL (grid step 0.1)" in capsys.readouterr().out
+    # --grid-spacing alone is refused, not ignored; so is a grid that cannot be done, before any work.
+    assert cli(["evaluate", str(run), "--grid-spacing", "0.1", "--data-dir", str(data_dir)]) == 2
+    assert "add --exact" in capsys.readouterr().err
+    assert cli(["evaluate", str(run), "--exact", "--grid-spacing", "0", "--data-dir", str(data_dir)]) == 2
+    assert "expected 0 < spacing" in capsys.readouterr().err
+
 
 def test_cli_help_does_not_import_torch():
     code = "import sys; from latent_atlas.cli.main import build_parser; build_parser(); print('torch' in sys.modules)"
