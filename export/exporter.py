@@ -331,6 +331,8 @@ def fit_bundle_prior(bundle: str | Path, out_dir: str | Path, components: int, i
         raise ValueError(f"--out {out} is the bundle being read: write the new one elsewhere, so that the bundle "
                          f"you have stays as it is")
     target = _target_state(out)
+    # A different model already in --out is refused now, not after the fit and the bound (minutes).
+    _refuse_a_different_bundle(out, target, source.manifest, options.force)
     config = TrainConfig.from_dict(source.manifest.training["config"])
     # The bundle directory as the "run": a built-in dataset needs none, a folder of your own images is read
     # again and checked against the checksum the bundle recorded.

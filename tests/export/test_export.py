@@ -267,7 +267,7 @@ def test_a_fitted_prior_is_recorded_measured_with_and_carried_by_the_files(fitte
 
 
 def test_fit_prior_gives_a_bundle_whose_run_is_gone_a_prior_and_leaves_it_alone(bundle_dir, fitted_export, tmp_path,
-                                                                                 data_dir, capsys):
+                                                                                 data_dir, capsys, monkeypatch):
     from latent_atlas.runtime import evaluation
 
     before = {p.name: p.read_bytes() for p in bundle_dir.iterdir()}
@@ -302,3 +302,12 @@ def test_fit_prior_gives_a_bundle_whose_run_is_gone_a_prior_and_leaves_it_alone(
     with pytest.raises(FileExistsError, match="already holds a different bundle"):
         fit_bundle_prior(bundle_dir, out, 5, iw_samples=3, iw_images=20, data_dir=data_dir)
     assert fmt.read(out).manifest.metrics["iw_images"] == 30
+    # another model in --out is refused before the fit (minutes on a real bundle), not after it
+    other = tmp_path / "other-model"
+    shutil.copytree(out, other)
+    (other / fmt.MANIFEST).write_text((other / fmt.MANIFEST).read_text().replace('"name": "', '"name": "other-', 1))
+    def fit_not_expected(*args, **kwargs):
+        raise AssertionError("fit_prior ran before --out was checked")
+    monkeypatch.setattr("latent_atlas.export.exporter.fit_prior", fit_not_expected)
+    with pytest.raises(FileExistsError, match="already holds a different bundle"):
+        fit_bundle_prior(bundle_dir, other, 5, iw_samples=3, iw_images=30, data_dir=data_dir)
