@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from latent_atlas.runtime.evaluation import GRID_SPACING, QUICK_IW_IMAGES
+from latent_atlas.runtime.evaluation import GRID_SPACING, QUICK_IW_IMAGES, check_grid
 from latent_atlas.runtime.preprocessing import LAYOUTS
 
 from .config import PRESETS as PRESET_SETTINGS, TrainConfig
@@ -95,7 +95,7 @@ def register(subparsers) -> None:
     p.add_argument("--binarize", action="store_true", help="dynamically binarized test images (the literature's setting)")
     p.add_argument("--exact", action="store_true",
                    help="also the exact NLL, by quadrature over the latent plane (2-D latents; not a bound; "
-                        "251,001 decodes at the default grid step, shared by every image)")
+                        f"{check_grid(2, GRID_SPACING) ** 2:,} decodes at the default grid step, shared by every image)")
     p.add_argument("--grid-spacing", type=float, default=None,
                    help=f"the quadrature's grid step for --exact (default {GRID_SPACING}; coarser is faster "
                         "but misses sharp posteriors)")
