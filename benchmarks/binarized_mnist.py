@@ -4,7 +4,12 @@ Each run is one training seed of the same recipe; each bundle is that run export
 `--iw-samples 500 --iw-images all`, so its bundle.json holds the IW-500 bound over all 10,000 test
 images binarized with the trainer's fixed seed, computed from its ONNX files (the paper's estimator:
 Davidson et al., "Hyperspherical Variational Auto-Encoders", UAI 2018, Table 1). This script reads
-those, and measures from the first bundle's ONNX files:
+those, and measures from the bundles' ONNX files:
+
+- each model's -ELBO under N(0, I), the paper's prior (a bundle with a fitted prior, `export
+  --prior-components`, records its figures under that prior, and its IW-500 under N(0, I) beside them);
+
+and from the first bundle's, under N(0, I):
 
 - the spread that the binarization draw itself causes: the -ELBO and the IW-100 bound on the test set
   binarized with --binarizations other seeds (mean ± std over draws);
@@ -36,6 +41,7 @@ import numpy as np  # noqa: E402
 
 from latent_atlas.runtime import bundle as fmt  # noqa: E402
 from latent_atlas.runtime import evaluation  # noqa: E402
+from latent_atlas.runtime.prior import StandardNormal  # noqa: E402
 from latent_atlas.train import data  # noqa: E402
 from latent_atlas.train.checkpoint import load_checkpoint  # noqa: E402
 from latent_atlas.train.config import TrainConfig  # noqa: E402
@@ -111,9 +117,17 @@ def main() -> None:
     for path, manifest, run in zip(args.bundles, manifests, stages):
         if TrainConfig.from_dict(manifest.training["config"]).to_dict() != run[-1][0]:
             sys.exit(f"{path}: not exported from the run given in the same place of --runs")
+    fitted = [m.latent_prior for m in manifests if not isinstance(m.latent_prior, StandardNormal)]
+    if fitted and (len(fitted) != len(manifests) or len({p.components for p in fitted}) > 1):
+        sys.exit("expected the same prior in every bundle (all N(0, I), or all fitted with the same "
+                 f"--prior-components), found {[m.latent_prior for m in manifests]}")
     seeds = [m.training["seed"] for m in manifests]
-    iw500 = [m.metrics["test_iw_nll"] for m in manifests]
-    elbo = [m.metrics["test_neg_elbo"] for m in manifests]
+    # The paper's figures are under N(0, I): a bundle with a fitted prior records that bound beside its own.
+    iw500 = [m.metrics.get("test_iw_nll_standard_normal", m.metrics["test_iw_nll"]) for m in manifests]
+    iw500_fitted = [m.metrics["test_iw_nll"] for m in manifests] if fitted else []
+    x_test = binary_test_set(args.data_dir, BINARIZATION_SEED)
+    elbo = [evaluation.onnx_neg_elbo(Path(b) / fmt.ENCODER, Path(b) / fmt.DECODER, x_test, seed=seed)["test_neg_elbo"]
+            for b, seed in zip(args.bundles, seeds)]
 
     first = Path(args.bundles[0])
     encoder, decoder = evaluation.open_pair(first / fmt.ENCODER, first / fmt.DECODER)
@@ -124,7 +138,7 @@ def main() -> None:
         draws["iw100"].append(-float(evaluation.iw_log_likelihood(encoder, decoder, x, 100, seed=0).mean()))
         print(f"binarization {seed}: -ELBO {draws['elbo'][-1]:.2f}, IW-100 {draws['iw100'][-1]:.2f}", file=sys.stderr)
 
-    subset = binary_test_set(args.data_dir, BINARIZATION_SEED)[: args.tight_images]
+    subset = x_test[: args.tight_images]
     tight = {}
     for k in (500, 5000):
         start = time.perf_counter()
@@ -133,9 +147,16 @@ def main() -> None:
         print(f"IW-{k} on {len(subset)} images: {tight[k]:.2f} in {tight[f'{k}_s']:.0f} s", file=sys.stderr)
     rate = 5000 * len(subset) / tight["5000_s"]
 
+    columns = ["model", "test −ELBO, N(0, I)", "test IW-500 (−log p(x) bound), N(0, I)"]
     rows = [[f"this project, seed {s}", f"{e:.2f}", f"{b:.2f}"] for s, e, b in zip(seeds, elbo, iw500)]
     rows.append([f"**this project, mean ± std over {len(seeds)} seeds**", mean_std(elbo), f"**{mean_std(iw500)}**"])
     rows += [[f"Davidson et al. 2018, {name}", "", f"{m:.2f} ± {s:.2f}"] for name, (m, s) in PAPER.items()]
+    if fitted:  # a learned prior, unlike the paper's rows: a column of its own, never mixed into theirs
+        columns.append(f"test IW-500, its fitted {fitted[0].components}-component prior")
+        for row, value in zip(rows, [*(f"{v:.2f}" for v in iw500_fitted), mean_std(iw500_fitted)]):
+            row.append(value)
+        for row in rows[len(iw500_fitted) + 1:]:
+            row.append("")
 
     def at_epoch(record: dict) -> str:  # an IWAE run's trained bound too, where its metrics.jsonl has it
         elbo = f"{record['val_neg_elbo']:.2f} / {record['test_neg_elbo']:.2f}"
@@ -149,14 +170,15 @@ def main() -> None:
         epoch_rows += [[f"+{n}" if stage else n, *(at_epoch(run[stage][1][n]) if n in run[stage][1] else ""
                                                    for run in stages)] for n in numbers]
     recipe = ", then ".join(train_command(config) for config, _ in stages[0])
-    recipe += ", then `latent-atlas export RUN --iw-samples 500 --iw-images all`"
+    recipe += (", then `latent-atlas export RUN --iw-samples 500 --iw-images all"
+               + (f" --prior-components {fitted[0].components}`" if fitted else "`"))
     markdown = section(
         "Dynamically binarized MNIST, 2-D latent, against the literature (`benchmarks/binarized_mnist.py`)",
         f"Recipe: {recipe}. Nats per image on the 10,000 test images binarized once with the trainer's seed "
         f"({BINARIZATION_SEED}), computed from each bundle's ONNX files; the best epoch chosen on the validation "
         "split. The paper's models are MLPs; ours is the seed's convolutional architecture, unchanged.",
         "",
-        table(["model", "test −ELBO", "test IW-500 (−log p(x) bound)"], rows, 1),
+        table(columns, rows, 1),
         "",
         f"The binarization draw itself (bundle `{args.bundles[0]}`, {args.binarizations} draws of the test set, "
         f"seeds 0–{args.binarizations - 1}): −ELBO {mean_std(draws['elbo'])}, IW-100 {mean_std(draws['iw100'])} "
