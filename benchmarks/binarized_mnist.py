@@ -82,7 +82,20 @@ def train_command(config: dict) -> str:
             + (f" --k {config['importance_samples']}" if config["objective"] == "iwae" else "")
             + (f" --iwae-gradient {gradient}" if gradient != TrainConfig.iwae_gradient else "")
             + f" --batch-size {config['batch_size']} --lr {config['lr']:g} --epochs {config['epochs']}"
-            f" --lr-decay-epochs {config['lr_decay_epochs']} --seed S`")
+            f" --lr-decay-epochs {config['lr_decay_epochs']}"
+            + (f" --patience {config['patience']}" if config["patience"] != TrainConfig.patience else "")
+            + (f" --eval-images {config['eval_images']}" if config["eval_images"] is not None else "")
+            + " --seed S`")
+
+
+def evaluated_on(eval_images: list[int | None]) -> str:
+    """Which images the per-epoch figures of each training cover (`--eval-images`), as a parenthesis."""
+    if not any(eval_images):
+        return ""
+    if len(set(eval_images)) == 1:
+        return f" (on the first {eval_images[0]:,} images of each split)"
+    return " (" + "; ".join(f"training {i}: " + (f"the first {n:,} images of each split" if n else "all images")
+                            for i, n in enumerate(eval_images, 1)) + ")"
 
 
 def main() -> None:
@@ -117,20 +130,20 @@ def main() -> None:
     for path, manifest, run in zip(args.bundles, manifests, stages):
         if TrainConfig.from_dict(manifest.training["config"]).to_dict() != run[-1][0]:
             sys.exit(f"{path}: not exported from the run given in the same place of --runs")
-    fitted = [m.latent_prior for m in manifests if not isinstance(m.latent_prior, StandardNormal)]
-    if fitted and (len(fitted) != len(manifests) or len({p.components for p in fitted}) > 1):
+    priors = [m.latent_prior for m in manifests]
+    fitted = [p for p in priors if not isinstance(p, StandardNormal)]
+    if fitted and (len(fitted) != len(priors) or len({p.components for p in fitted}) > 1):
         sys.exit("expected the same prior in every bundle (all N(0, I), or all fitted with the same "
-                 f"--prior-components), found {[m.latent_prior for m in manifests]}")
+                 f"--prior-components), found {priors}")
     seeds = [m.training["seed"] for m in manifests]
     # The paper's figures are under N(0, I): a bundle with a fitted prior records that bound beside its own.
     iw500 = [m.metrics.get("test_iw_nll_standard_normal", m.metrics["test_iw_nll"]) for m in manifests]
     iw500_fitted = [m.metrics["test_iw_nll"] for m in manifests] if fitted else []
     x_test = binary_test_set(args.data_dir, BINARIZATION_SEED)
-    elbo = [evaluation.onnx_neg_elbo(Path(b) / fmt.ENCODER, Path(b) / fmt.DECODER, x_test, seed=seed)["test_neg_elbo"]
-            for b, seed in zip(args.bundles, seeds)]
+    pairs = [evaluation.open_pair(Path(b) / fmt.ENCODER, Path(b) / fmt.DECODER) for b in args.bundles]
+    elbo = [evaluation.neg_elbo(*pair, x_test, seed=seed)["test_neg_elbo"] for pair, seed in zip(pairs, seeds)]
 
-    first = Path(args.bundles[0])
-    encoder, decoder = evaluation.open_pair(first / fmt.ENCODER, first / fmt.DECODER)
+    encoder, decoder = pairs[0]
     draws = {"elbo": [], "iw100": []}
     for seed in range(args.binarizations):
         x = binary_test_set(args.data_dir, seed)
@@ -190,8 +203,9 @@ def main() -> None:
         f"numpy for the rest), so IW-500 on all 10,000 takes about {5e6 / rate / 60:.1f} minutes.",
         "",
         "Per epoch, validation / test −ELBO (nats), and for IWAE runs that log it the validation / test K-sample "
-        "bound they train and are selected on" + (" (+1, +2, …: the epochs of the fine-tune that follows):"
-                                                    if len(stages[0]) > 1 else ":"),
+        "bound they train and are selected on"
+        + evaluated_on([config["eval_images"] for config, _ in stages[0]])
+        + (" (+1, +2, …: the epochs of the fine-tune that follows):" if len(stages[0]) > 1 else ":"),
         "",
         table(["epoch", *(f"seed {s}" for s in seeds)], epoch_rows, 1),
     )
