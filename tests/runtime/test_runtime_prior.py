@@ -110,6 +110,17 @@ def test_a_bundles_prior_is_what_sample_draws_from(tight_prior_bundle, standard_
     assert "prior" not in fmt.Manifest.load(standard_prior_bundle).to_json()  # N(0, I) bundles stay as they were
 
 
+def test_the_bound_under_the_standard_normal_is_read_from_either_key():
+    """With a fitted prior the export records the N(0, I) bound beside its own; without one they are the same."""
+    shipped = fmt.Manifest.load(fmt.resolve("mnist-binarized"))
+    assert shipped.latent_prior.components == 100
+    assert shipped.iw_nll_standard_normal == shipped.metrics["test_iw_nll_standard_normal"]
+    assert shipped.iw_nll_standard_normal > shipped.metrics["test_iw_nll"]  # the fitted prior's bound is tighter
+    standard = shipped.replace(prior={}, metrics={"test_iw_nll": 140.0})
+    assert standard.iw_nll_standard_normal == 140.0
+    assert standard.replace(metrics={}).iw_nll_standard_normal is None
+
+
 def test_a_broken_prior_is_refused_when_the_bundle_loads(bundle_copy):
     values = json.loads((bundle_copy / fmt.MANIFEST).read_text())
     values["prior"] = {"kind": "gaussian_mixture", "weights": [1.0], "means": [[0.0, 0.0]], "covariances": [[[0.0]]]}
