@@ -259,7 +259,7 @@ def _measure(tmp: Path, config: TrainConfig, x_test: np.ndarray, prior: Prior, o
         iw = evaluation.iw_log_likelihoods(encoder, decoder, subset, priors, options.iw_samples, seed=config.seed)
         metrics.update(test_iw_nll=-float(iw["prior"].mean()), iw_samples=options.iw_samples, iw_images=len(subset))
         if "standard_normal" in iw:
-            metrics["test_iw_nll_standard_normal"] = -float(iw["standard_normal"].mean())
+            metrics[fmt.IW_NLL_STANDARD_NORMAL] = -float(iw["standard_normal"].mean())
     metrics["computed_with"] = METRICS_METHOD
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()}
 

@@ -82,6 +82,8 @@ IMAGE_SHAPE = (1, IMAGE_SIDE, IMAGE_SIDE)
 DEFAULT_LAYOUT = "mnist"
 
 BUNDLED_MODELS_DIR = Path(__file__).parent / "models"
+# metrics: the test IW bound under N(0, I), recorded beside `test_iw_nll` when a fitted prior made that its own
+IW_NLL_STANDARD_NORMAL = "test_iw_nll_standard_normal"
 
 
 class BundleError(ValueError):
@@ -242,7 +244,7 @@ class Manifest:
 
         With a fitted prior `test_iw_nll` is the bound under that prior, and the export records the N(0, I)
         one beside it as `test_iw_nll_standard_normal`; without one, `test_iw_nll` is already under N(0, I)."""
-        return self.metrics.get("test_iw_nll_standard_normal", self.metrics.get("test_iw_nll"))
+        return self.metrics.get(IW_NLL_STANDARD_NORMAL, self.metrics.get("test_iw_nll"))
 
     @classmethod
     def load(cls, directory: Path) -> "Manifest":

@@ -38,7 +38,9 @@ FP32 = dict(limit=1001, epochs=1, batch_size=32, val_size=500, eval_images=500, 
 # The CLI runs: epoch 2 must last long enough for a signal to land inside it.
 CLI_ARGS = ["--limit", "3000", "--batch-size", "16", "--val-size", "500", "--eval-images", "500", "--seed", "0",
             "--no-plots", "--quiet"]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+# PYTHONFAULTHANDLER: a worker that aborts (an intermittent gloo abort at exit has been seen twice, in the
+# first run of test_resume_continues_exactly...) prints its Python stack into the stderr the asserts show.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
 
 WORKER = textwrap.dedent("""
     import json, os, sys
