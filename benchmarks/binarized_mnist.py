@@ -175,12 +175,16 @@ def main() -> None:
         return elbo + (f" (−IWAE {record['val_neg_iwae']:.2f} / {record['test_neg_iwae']:.2f})"
                        if "val_neg_iwae" in record else "")
 
-    # A fine-tune's epochs follow its source's, numbered +1, +2, ... (each training of a seed's lineage in turn).
+    # A fine-tune's epochs follow its source's, numbered +1, +2, ... (each training of a seed's lineage in turn),
+    # and named by training where more than one fine-tune follows.
+    def label(stage: int, n: int) -> str:
+        return str(n) if not stage else f"+{n}" + (f" (training {stage + 1})" if len(stages[0]) > 2 else "")
+
     epoch_rows = []
     for stage in range(len(stages[0])):
         numbers = sorted(set().union(*(run[stage][1] for run in stages)))
-        epoch_rows += [[f"+{n}" if stage else n, *(at_epoch(run[stage][1][n]) if n in run[stage][1] else ""
-                                                   for run in stages)] for n in numbers]
+        epoch_rows += [[label(stage, n), *(at_epoch(run[stage][1][n]) if n in run[stage][1] else "" for run in stages)]
+                       for n in numbers]
     recipe = ", then ".join(train_command(config) for config, _ in stages[0])
     recipe += (", then `latent-atlas export RUN --iw-samples 500 --iw-images all"
                + (f" --prior-components {fitted[0].components}`" if fitted else "`"))
@@ -204,7 +208,7 @@ def main() -> None:
         "Per epoch, validation / test −ELBO (nats), and for IWAE runs that log it the validation / test K-sample "
         "bound they train and are selected on"
         + evaluated_on([config["eval_images"] for config, _ in stages[0]])
-        + (" (+1, +2, …: the epochs of the fine-tune that follows):" if len(stages[0]) > 1 else ":"),
+        + (" (+1, +2, …: the epochs of each fine-tune that follows):" if len(stages[0]) > 1 else ":"),
         "",
         table(["epoch", *(f"seed {s}" for s in seeds)], epoch_rows, 1),
     )
