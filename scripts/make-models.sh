@@ -3,9 +3,10 @@
 # project's own trainer, then exports it; each bundle.json records these commands, the seed and the
 # dataset checksums. MNIST and Fashion-MNIST train side by side on one thread each, then the binarized
 # model's first two trainings alone on two threads and its third on one, exactly as the shipped models
-# were made (float sums depend on the thread count). Several hours on an idle 2-core CPU: the binarized model's 64 importance-weighted epochs took
-# 109 minutes on two threads of an AMD EPYC with AVX512-BF16, its 3 epochs at K = 50 about 50 more, its
-# epoch at K = 100 77 on one thread beside two other trainings, and its IW-500 export 7.
+# were made (float sums depend on the thread count). Several hours on an idle 2-core CPU: the binarized
+# model's 64 importance-weighted epochs took 109 minutes on two threads of an AMD EPYC with AVX512-BF16,
+# its 3 epochs at K = 50 about 50 more, its epoch at K = 100 77 on one thread beside two other
+# trainings, and its IW-500 export 7.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LA=${LA:-.venv/bin/latent-atlas}
