@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LATENT_ATLAS_DATA ?= $(abspath ../shared/datasets)
 export LATENT_ATLAS_DATA
 
-.PHONY: test run venv system-deps models bench screenshots clean
+.PHONY: test run venv system-deps models bench screenshots docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,7 @@ test: venv system-deps
 	$(VENV)/bin/lint-imports
 	LATENT_ATLAS_BLOCK_TORCH=1 $(PY) -m pytest tests/runtime
 	$(PY) -m pytest --ignore=tests/runtime
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 run: venv
 	$(VENV)/bin/latent-atlas explore
@@ -36,6 +37,11 @@ run: venv
 # Refreshes the README's pictures: the real-window test and the browser one (headless Chromium), writing into docs/screenshots/.
 screenshots: venv system-deps
 	LATENT_ATLAS_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/desktop/test_desktop_xvfb.py tests/web/test_web_screenshot.py
+
+# The documentation site (mkdocs.yml), built offline into build/site/: open build/site/index.html from disk,
+# or `$(VENV)/bin/mkdocs serve`. Its reference pages are generated from the code (scripts/docs_hooks.py).
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 models: venv
 	bash scripts/make-models.sh
