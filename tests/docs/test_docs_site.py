@@ -164,3 +164,40 @@ def test_notes_are_dated_and_indexed(pages):
     index = pages.notes_index()
     for note in dated:
         assert f"]({note.name})" in index
+
+
+# --- the built site, opened from disk ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory):
+    pytest.importorskip("mkdocs", reason="the dev extra installs mkdocs")
+    import os
+    import subprocess
+
+    site = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(site)],
+                   cwd=REPO, check=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    return site
+
+
+@pytest.mark.browser
+def test_the_built_site_works_from_disk_without_network(built_site):
+    """Opened as file://, every page's assets and the search come from the site itself."""
+    from playwright.sync_api import sync_playwright
+
+    from latent_atlas.web.browser import launched
+
+    requested = []
+    with sync_playwright() as playwright, launched(playwright) as context:
+        page = context.new_page()
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto((built_site / "index.html").as_uri())
+        page.get_by_role("link", name="Command line").first.click()
+        page.wait_for_url("**/reference/cli.html")
+        page.keyboard.press("/")  # Material's shortcut to the search box
+        page.keyboard.type("static-batch")
+        page.wait_for_selector(".md-search-result__item", timeout=15_000)
+        assert "export" in page.inner_text(".md-search-result")
+    outside = [url for url in requested if not url.startswith(("file://", "data:", "blob:"))]
+    assert not outside, f"the site reached the network: {outside}"
