@@ -2,6 +2,8 @@
 
 docs/embedding/node.md: its ```js program, saved as the page says (decode.mjs) beside onnxruntime-node
 (examples/node's locked install), run with the page's own `node decode.mjs ...` line.
+docs/embedding/browser.md: its ```html page, served with decoder.onnx and the pinned onnxruntime-web's
+WASM files where the page imports them, in headless Chromium; the canvas is read back.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from .test_snippets import REPO, blocks_of
 NODE_EXAMPLE = REPO / "examples" / "node"
 NODE_PAGE = REPO / "docs" / "embedding" / "node.md"
 
-pytestmark = pytest.mark.npm
+BROWSER_PAGE = REPO / "docs" / "embedding" / "browser.md"
+PAGE_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +48,7 @@ def _page_command(prefix: str) -> list[str]:
     return shlex.split(line, comments=True)
 
 
+@pytest.mark.npm
 def test_the_node_page_program_decodes_what_the_python_runtime_decodes(node_modules, tmp_path):
     (program,) = blocks_of(NODE_PAGE, {"js", "javascript"})
     (tmp_path / "decode.mjs").write_text(program.code)
@@ -63,3 +67,42 @@ def test_the_node_page_program_decodes_what_the_python_runtime_decodes(node_modu
     assert pixels.shape == expected.shape == (28, 28)
     assert np.abs(pixels - expected).max() <= 1
     assert "#" in result.stdout and f"{argv[3]}: z = [" in result.stdout   # the digit drawn, then the summary
+
+
+@pytest.mark.npm
+@pytest.mark.browser
+def test_the_browser_page_paints_what_the_python_runtime_decodes(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from latent_atlas.web import onnxruntime_web
+    from latent_atlas.web.browser import launched
+    from latent_atlas.web.serve import serve_in_thread
+
+    (page_html,) = blocks_of(BROWSER_PAGE, {"html"})
+    (tmp_path / "index.html").write_text(page_html.code)
+    model = runtime.load("mnist", providers="cpu")
+    shutil.copy(model.bundle.decoder_path, tmp_path / "decoder.onnx")
+    dist = tmp_path / "node_modules" / "onnxruntime-web" / "dist"  # where `npm install onnxruntime-web` puts them
+    dist.mkdir(parents=True)
+    for name in onnxruntime_web.WASM_BUILD:
+        shutil.copy(onnxruntime_web.ensure_files(quiet=True) / name, dist / name)
+
+    server, url = serve_in_thread(tmp_path)
+    try:
+        with sync_playwright() as playwright, launched(playwright) as context:
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(url)
+            page.wait_for_function("document.getElementById('status').textContent.startsWith('z =')",
+                                   timeout=PAGE_TIMEOUT_MS)
+            rgba = page.evaluate("Array.from(document.getElementById('digit').getContext('2d')"
+                                 ".getImageData(0, 0, 28, 28).data)")
+            status = page.text_content("#status")
+    finally:
+        server.shutdown()
+    assert not errors
+    assert status == "z = [0.5, -1]"
+    grey = np.asarray(rgba, dtype=int).reshape(28, 28, 4)[..., 0]
+    expected = to_uint8(model.decode([0.5, -1.0])).astype(int)
+    assert np.abs(grey - expected).max() <= 1
