@@ -8,7 +8,6 @@ WASM files where the page imports them, in headless Chromium; the canvas is read
 
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import subprocess
@@ -21,25 +20,14 @@ from PIL import Image
 from latent_atlas import runtime
 from latent_atlas.runtime.images import to_uint8
 
+from tests.examples.test_node_example import node_example  # noqa: F401 (a fixture: examples/node's npm ci)
+
 from .test_snippets import REPO, blocks_of
 
-NODE_EXAMPLE = REPO / "examples" / "node"
 NODE_PAGE = REPO / "docs" / "embedding" / "node.md"
 
 BROWSER_PAGE = REPO / "docs" / "embedding" / "browser.md"
 PAGE_TIMEOUT_MS = 60_000
-
-
-@pytest.fixture(scope="module")
-def node_modules() -> Path:
-    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(f"{' and '.join(missing)} not on PATH: install Node.js 18+ with npm (scripts/install-system-deps.sh does)")
-    env = {**os.environ, "ONNXRUNTIME_NODE_INSTALL": "skip"}
-    result = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_EXAMPLE, env=env,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
-    return NODE_EXAMPLE / "node_modules"
 
 
 def _page_command(prefix: str) -> list[str]:
@@ -49,10 +37,10 @@ def _page_command(prefix: str) -> list[str]:
 
 
 @pytest.mark.npm
-def test_the_node_page_program_decodes_what_the_python_runtime_decodes(node_modules, tmp_path):
+def test_the_node_page_program_decodes_what_the_python_runtime_decodes(node_example, tmp_path):
     (program,) = blocks_of(NODE_PAGE, {"js", "javascript"})
     (tmp_path / "decode.mjs").write_text(program.code)
-    (tmp_path / "node_modules").symlink_to(node_modules)
+    (tmp_path / "node_modules").symlink_to(node_example / "node_modules")
     model = runtime.load("mnist", providers="cpu")
     shutil.copy(model.bundle.decoder_path, tmp_path / "decoder.onnx")
 
