@@ -47,3 +47,13 @@ def test_each_headline_figure_is_the_one_its_bundle_records(name):
     metrics = json.loads((MODELS / name / "bundle.json").read_text())["metrics"]
     (figure,) = re.findall(r"\d+\.\d+", headline)
     assert figure == f"{metrics[key]:.2f}", f"README's {name} row says {figure}, bundle.json's {key} is {metrics[key]}"
+
+
+def test_the_command_table_lists_every_subcommand_of_the_parser():
+    from latent_atlas.cli.main import build_parser
+
+    (subparsers,) = [a for a in build_parser()._actions if a.dest == "command"]
+    listed = set()
+    for cell in re.findall(r"^\| (`latent-atlas [^|]+)\|", README, flags=re.M):
+        listed |= {name.removeprefix("latent-atlas ") for name in re.findall(r"`([^`]+)`", cell)}
+    assert listed == set(subparsers.choices)
