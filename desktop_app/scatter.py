@@ -1,8 +1,8 @@
 """Rasterising the scatter of ten thousand points with numpy.
 
-QPainter needs one Python QPointF per point and draws antialiased round dots one by one: about 25 ms
-for the MNIST test set on a small CPU, paid on every pan or zoom. Here each dot is a small soft disc
-stamped with whole-array operations, a few milliseconds for the same picture.
+QPainter needs one Python QPointF per point and draws antialiased round dots one by one, a cost paid
+on every pan or zoom. Here each dot is a small soft disc stamped with whole-array operations, several
+times faster for the same picture (docs/benchmarks.md).
 """
 
 from __future__ import annotations

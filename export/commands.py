@@ -10,7 +10,7 @@ from latent_atlas.runtime.limits import MAX_IW_SAMPLES
 from latent_atlas.runtime.options import WEIGHTS
 
 # The mixture's size when none is given: on every bundled model's validation split 50 components beat 10
-# and came within 0.01 nats of 100 (docs/benchmarks.md, "Fitted prior").
+# and came close to 100 (docs/benchmarks.md, "Fitted prior").
 DEFAULT_PRIOR_COMPONENTS = 50
 
 
@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     p.add_argument("--prior-components", type=int, default=0, metavar="M",
                    help="fit a mixture of M Gaussians to the codes of the training images and record it as the "
                         "model's prior: what sampling draws from and the recorded bounds use (default 0: N(0, I); "
-                        "50 raises the binarized model's IW-500 bound by about 0.3 nats, docs/benchmarks.md)")
+                        "what it gains: docs/benchmarks.md, \"Fitted prior\")")
     p.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime vs PyTorch parity check")
     p.add_argument("--force", action="store_true", help="replace a different bundle already in --out")
     p.add_argument("--data-dir", default=None)

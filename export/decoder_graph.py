@@ -4,7 +4,7 @@ After its dense layer the decoder upsamples 14x14 -> 28x28 with a stride-2 3x3 t
 (64 -> 32 channels, ReLU) and ends with a 3x3 convolution to one channel. Exported as they are, ONNX
 Runtime's CPU provider spends most of a single decode in two poor kernels: the transposed convolution
 scatters its GEMM output with a scalar col2im, and the 32 -> 1 convolution first copies its input into
-a 9x larger im2col buffer for a one-row GEMM (70 + 69 of 158 µs on a 2-core Xeon; docs/benchmarks.md).
+a 9x larger im2col buffer for a one-row GEMM (docs/benchmarks.md).
 
 So the graph computes the same numbers on the 14x14 grid of output-pixel *phases* instead (the
 sub-pixel view of a strided transposed convolution: Shi et al., 2016, https://arxiv.org/abs/1609.07009):

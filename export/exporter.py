@@ -42,7 +42,7 @@ from .verify import check_batch_sizes, check_parity, parity_latents
 
 CALIBRATION_IMAGES = 1024
 # EM holds float64 arrays of codes x components x latent dims: at this bound, for MNIST's 110,000 2-D codes,
-# about 0.9 GB each. The models here need far fewer (50 is within 0.01 nats of 100: docs/benchmarks.md).
+# about 0.9 GB each. The models here need far fewer (docs/benchmarks.md, "Fitted prior").
 MAX_PRIOR_COMPONENTS = 500
 VERSIONED_PACKAGES = ("latent-atlas", "torch", "onnx", "onnxscript", "onnxruntime")
 # How bundle.json's metrics were computed: from the bundle's own ONNX files with ONNX Runtime and numpy

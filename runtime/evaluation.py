@@ -23,7 +23,7 @@ from .prior import LOG_2PI, Prior, StandardNormal, logsumexp
 
 PROB_EPS = 1e-7
 # The importance-weighted bound's default subset, the first this many test images: K decodes per image
-# make the bound on all 10,000 minutes of CPU, too slow for every epoch or every export.
+# make the bound on all 10,000 too slow for every epoch or every export.
 QUICK_IW_IMAGES = 500
 # Decoded images held at once by the importance-weighted bound: K x batch <= this (about 50 MB as float64).
 MAX_DECODES = 8192
@@ -109,8 +109,8 @@ def iw_log_likelihoods(encoder, decoder, images: np.ndarray, priors: dict[str, P
 
 # The quadrature's grid: every latent point within GRID_EXTENT of the origin in each coordinate, every
 # GRID_SPACING. Beyond 5 a N(0, I) prior holds about 1e-6 of its mass, and 0.02 resolves the sharpest
-# posteriors of the bundled models (from 0.02 to 0.01 the mean over 500 test images moves by under 0.001 nats, no
-# image's figure by more than 0.03: docs/benchmarks.md, "Exact log-likelihood of the 2-D models").
+# posteriors of the bundled models (halving it barely moves the figures: docs/benchmarks.md, "Exact
+# log-likelihood of the 2-D models").
 GRID_SPACING = 0.02
 GRID_EXTENT = 5.0
 # Terms log p(x|z) p(z) held at once (images x points), about 16 MB as float64.

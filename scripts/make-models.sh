@@ -3,10 +3,8 @@
 # project's own trainer, then exports it; each bundle.json records these commands, the seed and the
 # dataset checksums. MNIST and Fashion-MNIST train side by side on one thread each, then the binarized
 # model's first two trainings alone on two threads and its third on one, exactly as the shipped models
-# were made (float sums depend on the thread count). Several hours on an idle 2-core CPU: the binarized
-# model's 64 importance-weighted epochs took 109 minutes on two threads of an AMD EPYC with AVX512-BF16,
-# its 3 epochs at K = 50 about 50 more, its epoch at K = 100 77 on one thread beside two other
-# trainings, and its IW-500 export 7.
+# were made (float sums depend on the thread count). It takes hours on a small CPU, most of them the
+# binarized model's importance-weighted trainings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LA=${LA:-.venv/bin/latent-atlas}
@@ -19,7 +17,7 @@ train() {  # NAME, then the options that make it; $threads CPU threads (1 unless
 train mnist --dataset mnist --eval-iw 100 & mnist=$!
 train fashion-mnist --dataset fashion-mnist --eval-iw 100 & fashion=$!
 wait $mnist && wait $fashion
-# The literature's setting (issue 14): dynamically binarized MNIST, measured on binary pixels, trained
+# The literature's setting: dynamically binarized MNIST, measured on binary pixels, trained
 # on the importance-weighted bound with K = 5 (Burda et al. 2015) and its DReG encoder gradient (Tucker
 # et al. 2018), over a 64-epoch cosine with the batch-32 recipe the default preset had before batch 64,
 # every epoch kept (--patience 64) and judged on the first 2,000 validation images; docs/benchmarks.md

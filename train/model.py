@@ -195,7 +195,7 @@ def _init_weights(model: VAE, bottleneck_bias: float) -> None:
     # bias a unit pushed down is negative on every image at once; it then gets no gradient, and only the
     # layers below can switch it on again, which seldom happens. On most seeds 20 or more of the 32 were
     # off for good within a few hundred steps, the 2-D latent was computed from the few left, and how few
-    # made the final -ELBO swing by 6 nats from seed to seed. Starting at 1 keeps nearly all of them
+    # decided the final -ELBO from seed to seed. Starting at 1 keeps nearly all of them
     # alive (docs/benchmarks.md, "Dead encoder units").
     nn.init.constant_(model.encoder.bottleneck.bias, bottleneck_bias)
 

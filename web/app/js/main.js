@@ -86,7 +86,7 @@ async function ortFor(provider) {
 
 /** WASM threads: ?threads=N, else one per core up to 4 when the page is cross-origin isolated (threads
  * need SharedArrayBuffer). onnxruntime-web's own default takes half the cores, which on a 2-core machine
- * is one thread: the grid then decodes half as fast (docs/benchmarks.md, "Browser explorer"). */
+ * is one thread, too few for the grid (docs/benchmarks.md, "Browser explorer"). */
 function wasmThreads() {
   const asked = Number(params.get('threads'));
   if (asked > 0) return asked;
