@@ -14,7 +14,7 @@ export LATENT_ATLAS_DATA
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?= $(TORCH_CPU_INDEX)
 # The pin has one owner, the train extra in pyproject.toml.
-TORCH_PIN := $(shell grep -o 'torch==[0-9][0-9.]*' pyproject.toml)
+TORCH_PIN := $(shell grep -m1 -o 'torch==[0-9][0-9.]*' pyproject.toml)
 # ONNX Runtime's extra: cpu, or gpu (onnxruntime-gpu) for CUDA; never both.
 ORT_EXTRA ?= cpu
 # A CPU wheel already on this machine (pip's find-links) comes first, without asking any index: pip

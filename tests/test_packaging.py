@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tomllib
 import venv
 import zipfile
 from email.parser import Parser
@@ -246,3 +247,31 @@ def test_installed_wheel_runs_without_torch_from_outside_the_checkout(release, t
     train = latent_atlas("train")
     assert train.returncode == 2 and "Traceback" not in train.stderr
     assert f"{python} -m pip install '{wheel}[train]'" in train.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The Makefile's venv: CPU torch, never an unreachable index first.
+
+def make_venv_recipe(tmp_path: Path, *variables: str) -> list[str]:
+    return run(["make", "--no-print-directory", "-n", "venv", f"VENV={tmp_path / 'venv'}", *variables],
+               cwd=REPO).stdout.splitlines()
+
+
+def test_make_venv_takes_a_local_cpu_torch_first_then_the_cpu_index(tmp_path):
+    recipe = make_venv_recipe(tmp_path)
+    (torch,) = [line for line in recipe if "torch==" in line]
+    local, fallback = torch.split("||")
+    # A wheel already on the machine, asking no index, and pinned as the train extra pins it.
+    pin = next(r for r in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+               ["train"] if r.startswith("torch"))
+    assert "--no-index" in local.split() and f"'{pin}'" in local and f"'{pin}'" in fallback
+    assert "--index-url https://download.pytorch.org/whl/cpu" in fallback
+    assert recipe.index(torch) < next(i for i, line in enumerate(recipe) if "[cpu,train,app,dev]" in line)
+
+
+def test_make_venv_for_cuda_users_asks_their_index_and_the_gpu_runtime(tmp_path):
+    cuda = "https://download.pytorch.org/whl/cu126"
+    recipe = make_venv_recipe(tmp_path, f"TORCH_INDEX={cuda}", "ORT_EXTRA=gpu")
+    (torch,) = [line for line in recipe if "torch==" in line]
+    assert "--no-index" not in torch and f"--index-url {cuda}" in torch
+    assert any("[gpu,train,app,dev]" in line for line in recipe)
