@@ -9,8 +9,9 @@ export LATENT_ATLAS_DATA
 
 .PHONY: test run venv system-deps models bench screenshots clean
 
-# torch comes from PyTorch's CPU-only index: PyPI's Linux torch is the CUDA build, gigabytes of libraries.
-# CUDA users pick their build's index, e.g. make venv TORCH_INDEX=https://download.pytorch.org/whl/cu126
+# torch comes from PyTorch's CPU-only index: PyPI's Linux torch is a CUDA build, gigabytes of libraries.
+# CUDA users name another index: make venv TORCH_INDEX=https://pypi.org/simple ORT_EXTRA=gpu (PyPI's
+# CUDA build), or PyTorch's index for their CUDA version.
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?= $(TORCH_CPU_INDEX)
 # The pin has one owner, the train extra in pyproject.toml.
