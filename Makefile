@@ -9,12 +9,27 @@ export LATENT_ATLAS_DATA
 
 .PHONY: test run venv system-deps models bench screenshots docs clean
 
+# torch comes from PyTorch's CPU-only index: PyPI's Linux torch is a CUDA build, gigabytes of libraries.
+# CUDA users name another index: make venv TORCH_INDEX=https://pypi.org/simple ORT_EXTRA=gpu (PyPI's
+# CUDA build), or PyTorch's index for their CUDA version.
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?= $(TORCH_CPU_INDEX)
+# The pin has one owner, the train extra in pyproject.toml.
+TORCH_PIN := $(shell grep -m1 -o 'torch==[0-9][0-9.]*' pyproject.toml)
+# ONNX Runtime's extra: cpu, or gpu (onnxruntime-gpu) for CUDA; never both.
+ORT_EXTRA ?= cpu
+# A CPU wheel already on this machine (pip's find-links) comes first, without asking any index: pip
+# waits minutes on an index it cannot reach, and CI reaches only the package registries. Its
+# dependencies come from PyPI with the project's install below.
+ifeq ($(TORCH_INDEX),$(TORCH_CPU_INDEX))
+TORCH_LOCAL := $(PY) -m pip install -q --no-index --no-deps '$(TORCH_PIN)' 2>/dev/null ||
+endif
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# The CPU build of torch, pinned: an unpinned torch pulls gigabytes of CUDA packages.
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[train,app,dev]'
+	$(TORCH_LOCAL) $(PY) -m pip install -q --index-url $(TORCH_INDEX) '$(TORCH_PIN)'
+	$(PY) -m pip install -q -e '.[$(ORT_EXTRA),train,app,dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)

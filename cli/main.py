@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from .install import missing_dependency_message, version
+
 COMMAND_MODULES = (
     "latent_atlas.train.commands",
     "latent_atlas.export.commands",
@@ -18,10 +20,6 @@ COMMAND_MODULES = (
     "latent_atlas.desktop_app.commands",
     "latent_atlas.web.commands",
 )
-
-# Extras named in error messages when a subcommand's dependencies are not installed.
-_EXTRA_FOR_MODULE = {"torch": "train", "onnx": "train", "onnxscript": "train", "safetensors": "train",
-                     "tqdm": "train", "matplotlib": "train", "PyQt6": "app"}
 
 # Errors that mean "the user asked for something we cannot do": one line, no traceback.
 # OSError covers missing files, permissions, a full disk and network failures alike: one line each.
@@ -33,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="latent-atlas",
         description="Train a convolutional VAE, export it to ONNX, and explore its latent space.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         try:
@@ -46,21 +45,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed, for the records commands keep
+    typed = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+    except ModuleNotFoundError as exc:  # every subcommand reaches the runtime, which needs ONNX Runtime
+        message = missing_dependency_message(exc.name)
+        if message is None:
+            raise
+        if typed == ["--version"]:
+            print(f"latent-atlas {version()}")
+            return 0
+        print(f"latent-atlas: {message}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(typed)
+    args.argv = typed  # as typed, for the records commands keep
     try:
         result = args.handler(args)
     except KeyboardInterrupt:
         print("latent-atlas: interrupted", file=sys.stderr)
         return 130
     except ModuleNotFoundError as exc:
-        top = (exc.name or "").split(".")[0]
-        extra = _EXTRA_FOR_MODULE.get(top)
-        if extra is None:
+        message = missing_dependency_message(exc.name)
+        if message is None:
             raise
-        print(f"latent-atlas {args.command}: needs the '{top}' package; install it with "
-              f"pip install 'latent-atlas[{extra}]'", file=sys.stderr)
+        print(f"latent-atlas {args.command}: {message}", file=sys.stderr)
         return 2
     except USER_ERRORS as exc:
         print(f"latent-atlas {args.command}: error: {exc}", file=sys.stderr)

@@ -16,6 +16,8 @@ from typing import Sequence, Union
 
 import onnxruntime as ort
 
+from .doctor import GPU_FIX
+
 CPU = "CPUExecutionProvider"
 
 # Short names accepted for `providers=`; full ONNX Runtime names are accepted too.
@@ -83,8 +85,7 @@ def requested_providers(providers: ProviderSpec = "auto") -> list[str]:
 
 def _gpu_hint(missing: Sequence[str]) -> str:
     if "CUDAExecutionProvider" in missing or "TensorrtExecutionProvider" in missing:
-        return ("for CUDA install onnxruntime-gpu in place of onnxruntime "
-                "(pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu); "
+        return (f"for CUDA install onnxruntime-gpu in place of onnxruntime ({GPU_FIX}); "
                 "run 'latent-atlas doctor' to check")
     return "run 'latent-atlas doctor' to see what is installed"
 
