@@ -58,13 +58,35 @@ def _is_integer(value: Any) -> bool:
     return _is_number(value) and float(value).is_integer()
 
 
+def _is_string(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, list)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+# The bounds: (keyword, the values it applies to, what it bounds, whether it is a lower bound, the words).
+_BOUNDS = (
+    ("minimum", _is_number, _identity, True, "a number >= {}"),
+    ("maximum", _is_number, _identity, False, "a number <= {}"),
+    ("minLength", _is_string, len, True, "at least {} characters"),
+    ("maxLength", _is_string, len, False, "at most {} characters"),
+    ("minItems", _is_array, len, True, "at least {} items"),
+    ("maxItems", _is_array, len, False, "at most {} items"),
+)
+
 _TYPE_TESTS = {
     "null": lambda v: v is None,
     "boolean": lambda v: isinstance(v, bool),
     "integer": _is_integer,
     "number": _is_number,
-    "string": lambda v: isinstance(v, str),
-    "array": lambda v: isinstance(v, list),
+    "string": _is_string,
+    "array": _is_array,
     "object": lambda v: isinstance(v, dict),
 }
 
@@ -96,27 +118,17 @@ def first_error(schema: dict, value: Any, path: str = "") -> SchemaError | None:
             return SchemaError(path, f"expected {' or '.join(names)}, found {json_type(value)} {_shown(value)}")
     if "enum" in schema and not any(_same(value, option) for option in schema["enum"]):
         return SchemaError(path, f"expected one of {', '.join(_shown(o) for o in schema['enum'])}, found {_shown(value)}")
-    if _is_number(value):
-        if "minimum" in schema and value < schema["minimum"]:
-            return SchemaError(path, f"expected a number >= {schema['minimum']}, found {_shown(value)}")
-        if "maximum" in schema and value > schema["maximum"]:
-            return SchemaError(path, f"expected a number <= {schema['maximum']}, found {_shown(value)}")
-    if isinstance(value, str):
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            return SchemaError(path, f"expected at least {schema['minLength']} characters, found {len(value)}")
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            return SchemaError(path, f"expected at most {schema['maxLength']} characters, found {len(value)}")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            return SchemaError(path, f"expected a string matching {schema['pattern']}, found {_shown(value)}")
-    if isinstance(value, list):
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            return SchemaError(path, f"expected at least {schema['minItems']} items, found {len(value)}")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            return SchemaError(path, f"expected at most {schema['maxItems']} items, found {len(value)}")
-        if "items" in schema:
-            for i, item in enumerate(value):
-                if error := first_error(schema["items"], item, _child(path, i)):
-                    return error
+    for keyword, applies, measure, lower, expected in _BOUNDS:
+        if keyword in schema and applies(value):
+            size, bound = measure(value), schema[keyword]
+            if (size < bound) if lower else (size > bound):
+                return SchemaError(path, f"expected {expected.format(bound)}, found {_shown(size)}")
+    if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
+        return SchemaError(path, f"expected a string matching {schema['pattern']}, found {_shown(value)}")
+    if isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            if error := first_error(schema["items"], item, _child(path, i)):
+                return error
     if isinstance(value, dict):
         return _object_error(schema, value, path)
     return None

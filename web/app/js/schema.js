@@ -3,9 +3,6 @@
 // refuse the same bundle.json files and name the same field path. The schema itself is not written
 // here: it is the site's bundle.schema.json, generated from runtime/bundle_schema.py.
 
-export const SUPPORTED_KEYWORDS = ['type', 'enum', 'minimum', 'maximum', 'minLength', 'maxLength', 'pattern',
-  'minItems', 'maxItems', 'items', 'required', 'properties', 'additionalProperties'];
-
 /** The JSON type name of a parsed JSON value, as the errors name it ("integer" for whole numbers). */
 export function jsonType(value) {
   if (value === null) return 'null';
@@ -24,6 +21,18 @@ const TYPE_TESTS = {
   array: value => Array.isArray(value),
   object: isObject,
 };
+
+const length = value => [...value].length;  // code points, as Python's len (not UTF-16 units)
+
+// The bounds: [keyword, the values it applies to, what it bounds, whether it is a lower bound, the words].
+const BOUNDS = [
+  ['minimum', TYPE_TESTS.number, value => value, true, 'a number >= {}'],
+  ['maximum', TYPE_TESTS.number, value => value, false, 'a number <= {}'],
+  ['minLength', TYPE_TESTS.string, length, true, 'at least {} characters'],
+  ['maxLength', TYPE_TESTS.string, length, false, 'at most {} characters'],
+  ['minItems', TYPE_TESTS.array, value => value.length, true, 'at least {} items'],
+  ['maxItems', TYPE_TESTS.array, value => value.length, false, 'at most {} items'],
+];
 
 /** A value as JSON, shortened: errors stay one line. */
 function shown(value) {
@@ -60,38 +69,21 @@ export function firstError(schema, value, path = '') {
   if (schema.enum !== undefined && !schema.enum.some(option => option === value)) {
     return new SchemaError(path, `expected one of ${schema.enum.map(shown).join(', ')}, found ${shown(value)}`);
   }
-  if (TYPE_TESTS.number(value)) {
-    if (schema.minimum !== undefined && value < schema.minimum) {
-      return new SchemaError(path, `expected a number >= ${schema.minimum}, found ${shown(value)}`);
-    }
-    if (schema.maximum !== undefined && value > schema.maximum) {
-      return new SchemaError(path, `expected a number <= ${schema.maximum}, found ${shown(value)}`);
-    }
-  }
-  if (typeof value === 'string') {
-    const length = [...value].length;  // code points, as Python's len
-    if (schema.minLength !== undefined && length < schema.minLength) {
-      return new SchemaError(path, `expected at least ${schema.minLength} characters, found ${length}`);
-    }
-    if (schema.maxLength !== undefined && length > schema.maxLength) {
-      return new SchemaError(path, `expected at most ${schema.maxLength} characters, found ${length}`);
-    }
-    if (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(value)) {
-      return new SchemaError(path, `expected a string matching ${schema.pattern}, found ${shown(value)}`);
-    }
-  }
-  if (Array.isArray(value)) {
-    if (schema.minItems !== undefined && value.length < schema.minItems) {
-      return new SchemaError(path, `expected at least ${schema.minItems} items, found ${value.length}`);
-    }
-    if (schema.maxItems !== undefined && value.length > schema.maxItems) {
-      return new SchemaError(path, `expected at most ${schema.maxItems} items, found ${value.length}`);
-    }
-    if (schema.items !== undefined) {
-      for (let i = 0; i < value.length; i++) {
-        const error = firstError(schema.items, value[i], child(path, i));
-        if (error) return error;
+  for (const [keyword, applies, measure, lower, expected] of BOUNDS) {
+    if (schema[keyword] !== undefined && applies(value)) {
+      const size = measure(value), bound = schema[keyword];
+      if (lower ? size < bound : size > bound) {
+        return new SchemaError(path, `expected ${expected.replace('{}', bound)}, found ${shown(size)}`);
       }
+    }
+  }
+  if (typeof value === 'string' && schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(value)) {
+    return new SchemaError(path, `expected a string matching ${schema.pattern}, found ${shown(value)}`);
+  }
+  if (Array.isArray(value) && schema.items !== undefined) {
+    for (let i = 0; i < value.length; i++) {
+      const error = firstError(schema.items, value[i], child(path, i));
+      if (error) return error;
     }
   }
   return isObject(value) ? objectError(schema, value, path) : null;
