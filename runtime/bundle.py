@@ -1,22 +1,17 @@
 """The model bundle: the directory that `latent-atlas export` writes and everything else loads.
 
-    BUNDLE_DIR/
-        encoder.onnx   image float32 [N, 1, 28, 28] in [0, 1] -> z_mean, z_logvar float32 [N, D]
-        decoder.onnx   z float32 [N, D] -> image float32 [N, 1, 28, 28], pixel probabilities
-        bundle.json    the manifest below
-        atlas.npz      z_mean float32 [M, D] and labels uint8 [M] of the test set (no pickles)
-        encoder.ort, decoder.ort   only with `export --ort`: the same graphs in onnxruntime's ORT format
-
-bundle.json: every key, its type, whether it is required and what it means is declared once in
-runtime/bundle_schema.py (FIELDS); its `reference_markdown()` is the format's reference and
-bundle.schema.json (beside it) the JSON Schema both explorers validate bundle.json against.
+The format (the bundle's files; every key of bundle.json, its type, whether it is required, what it
+means; the compatibility promise) is declared once in runtime/bundle_schema.py: its
+`reference_markdown()` is the format's reference, and bundle.schema.json beside it the JSON Schema that
+this module and the browser explorer validate bundle.json against.
 
 Each ONNX file also carries the manifest's descriptive keys (bundle_schema.METADATA_KEYS) in its
 metadata_props, prefixed with "latent_atlas." and JSON-encoded, so a lone decoder.onnx embedded in
 another app describes itself.
 
 `Manifest` is bundle.json as a typed object, with one writer (`Manifest.write`) and one reader
-(`Manifest.load`), both derived from bundle_schema.FIELDS; export fills it, everything else reads it. `read` verifies every file against its recorded SHA-256 unless told not to.
+(`Manifest.load`), both derived from bundle_schema.FIELDS; export fills it, everything else reads it.
+`read` verifies every file against its recorded SHA-256 unless told not to.
 """
 
 from __future__ import annotations
