@@ -1,32 +1,17 @@
 """The model bundle: the directory that `latent-atlas export` writes and everything else loads.
 
-    BUNDLE_DIR/
-        encoder.onnx   image float32 [N, 1, 28, 28] in [0, 1] -> z_mean, z_logvar float32 [N, D]
-        decoder.onnx   z float32 [N, D] -> image float32 [N, 1, 28, 28], pixel probabilities
-        bundle.json    the manifest below
-        atlas.npz      z_mean float32 [M, D] and labels uint8 [M] of the test set (no pickles)
-        encoder.ort, decoder.ort   only with `export --ort`: the same graphs in onnxruntime's ORT format
+The format (the bundle's files; every key of bundle.json, its type, whether it is required, what it
+means; the compatibility promise) is declared once in runtime/bundle_schema.py: its
+`reference_markdown()` is the format's reference, and bundle.schema.json beside it the JSON Schema that
+this module and the browser explorer validate bundle.json against.
 
-bundle.json keys: schema_version, name, variant ("fp32" | "int8" | "fp16"), latent_dim, image_shape,
-pixel_range, dataset {name, class_names (empty or absent: unlabelled), layout (a preprocessing.LAYOUTS
-key), source {kind "folder" | "npz" | "idx" | "builtin", path, checksum, counts, split_seed}, files:
-{filename: sha256} (built-in datasets); without layout the dataset's name picks it}, training {config, commands,
-seed, epoch, weights}, metrics {test_neg_elbo, test_recon, test_kl, test_iw_nll, iw_samples},
-latent_stats {mean, std, min, max, p01, p05, p95, p99: one value per latent dim}, prior (absent: N(0, I);
-else a Gaussian mixture fitted to the training set's codes, runtime/prior.py), files {filename:
-{sha256, bytes}}, onnx {opset, encoder, decoder: input/output names and shapes}, versions, export_command,
-static_batch (null: the batch axis N is dynamic; an int: `export --static-batch N` fixed it, and the files
-run only at that batch), runtimes (the runtimes these files are meant for: VARIANT_RUNTIMES of the
-variant, plus STATIC_BATCH_RUNTIMES and ORT_FORMAT_RUNTIMES when those forms were written),
-ort_optimization_style (null, or the converter's "Fixed" / "Runtime" style of the .ort files). Bundles
-exported before static_batch and runtimes existed lack them: read a missing key as null / unknown.
+Each ONNX file also carries the manifest's descriptive keys (bundle_schema.METADATA_KEYS) in its
+metadata_props, prefixed with "latent_atlas." and JSON-encoded, so a lone decoder.onnx embedded in
+another app describes itself.
 
-Each ONNX file also carries the manifest's descriptive keys in its metadata_props, prefixed with
-"latent_atlas." and JSON-encoded, so a lone decoder.onnx embedded in another app describes itself.
-
-This module is the single definition of the format: `Manifest` is bundle.json as a typed object, with
-one writer (`Manifest.write`) and one reader (`Manifest.load`); export fills it, everything else reads
-it. `read` verifies every file against its recorded SHA-256 unless told not to.
+`Manifest` is bundle.json as a typed object, with one writer (`Manifest.write`) and one reader
+(`Manifest.load`), both derived from bundle_schema.FIELDS; export fills it, everything else reads it.
+`read` verifies every file against its recorded SHA-256 unless told not to.
 """
 
 from __future__ import annotations
@@ -35,6 +20,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import typing
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,19 +28,17 @@ from typing import Any
 
 import numpy as np
 
+from . import bundle_schema as schema
 from . import prior as priors
+from .bundle_schema import IMAGE_SHAPE, METADATA_KEYS, METADATA_PREFIX, SCHEMA_VERSION  # noqa: F401  (re-exported)
+from .json_schema import first_error
 from .options import VARIANTS  # noqa: F401  (part of the format's definition)
-from .preprocessing import IMAGE_SIDE, LAYOUTS
+from .preprocessing import LAYOUTS
 
-SCHEMA_VERSION = 1
 MANIFEST = "bundle.json"
 ENCODER = "encoder.onnx"
 DECODER = "decoder.onnx"
 ATLAS = "atlas.npz"
-METADATA_PREFIX = "latent_atlas."
-# Manifest keys copied into each ONNX file's metadata_props.
-METADATA_KEYS = ("schema_version", "name", "variant", "latent_dim", "image_shape", "pixel_range", "dataset",
-                 "training", "metrics", "latent_stats", "prior", "versions", "static_batch", "runtimes")
 # Files a bundle may leave out: an absent atlas is an empty map, not a broken bundle.
 OPTIONAL_FILES = (ATLAS,)
 
@@ -78,7 +62,6 @@ ENCODER_INPUT = "image"
 ENCODER_OUTPUTS = ("z_mean", "z_logvar")
 DECODER_INPUT = "z"
 DECODER_OUTPUT = "image"
-IMAGE_SHAPE = (1, IMAGE_SIDE, IMAGE_SIDE)
 DEFAULT_LAYOUT = "mnist"
 
 BUNDLED_MODELS_DIR = Path(__file__).parent / "models"
@@ -123,30 +106,30 @@ class DatasetEntry:
     @classmethod
     def from_json(cls, value: Any, source: Path) -> "DatasetEntry":
         # class_names empty or absent: a dataset without labels (your own unlabelled images).
-        if not isinstance(value, dict) or not isinstance(value.get("class_names", []), list):
-            raise BundleError(f"{source}: dataset must be an object with a name and a list of class_names")
-        known = ("name", "class_names", "files", "layout")
-        layout = value.get("layout")
-        if layout is not None and layout not in LAYOUTS:
-            raise BundleError(f"{source}: dataset.layout {layout!r} is not one of {', '.join(LAYOUTS)}")
-        return cls(name=str(value.get("name", "")), class_names=tuple(str(c) for c in value.get("class_names", [])),
-                   files=dict(value.get("files") or {}), layout=layout,
+        _check(schema.DATASET, value, source, "dataset")
+        known = [f.name for f in dataclasses.fields(cls) if f.name != "extra"]
+        return cls(name=value.get("name", ""), class_names=tuple(value.get("class_names", [])),
+                   files=dict(value.get("files", {})), layout=value.get("layout"),
                    extra={k: v for k, v in value.items() if k not in known})
 
 
-# bundle.json's keys in the order they are written; `extra` (unknown keys) follows them.
-_MANIFEST_ORDER = ("schema_version", "name", "variant", "latent_dim", "image_shape", "pixel_range", "dataset",
-                   "training", "latent_stats", "prior", "versions", "static_batch", "runtimes",
-                   "ort_optimization_style", "metrics", "files", "onnx", "export_command")
-_ALWAYS_WRITTEN = ("export_command",)
-_REQUIRED = ("name", "variant", "latent_dim", "image_shape", "dataset", "latent_stats", "files")
+def _check(rules: dict, value: Any, source: Path, path: str = "") -> None:
+    """BundleError naming the file and the field path unless `value` conforms to `rules` (a JSON Schema)."""
+    error = first_error(rules, value, path)
+    if error is None:
+        return
+    if error.path in ("", "schema_version"):
+        raise BundleError(f"{source}: not a latent-atlas bundle manifest of schema_version {SCHEMA_VERSION} ({error}); "
+                          f"export one with 'latent-atlas export'")
+    raise BundleError(f"{source}: {error}")
 
 
 @dataclass(frozen=True)
 class Manifest:
     """bundle.json as a typed object: `write` is its one writer and `load` its one reader.
 
-    New keys are optional fields with defaults, so bundles written before them still load."""
+    Its attributes are bundle_schema.FIELDS' keys (that module says what each holds); new keys are optional
+    fields with defaults, so bundles written before them still load."""
 
     name: str
     variant: str
@@ -154,18 +137,18 @@ class Manifest:
     dataset: DatasetEntry
     latent_stats: dict[str, list[float]]
     files: dict[str, dict] = field(default_factory=dict)  # filename -> {sha256, bytes}
-    image_shape: tuple[int, ...] = IMAGE_SHAPE
-    pixel_range: tuple[float, float] = (0.0, 1.0)
-    training: dict = field(default_factory=dict)  # config, commands, seed, epoch, weights
-    metrics: dict = field(default_factory=dict)  # test_neg_elbo, test_recon, test_kl, test_iw_nll, ...
-    onnx: dict = field(default_factory=dict)  # opset and each file's input/output names and shapes
+    image_shape: tuple[int, ...] = schema.BY_KEY["image_shape"].default
+    pixel_range: tuple[float, float] = schema.BY_KEY["pixel_range"].default
+    training: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    onnx: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     export_command: str | None = None
-    static_batch: int | None = None  # None: the batch axis is dynamic; N: `export --static-batch N` fixed it
-    runtimes: tuple[str, ...] = ()  # where these files are meant to run (VARIANT_RUNTIMES and the rest)
-    ort_optimization_style: str | None = None  # the .ort files' converter style, when written
-    prior: dict = field(default_factory=dict)  # empty: N(0, I); else a fitted prior (runtime/prior.py)
-    schema_version: int = SCHEMA_VERSION
+    static_batch: int | None = None
+    runtimes: tuple[str, ...] = ()
+    ort_optimization_style: str | None = None
+    prior: dict = field(default_factory=dict)
+    schema_version: int = schema.BY_KEY["schema_version"].default
     extra: dict = field(default_factory=dict)  # keys this version does not know, written back unchanged
 
     @property
@@ -181,19 +164,12 @@ class Manifest:
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict:
-        values = {"schema_version": self.schema_version, "name": self.name, "variant": self.variant,
-                  "latent_dim": self.latent_dim, "image_shape": list(self.image_shape),
-                  "pixel_range": list(self.pixel_range), "dataset": self.dataset.to_json(),
-                  "training": self.training, "latent_stats": self.latent_stats, "versions": self.versions,
-                  "metrics": self.metrics, "files": self.files, "onnx": self.onnx,
-                  "export_command": self.export_command, "static_batch": self.static_batch,
-                  "runtimes": list(self.runtimes), "ort_optimization_style": self.ort_optimization_style,
-                  "prior": self.prior}
-        # Empty optional sections are left out, as export left them out before it filled them.
-        # static_batch is written as null too by exports that know it (they record runtimes): a reader then
-        # learns that the batch axis is dynamic; older bundles lack both and are written back as they were.
-        out = {k: values[k] for k in _MANIFEST_ORDER
-               if k in _REQUIRED or k in _ALWAYS_WRITTEN or values[k] or (k == "static_batch" and self.runtimes)}
+        values = {f.key: _json_value(getattr(self, f.key)) for f in schema.FIELDS}
+        # Empty optional sections are left out, as export left them out before it filled them; a key
+        # `written_with` another (static_batch with runtimes) is written, null too, whenever that one is:
+        # a reader then learns that the batch axis is dynamic, and older bundles are written back as they were.
+        out = {f.key: values[f.key] for f in schema.FIELDS
+               if f.required or f.always_written or values[f.key] or (f.written_with and values[f.written_with])}
         return {**out, **self.extra}
 
     def content(self) -> dict:
@@ -209,29 +185,11 @@ class Manifest:
 
     @classmethod
     def from_json(cls, values: Any, source: Path) -> "Manifest":
-        if not isinstance(values, dict):
-            raise BundleError(f"{source}: expected a JSON object")
-        version = values.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise BundleError(f"{source}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
-        missing = [key for key in _REQUIRED if key not in values]
-        if missing:
-            raise BundleError(f"{source}: missing keys {missing}")
-        latent_dim = values["latent_dim"]
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
-            raise BundleError(f"{source}: latent_dim must be a positive integer, got {latent_dim!r}")
-        if not isinstance(values["files"], dict) or not all(
-                isinstance(e, dict) and isinstance(e.get("sha256"), str) for e in values["files"].values()):
-            raise BundleError(f"{source}: files must map each file name to {{sha256, bytes}}")
-        return cls(name=str(values["name"]), variant=str(values["variant"]), latent_dim=latent_dim,
-                   dataset=DatasetEntry.from_json(values["dataset"], source), latent_stats=values["latent_stats"],
-                   files=values["files"], image_shape=tuple(values["image_shape"]),
-                   pixel_range=tuple(values.get("pixel_range", (0.0, 1.0))), training=values.get("training") or {},
-                   metrics=values.get("metrics") or {}, onnx=values.get("onnx") or {},
-                   versions=values.get("versions") or {}, export_command=values.get("export_command"),
-                   static_batch=values.get("static_batch"), runtimes=tuple(values.get("runtimes") or ()),
-                   ort_optimization_style=values.get("ort_optimization_style"),
-                   prior=_checked_prior(values.get("prior"), latent_dim, source), schema_version=version, extra={k: v for k, v in values.items() if k not in _MANIFEST_ORDER})
+        _check(schema.SCHEMA, values, source)
+        hints = typing.get_type_hints(cls)
+        known = {key: _python_value(hints[key], values[key], source) for key in schema.KEYS if key in values}
+        known["prior"] = _checked_prior(values.get("prior"), known["latent_dim"], source)
+        return cls(**known, extra={k: v for k, v in values.items() if k not in schema.BY_KEY})
 
     @property
     def latent_prior(self) -> priors.Prior:
@@ -252,6 +210,24 @@ class Manifest:
         if not path.is_file():
             raise BundleError(f"{directory}: not a model bundle (no {MANIFEST}); create one with 'latent-atlas export'")
         return cls.from_json(read_json(path, BundleError), path)
+
+
+def _json_value(value: Any) -> Any:
+    """A Manifest attribute as bundle.json holds it."""
+    if isinstance(value, DatasetEntry):
+        return value.to_json()
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _python_value(hint: Any, value: Any, source: Path) -> Any:
+    """A conforming bundle.json value as the Manifest attribute typed `hint` holds it."""
+    if hint is DatasetEntry:
+        return DatasetEntry.from_json(value, source)
+    if typing.get_origin(hint) is tuple:
+        return tuple(value)
+    if int in (hint, *typing.get_args(hint)) and value is not None:
+        return int(value)  # a whole number written as 2.0 is an integer (as JSON Schema and JavaScript read it)
+    return value
 
 
 def _checked_prior(value: Any, latent_dim: int, source: Path) -> dict:

@@ -3,6 +3,7 @@
     SITE/
         index.html, style.css, js/     the app (app/ beside this module), as it is: no build step
         config.json                    the models, onnxruntime-web's files, the preprocessing constants
+        bundle.schema.json             the bundle format's JSON Schema (runtime/bundle_schema.py), the page's check
         ort/                           onnxruntime-web's loaders and .wasm files (MIT licensed)
         models/NAME/                   each bundle's files, byte for byte (bundle.json, *.onnx, atlas.npz)
 
@@ -18,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from latent_atlas.runtime import bundle as bundle_format
+from latent_atlas.runtime import bundle_schema
 from latent_atlas.runtime import preprocessing
 from latent_atlas.runtime.files import staged_folder
 from latent_atlas.runtime.latent import PERCENTILE_EXTENT
@@ -81,6 +83,7 @@ def build_site(bundles: list[str | Path], out: Path, quiet: bool = False) -> Pat
 
     with staged_folder(out) as staging:
         shutil.copytree(APP_DIR, staging, dirs_exist_ok=True)
+        shutil.copy2(bundle_schema.SCHEMA_PATH, staging / bundle_schema.SCHEMA_FILE)
         (staging / ORT_DIR).mkdir()
         for name in onnxruntime_web.SITE_FILES:
             shutil.copy2(ort_dir / name, staging / ORT_DIR / name)

@@ -35,6 +35,9 @@ def test_the_site_holds_the_app_onnxruntime_web_and_every_bundle_byte_for_byte(t
     for name in onnxruntime_web.SITE_FILES:
         assert (out / "ort" / name).stat().st_size > 0
     assert config["onnxruntime_web"]["version"] == onnxruntime_web.read_pin().version
+    # The page validates bundle.json against the schema the Python runtime uses: the package's copy.
+    from latent_atlas.runtime import bundle_schema
+    assert (out / bundle_schema.SCHEMA_FILE).read_bytes() == bundle_schema.SCHEMA_PATH.read_bytes()
     # The preprocessing constants come from the Python module: one definition.
     from latent_atlas.runtime import preprocessing
     assert config["preprocessing"]["layouts"]["fashion-mnist"] == {"box": 28, "centre_of_mass": False, "crop": True}

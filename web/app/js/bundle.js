@@ -1,12 +1,14 @@
 // Loads a latent-atlas model bundle (bundle.json, encoder.onnx, decoder.onnx, atlas.npz) from the
 // site or from files the user picked, checks it, and wraps its two ONNX sessions. Every problem
-// becomes a BundleError whose message names what was expected; the page shows it.
+// becomes a BundleError whose message names what was expected; the page shows it. bundle.json is
+// checked against the site's bundle.schema.json, the schema Python's runtime checks it against.
 import { readNpz } from './npz.js';
+import { firstError } from './schema.js';
 
 export class BundleError extends Error {}
 
-const SCHEMA_VERSION = 1;
-const REQUIRED_KEYS = ['name', 'variant', 'latent_dim', 'image_shape', 'dataset', 'latent_stats', 'files'];
+// `latent-atlas web` puts the schema at the site's root, beside index.html and js/.
+const SCHEMA_URL = new URL('../bundle.schema.json', import.meta.url);
 const MODEL_FILES = ['encoder.onnx', 'decoder.onnx', 'atlas.npz'];
 
 /** A source of bundle files: a URL folder of the site, or a File list from the disk. `label` names it in
@@ -43,23 +45,38 @@ export function fileSource(files) {
   };
 }
 
-function checkManifest(manifest, label) {
-  if (typeof manifest !== 'object' || manifest === null || Array.isArray(manifest)) {
-    throw new BundleError(`${label}bundle.json: expected a JSON object (a latent-atlas bundle manifest)`);
+let schemaRequest = null;
+
+/** The bundle format's JSON Schema (fetched once per page). */
+export function bundleSchema() {
+  schemaRequest ??= (async () => {
+    const response = await fetch(SCHEMA_URL).catch(error => ({ ok: false, status: error.message }));
+    if (!response.ok) {
+      schemaRequest = null;  // a later load tries again
+      throw new BundleError(`${SCHEMA_URL}: the bundle schema could not be fetched (${response.status}); build the site with 'latent-atlas web'`);
+    }
+    return response.json();
+  })();
+  return schemaRequest;
+}
+
+/** A BundleError naming the file and the field path where `manifest` breaks the bundle format, if it does. */
+export function checkManifest(manifest, schema, label = '') {
+  const error = firstError(schema, manifest);
+  if (error && (error.path === '' || error.path === 'schema_version')) {
+    throw new BundleError(`${label}bundle.json: not a latent-atlas bundle manifest of schema_version ${schema.properties.schema_version.enum[0]} (${error}); export one with 'latent-atlas export'`);
   }
-  if (manifest.schema_version !== SCHEMA_VERSION) {
-    throw new BundleError(`${label}bundle.json: not a latent-atlas bundle of schema_version ${SCHEMA_VERSION} (found ${JSON.stringify(manifest.schema_version)}); export one with 'latent-atlas export'`);
-  }
-  const missing = REQUIRED_KEYS.filter(key => !(key in manifest));
-  if (missing.length) throw new BundleError(`${label}bundle.json: missing keys ${missing.join(', ')}`);
+  if (error) throw new BundleError(`${label}bundle.json: ${error}`);
+}
+
+// What the browser's map needs beyond the format: two latent dims to draw and each dim's percentiles.
+function checkMappable(manifest, label) {
   const dim = manifest.latent_dim;
-  if (!Number.isInteger(dim) || dim < 2) {
+  if (dim < 2) {
     throw new BundleError(`${label}bundle.json: latent_dim must be an integer >= 2 for the map, found ${JSON.stringify(dim)}`);
   }
-  const names = manifest.dataset?.class_names;
-  if (!Array.isArray(names) || !names.length) throw new BundleError(`${label}bundle.json: dataset.class_names must be a non-empty list`);
   for (const key of ['p01', 'p05', 'p95', 'p99']) {
-    const values = manifest.latent_stats?.[key];
+    const values = manifest.latent_stats[key];
     if (!Array.isArray(values) || values.length !== dim) {
       throw new BundleError(`${label}bundle.json: latent_stats.${key} must hold ${dim} values (one per latent dim)`);
     }
@@ -75,6 +92,7 @@ async function sha256Hex(bytes) {
 export function startReads(source) {
   const reads = Object.fromEntries(['bundle.json', ...MODEL_FILES].map(name => [name, source.read(name)]));
   for (const promise of Object.values(reads)) promise.catch(() => {});  // reported by readBundle, in order
+  bundleSchema().catch(() => {});  // fetched beside the files; readBundle reports a failure
   return reads;
 }
 
@@ -88,7 +106,8 @@ export async function readBundle(source, reads = startReads(source)) {
   } catch (error) {
     throw new BundleError(`${label}bundle.json: not valid JSON (${error.message}); expected a latent-atlas bundle manifest`);
   }
-  checkManifest(manifest, label);
+  checkManifest(manifest, await bundleSchema(), label);
+  checkMappable(manifest, label);
   const files = {};
   for (const name of MODEL_FILES) files[name] = await reads[name];
   // Checksums need WebCrypto, which browsers offer on https and localhost pages only.
@@ -169,6 +188,7 @@ export class Model {
     this.sessions = {};
     this.provider = provider;
     this.dim = bundle.manifest.latent_dim;
+    this.classNames = bundle.manifest.dataset.class_names ?? [];  // empty or absent: unlabelled
     const onnx = bundle.manifest.onnx || {};
     this.decoderInput = Object.keys(onnx.decoder?.inputs || { z: 0 })[0];
     this.decoderOutput = Object.keys(onnx.decoder?.outputs || { image: 0 })[0];

@@ -8,6 +8,7 @@ import { gridPoints, interpolationPath, priorSample } from './latent.js';
 const SIDE = 28;
 const PIXELS = SIDE * SIDE;
 const CLASS_COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+const UNLABELLED_COLOUR = '#9aa3b2';  // an unlabelled dataset's points, as the desktop's (theme.MUTED)
 const HOME_MARGIN = 0.06;  // room around the p01..p99 box of the initial view, as on the desktop
 const ZOOM_STEP = 1.15;
 const params = new URLSearchParams(location.search);
@@ -267,11 +268,12 @@ function drawPoints() {
   const { z, labels, count } = state.model.atlas;
   const dim = state.model.dim;
   ctx.globalAlpha = 0.55;
-  for (let c = 0; c < state.model.manifest.dataset.class_names.length; c++) {
-    ctx.fillStyle = CLASS_COLOURS[c % CLASS_COLOURS.length];
+  const classes = state.model.classNames.length;  // none: one uncoloured cloud
+  for (let c = 0; c < Math.max(classes, 1); c++) {
+    ctx.fillStyle = classes ? CLASS_COLOURS[c % CLASS_COLOURS.length] : UNLABELLED_COLOUR;
     ctx.beginPath();
     for (let i = 0; i < count; i++) {
-      if (labels[i] !== c) continue;
+      if (classes && labels[i] !== c) continue;
       const [sx, sy] = toScreen(z[i * dim], z[i * dim + 1]);
       ctx.rect(sx - 1.2, sy - 1.2, 2.4, 2.4);
     }
@@ -318,7 +320,7 @@ function drawOverlay() {
 
 function buildLegend() {
   const legend = $('legend');
-  legend.replaceChildren(...state.model.manifest.dataset.class_names.map((name, i) => {
+  legend.replaceChildren(...state.model.classNames.map((name, i) => {
     const row = document.createElement('div');
     const dot = document.createElement('span');
     dot.style.background = CLASS_COLOURS[i % CLASS_COLOURS.length];
