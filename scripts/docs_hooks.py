@@ -17,7 +17,7 @@ import docs_pages  # noqa: F401  (scripts/, beside this file: MkDocs puts it on 
 from mkdocs.structure.files import File, Files
 
 GENERATED_PAGES: list[tuple[str, str]] = [
-    ("bundle-format.md", "docs_pages:bundle_format"),
+    ("bundle-format.md", "latent_atlas.runtime.bundle_schema:reference_markdown"),
     ("reference/cli.md", "docs_pages:cli_reference"),
     ("models/index.md", "docs_pages:models_index"),
     ("models/*.md", "docs_pages:model_pages"),

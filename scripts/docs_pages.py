@@ -8,11 +8,8 @@ new bundle key or a retrained model shows up in the next `make docs`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import inspect
 import json
 import tomllib
-import typing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,51 +93,6 @@ def cli_reference() -> str:
             "```text", " ".join(parser.format_usage().split()).removeprefix("usage: "), "```", "",
             "| command | what it does |", "|---|---|", *index, ""]
     return "\n".join(head + [_command_section(*command) for command in commands])
-
-
-# ---------------------------------------------------------------------------------------------------
-# The bundle format, from runtime/bundle.py until its own reference generator is wired in.
-
-def _type_name(annotation: object) -> str:
-    text = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
-    return text.replace("typing.", "")
-
-
-def bundle_format() -> str:
-    """bundle.json as `latent_atlas.runtime.bundle` defines it: its docstring and `Manifest`'s fields."""
-    from latent_atlas.runtime import bundle
-
-    hints = typing.get_type_hints(bundle.Manifest)
-    rows = []
-    for item in dataclasses.fields(bundle.Manifest):
-        if item.name == "extra":
-            continue  # not a key: what the reader keeps of keys it does not know
-        required = item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING
-        if required:
-            default = "required"
-        elif item.default_factory is not dataclasses.MISSING:
-            default = f"optional, default `{json.dumps(item.default_factory())}`"
-        else:
-            default = f"optional, default `{json.dumps(item.default)}`"
-        rows.append(f"| `{item.name}` | `{_cell(_type_name(hints[item.name]))}` | {default} |")
-    dataset_rows = [f"| `dataset.{item.name}` | `{_cell(_type_name(typing.get_type_hints(bundle.DatasetEntry)[item.name]))}` | "
-                    f"{'required' if item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING else 'optional'} |"
-                    for item in dataclasses.fields(bundle.DatasetEntry) if item.name != "extra"]
-    return "\n".join([
-        "# The bundle format", "",
-        f"Schema version **{bundle.SCHEMA_VERSION}**. Generated from `latent_atlas.runtime.bundle`, the format's "
-        "single definition: its description, then every key of `bundle.json` as `Manifest` types it. "
-        "New keys arrive as optional fields with defaults, so bundles written before them still load, "
-        "and keys a reader does not know are written back unchanged.", "",
-        "## Description", "", inspect.cleandoc(bundle.__doc__ or ""), "",
-        "## `bundle.json` keys", "",
-        "| key | type | required |", "|---|---|---|", *rows, *dataset_rows, "",
-        "## Files", "",
-        f"- `{bundle.MANIFEST}`, `{bundle.ENCODER}`, `{bundle.DECODER}`: required.",
-        f"- {', '.join(f'`{name}`' for name in bundle.OPTIONAL_FILES)}: optional (an absent atlas is an empty map).",
-        f"- ONNX metadata: each ONNX file carries {', '.join(f'`{key}`' for key in bundle.METADATA_KEYS)} "
-        f"as `{bundle.METADATA_PREFIX}<key>`, JSON-encoded.", "",
-    ])
 
 
 # ---------------------------------------------------------------------------------------------------

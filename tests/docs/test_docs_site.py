@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib.util
 import json
 import re
@@ -51,18 +50,6 @@ def test_cli_reference_lists_every_command_and_option(pages):
             if action.option_strings and action.nargs != 0 and isinstance(action.default, (int, float, str)) \
                     and not isinstance(action.default, bool) and not action.required:
                 assert f"`{action.default}`" in section, f"{name}: default of {action.dest} missing"
-
-
-def test_bundle_format_lists_every_manifest_key(pages):
-    from latent_atlas.runtime import bundle
-
-    text = pages.bundle_format()
-    assert f"Schema version **{bundle.SCHEMA_VERSION}**" in text
-    for item in dataclasses.fields(bundle.Manifest):
-        if item.name != "extra":
-            assert f"| `{item.name}` |" in text
-    assert "| `name` | `str` | required |" in text
-    assert "| `static_batch` | `int \\| None` | optional, default `null` |" in text
 
 
 def test_a_model_card_per_bundled_model_carries_its_bundle_json(pages):
