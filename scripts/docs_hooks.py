@@ -90,6 +90,10 @@ def on_files(files: Files, config) -> Files:
         if files.get_file_from_path(page) is not None:
             raise ValueError(f"{page} is generated at build time; remove the checked-in docs/{page}")
         files.append(File.generated(config, page, content=content))
+    # The schema the bundle-format page links to, as the package ships it.
+    from latent_atlas.runtime import bundle_schema
+
+    files.append(File.generated(config, bundle_schema.SCHEMA_FILE, abs_src_path=str(bundle_schema.SCHEMA_PATH)))
     return files
 
 
