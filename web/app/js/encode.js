@@ -20,6 +20,7 @@ export function createEncoder(app) {
     const model = state.model;
     const { mean, logvar } = await state.work.track(model.encode(input));
     const reconstruction = await state.work.track(model.decode(mean));
+    if (model !== state.model) return null;  // a model switch came between: the point belonged to the old one
     state.encoded = { input, mean: Float32Array.from(mean), logvar: Float32Array.from(logvar), reconstruction: Float32Array.from(reconstruction) };
     drawScaled($('encoded-input'), input, 0, 0, 84, 84);
     drawScaled($('reconstruction'), reconstruction, 0, 0, 84, 84);

@@ -26,7 +26,9 @@ export function createGrid(app) {
     const { extent, base } = state.gridRequest(n, $('grid-source').value, app.map.visibleExtent());
     const points = gridPoints(n, extent, base);
     const started = performance.now();
-    const images = await state.work.track(state.model.decode(points));
+    const model = state.model;
+    const images = await state.work.track(model.decode(points));
+    if (model !== state.model) return;  // a model switch came between: the grid belonged to the old one
     const tile = Math.max(1, Math.floor(GRID_PIXELS / n));
     drawMosaic(canvas, images, n, tile);
     const elapsed = performance.now() - started;

@@ -35,7 +35,9 @@ export function createInterpolation(app) {
   async function drawStrip() {
     const steps = state.interpolationSteps(stepsField.value, stepsField.defaultValue);
     const path = interpolationPath(state.ends.a, state.ends.b, steps, state.interpMethod);
-    const images = await state.work.track(state.model.decode(path));
+    const model = state.model;
+    const images = await state.work.track(model.decode(path));
+    if (model !== state.model) return;  // a model switch came between: the strip belonged to the old one
     const canvas = $('strip');
     canvas.width = SIDE * steps; canvas.height = SIDE;
     canvas.style.width = `${STRIP_WIDTH}px`; canvas.style.height = `${STRIP_WIDTH / steps}px`;
