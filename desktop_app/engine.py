@@ -83,7 +83,7 @@ class Engine:
         return self.model.atlas()
 
     def percentile_extent(self, dims: tuple[int, int]) -> tuple[tuple[float, float], tuple[float, float]]:
-        """The VIEW_PERCENTILES box (p01..p99) of the test set's means along two dims: a view that shows nearly every point."""
+        """The VIEW_PERCENTILES box of the test set's means along two dims: a view that shows nearly every point."""
         stats = self.model.latent_stats
         low, high = VIEW_PERCENTILES
         return tuple((float(stats[low][d]), float(stats[high][d])) for d in dims)

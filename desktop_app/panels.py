@@ -21,6 +21,8 @@ from .state import ExplorerState
 
 SLIDER_TICKS = 1000
 FRAME_MS = 90
+
+
 def format_z(z: np.ndarray, limit: int = 4) -> str:
     values = ", ".join(f"{v:+.2f}" for v in z[:limit])
     return f"({values}{', …' if len(z) > limit else ''})"

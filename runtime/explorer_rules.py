@@ -39,13 +39,6 @@ def clamp(value: float, bounds: tuple[int, int]) -> int:
     return int(min(high, max(low, round(value))))
 
 
-def class_colour(label: int, class_names) -> str:
-    """The colour of a point with this label; the unlabelled colour for a bundle without class names."""
-    if not class_names:
-        return UNLABELLED_COLOUR
-    return CLASS_COLOURS[int(label) % len(CLASS_COLOURS)]
-
-
 def legend_rows(class_names) -> list[tuple[str, str]]:
     """(name, colour) for each class, or no rows: an unlabelled bundle, or more classes than fit."""
     names = list(class_names or ())

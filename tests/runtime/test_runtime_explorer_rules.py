@@ -20,16 +20,11 @@ def test_ranges_are_ordered_and_include_both_ends_of_a_path():
         assert 2 <= low < high
 
 
-def test_labels_take_the_palette_in_turn_and_an_unlabelled_bundle_one_colour():
-    names = [str(i) for i in range(12)]
-    assert rules.class_colour(3, names) == rules.CLASS_COLOURS[3]
-    assert rules.class_colour(len(rules.CLASS_COLOURS) + 1, names) == rules.CLASS_COLOURS[1]
-    assert rules.class_colour(0, []) == rules.class_colour(5, None) == rules.UNLABELLED_COLOUR
-    assert rules.UNLABELLED_COLOUR not in rules.CLASS_COLOURS
-
-
-def test_the_legend_lists_each_class_unless_there_are_none_or_too_many():
+def test_the_legend_lists_each_class_in_the_palette_unless_there_are_none_or_too_many():
+    names = [str(i) for i in range(len(rules.CLASS_COLOURS) + 1)]  # one more than the palette: it starts again
+    assert [colour for _, colour in rules.legend_rows(names)] == [*rules.CLASS_COLOURS, rules.CLASS_COLOURS[0]]
     assert rules.legend_rows(["a", "b"]) == [("a", rules.CLASS_COLOURS[0]), ("b", rules.CLASS_COLOURS[1])]
+    assert rules.UNLABELLED_COLOUR not in rules.CLASS_COLOURS
     assert rules.legend_rows([]) == rules.legend_rows(None) == []
     assert rules.legend_rows([str(i) for i in range(rules.MAX_LEGEND_ROWS + 1)]) == []
     assert len(rules.legend_rows([str(i) for i in range(rules.MAX_LEGEND_ROWS)])) == rules.MAX_LEGEND_ROWS
