@@ -3,9 +3,11 @@
 // old one's sessions are released once the work still running on them has settled.
 import { BundleError, Model, createSession, readBundle, startReads } from './bundle.js';
 import { showMessage, showStatus, updateStatus } from './messages.js';
+import { clearCanvas } from './pictures.js';
 import { serial } from './state.js';
 
 const MAX_AUTO_THREADS = 4;
+const $ = id => document.getElementById(id);
 
 /** WASM threads: ?threads=N, else one per core up to 4 when the page is cross-origin isolated (threads
  * need SharedArrayBuffer). onnxruntime-web's own default takes half the cores, which on a 2-core machine
@@ -98,7 +100,14 @@ export function createLoader(app, params) {
     await model.release();
     app.map.buildLegend();
     app.map.drawPoints();
-    app.reset.preview();
+    app.preview.clear();
+  }
+
+  /** What the page shows of the previous model's grid, strip and encoding goes. */
+  function clearResults() {
+    for (const id of ['grid', 'strip', 'encoded-input', 'reconstruction']) clearCanvas($(id));
+    $('encoded-z').textContent = '–';
+    app.interpolation.showEnds();
   }
 
   async function load(source, label) {
@@ -115,7 +124,7 @@ export function createLoader(app, params) {
       if (previous) await previous.release();
       app.map.buildLegend();
       app.map.fitView();
-      app.reset.results();
+      clearResults();
       await app.preview.move(start);
       updateStatus(state);
       try {
@@ -142,5 +151,5 @@ export function createLoader(app, params) {
     return switches(() => load(source, label));
   }
 
-  return { loadModel };
+  return { loadModel, clearResults };
 }

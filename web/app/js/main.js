@@ -7,11 +7,10 @@ import { createDrawPad } from './drawpad.js';
 import { createEncoder } from './encode.js';
 import { createGrid } from './grid.js';
 import { createInterpolation } from './interpolation.js';
-import { interpolationPath, priorSample } from './latent.js';
+import { interpolationPath } from './latent.js';
 import { createLoader, webgpuAvailable } from './loading.js';
 import { createMap } from './map.js';
 import { showMessage } from './messages.js';
-import { clearCanvas } from './pictures.js';
 import { createPreview } from './preview.js';
 import { ExplorerState } from './state.js';
 
@@ -25,35 +24,16 @@ window.addEventListener('unhandledrejection', event => showMessage(`Unexpected e
 const state = new ExplorerState();
 const app = { state, providerChoice: () => $('provider-select').value };
 app.map = createMap(app);
-app.preview = createPreview(app);
+app.preview = createPreview(app, Number(params.get('seed') ?? 0));
 app.grid = createGrid(app);
 app.interpolation = createInterpolation(app);
 app.encoder = createEncoder(app);
 app.pad = createDrawPad(app);
 app.loader = createLoader(app, params);
-app.reset = {
-  preview() {
-    clearCanvas($('preview'));
-    app.preview.clear();
-  },
-  /** What the page shows of the previous model's grid, strip and encoding. */
-  results() {
-    for (const id of ['grid', 'strip', 'encoded-input', 'reconstruction']) clearCanvas($(id));
-    $('encoded-z').textContent = '–';
-    app.interpolation.showEnds();
-  },
-};
 
 function selectedModel() {
   const entry = state.config.models.find(m => m.name === $('model-select').value);
   return app.loader.loadModel(urlSource(entry.path), entry.name);
-}
-
-let sampleSeed = Number(params.get('seed') ?? 0);
-
-function samplePrior() {
-  if (!state.model) return;
-  return app.preview.move(priorSample(state.model.manifest.prior, state.model.dim, sampleSeed++));
 }
 
 const setEndAtCursor = which => () => app.interpolation.setEnd(which, state.cursor);
@@ -94,7 +74,7 @@ on(app.pad.pad, 'pointerup', app.pad.pointerUp);
 on('pad-clear', 'click', app.pad.erase);
 
 // Models, sampling, keys
-on('sample-button', 'click', samplePrior);
+on('sample-button', 'click', app.preview.sample);
 on('fit-button', 'click', app.map.fitView);
 on('model-select', 'change', selectedModel);
 on('provider-select', 'change', selectedModel);
@@ -107,7 +87,7 @@ for (const id of ['open-bundle-folder', 'open-bundle-files']) {
 }
 
 const keys = {
-  s: samplePrior, g: app.grid.decode, f: app.map.fitView, Home: app.map.fitView, ' ': app.interpolation.play,
+  s: app.preview.sample, g: app.grid.decode, f: app.map.fitView, Home: app.map.fitView, ' ': app.interpolation.play,
   a: setEndAtCursor('a'), b: setEndAtCursor('b'), '+': () => app.map.zoomStep(1), '-': () => app.map.zoomStep(-1),
 };
 on(document, 'keydown', event => {
@@ -124,7 +104,8 @@ async function readConfig() {
 
 async function start() {
   app.pad.clear();
-  for (const id of ['preview', 'grid', 'strip', 'encoded-input', 'reconstruction']) clearCanvas($(id));
+  app.preview.clear();
+  app.loader.clearResults();
   try {
     state.configure(await readConfig());
     state.timings.config = performance.now();

@@ -1,13 +1,17 @@
 // The cursor's preview: each move paints the map's cursor and coordinates at once and queues a decode;
-// the queue (state.js) decodes the latest move only, so a fast mouse never queues stale frames.
+// the queue (state.js) decodes the latest move only, so a fast mouse never queues stale frames. Prior
+// samples move the cursor too.
+import { priorSample } from './latent.js';
 import { updateStatus } from './messages.js';
-import { drawScaled, formatZ } from './pictures.js';
+import { clearCanvas, drawScaled, formatZ } from './pictures.js';
 import { ModelWork } from './state.js';
 
 const $ = id => document.getElementById(id);
 
-export function createPreview(app) {
+/** `seed`: the first prior sample's (the page's ?seed=), each sample the next. */
+export function createPreview(app, seed) {
   const { state } = app;
+  let sampleSeed = seed;
 
   // A frame: from the move to the painted map cursor, coordinates, preview and status bar.
   async function decodeFrame({ model, z, started }) {
@@ -31,9 +35,16 @@ export function createPreview(app) {
     return state.work.frames.push({ model: state.model, z, started });
   }
 
+  /** One draw from the model's prior; the cursor jumps to it. */
+  function sample() {
+    if (!state.model) return;
+    return move(priorSample(state.model.manifest.prior, state.model.dim, sampleSeed++));
+  }
+
   function clear() {
+    clearCanvas($('preview'));
     $('coordinates').textContent = 'z = –';
   }
 
-  return { move, clear };
+  return { move, sample, clear };
 }
