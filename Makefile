@@ -38,10 +38,12 @@ venv: $(STAMP)
 system-deps:
 	@bash scripts/install-system-deps.sh
 
-# The import contracts (pyproject.toml, [tool.importlinter]) first; then the runtime's tests, in a process
-# where `import torch` fails: proof that it is torch-free.
+# The import contracts (pyproject.toml, [tool.importlinter]) first; then the browser explorer's rules under
+# Node's own test runner (no browser, no npm packages); then the runtime's tests, in a process where
+# `import torch` fails: proof that it is torch-free.
 test: venv system-deps
 	$(VENV)/bin/lint-imports
+	node --test web/tests/
 	LATENT_ATLAS_BLOCK_TORCH=1 $(PY) -m pytest tests/runtime
 	$(PY) -m pytest --ignore=tests/runtime
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet

@@ -17,6 +17,7 @@ import numpy as np
 
 from latent_atlas import runtime
 from latent_atlas.runtime import bundle as bundle_format
+from latent_atlas.runtime.explorer_rules import VIEW_PERCENTILES
 
 
 SESSION_THREADS = 1
@@ -82,9 +83,10 @@ class Engine:
         return self.model.atlas()
 
     def percentile_extent(self, dims: tuple[int, int]) -> tuple[tuple[float, float], tuple[float, float]]:
-        """The p01..p99 box of the test set's means along two dims: a view that shows nearly every point."""
+        """The VIEW_PERCENTILES box of the test set's means along two dims: a view that shows nearly every point."""
         stats = self.model.latent_stats
-        return tuple((float(stats["p01"][d]), float(stats["p99"][d])) for d in dims)
+        low, high = VIEW_PERCENTILES
+        return tuple((float(stats[low][d]), float(stats[high][d])) for d in dims)
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """[N, D] -> [N, 28, 28]; records the call's wall time in last_decode_ms."""

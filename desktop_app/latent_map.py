@@ -18,17 +18,16 @@ from PyQt6.QtGui import (QBrush, QColor, QFont, QFontMetrics, QImage, QPainter, 
                          QPolygonF, QRegion)
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
+from latent_atlas.runtime.explorer_rules import HOME_MARGIN, ZOOM_STEP, legend_rows
+
 from . import theme
 from .scatter import splat
 from .state import ExplorerState
 
-HOME_MARGIN = 0.06     # extra room around the p01..p99 box of the initial view
-ZOOM_STEP = 1.25       # per wheel notch or +/- key
-MAX_LEGEND_ROWS = 12   # more classes than this: the legend is left out rather than covering the map
 POINT_RADIUS = 1.6     # pixels
 CURSOR_RADIUS = 9
 CLASS_RGB = np.array([c.getRgb()[:3] for c in theme.CLASS_COLOURS], np.uint8)
-UNLABELLED_RGB = np.array(theme.MUTED.getRgb()[:3], np.uint8)
+UNLABELLED_RGB = np.array(theme.UNLABELLED.getRgb()[:3], np.uint8)
 
 
 class LatentMap(QWidget):
@@ -223,22 +222,22 @@ class LatentMap(QWidget):
         painter.drawText(box, Qt.AlignmentFlag.AlignCenter, caption)
 
     def _paint_legend(self, painter: QPainter) -> None:
-        names = self.state.engine.model.class_names
+        rows = legend_rows(self.state.engine.model.class_names)
         _, labels = self.state.engine.atlas()
-        if not len(labels) or not names or len(names) > MAX_LEGEND_ROWS:
+        if not len(labels) or not rows:
             return
         metrics = QFontMetrics(self.font())
         row = metrics.height() + 4
-        width = max(metrics.horizontalAdvance(n) for n in names) + 34
-        box = QRectF(self.width() - width - 12, 12, width, row * len(names) + 12)
+        width = max(metrics.horizontalAdvance(name) for name, _ in rows) + 34
+        box = QRectF(self.width() - width - 12, 12, width, row * len(rows) + 12)
         painter.setPen(QPen(QColor(255, 255, 255, 40), 1))
         painter.setBrush(QColor(18, 20, 24, 215))
         painter.drawRoundedRect(box, 6, 6)
         painter.setFont(self.font())
-        for i, name in enumerate(names):
+        for i, (name, colour) in enumerate(rows):
             y = box.top() + 6 + i * row + row / 2
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(theme.class_colour(i))
+            painter.setBrush(QColor(colour))
             painter.drawEllipse(QPointF(box.left() + 14, y), 5, 5)
             painter.setPen(theme.TEXT)
             painter.drawText(QRectF(box.left() + 26, y - row / 2, width - 28, row), Qt.AlignmentFlag.AlignVCenter, name)

@@ -12,13 +12,15 @@ from PyQt6.QtGui import QIcon, QPixmap
 from PyQt6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget,
                              QListWidgetItem, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
+from latent_atlas.runtime.explorer_rules import (GRID_SIZES, GRID_SOURCE_NAMES, INTERPOLATION_METHODS,
+                                                 INTERPOLATION_STEPS)
+
 from .drawpad import DrawPad
 from .imageview import ImageView, TiledView, to_qimage
-from .state import GRID_SIZES, GRID_SOURCES, INTERPOLATION_METHODS, INTERPOLATION_STEPS, ExplorerState
+from .state import ExplorerState
 
 SLIDER_TICKS = 1000
 FRAME_MS = 90
-GRID_SOURCE_NAMES = {"view": "visible region", "percentiles": "percentile extent"}
 
 
 def format_z(z: np.ndarray, limit: int = 4) -> str:
@@ -175,7 +177,7 @@ class GridPanel(QWidget):
         super().__init__(parent)
         self.state = state
         self.size = _spin(GRID_SIZES, state.grid_n, lambda n: state.set_grid_options(n=n), suffix=" × n")
-        self.source = _combo({s: GRID_SOURCE_NAMES[s] for s in GRID_SOURCES}, state.grid_source,
+        self.source = _combo(GRID_SOURCE_NAMES, state.grid_source,
                              lambda s: state.set_grid_options(source=s))
         self.compute = _button("Decode grid", "Decode an n × n grid (G)", state.request_grid)
         self.busy = QLabel("")

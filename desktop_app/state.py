@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from latent_atlas.runtime.options import INTERPOLATION_METHODS
+from latent_atlas.runtime import Decoded
+from latent_atlas.runtime.explorer_rules import (GRID_SIZES, GRID_SOURCES, INTERPOLATION_METHODS, INTERPOLATION_STEPS,
+                                                 clamp)
 
 from . import saving
-from latent_atlas.runtime import Decoded
 
 from .engine import Encoding, Engine, Interpolation, bundled_names
 from .worker import GridWorker
@@ -26,9 +27,6 @@ from .worker import GridWorker
 # UnidentifiedImageError is an OSError).
 USER_ERRORS = (ValueError, TypeError, OSError)
 
-GRID_SIZES = (5, 40)
-GRID_SOURCES = ("view", "percentiles")
-INTERPOLATION_STEPS = (3, 64)
 MAX_ENCODINGS = 12
 MAX_RECENT_BUNDLES = 8
 # Arrow keys move the cursor by this fraction of the visible extent.
@@ -285,7 +283,7 @@ class ExplorerState(QObject):
                 raise ValueError(f"method must be one of {INTERPOLATION_METHODS}, got {method!r}")
             self.interp_method = method
         if steps is not None:
-            self.interp_steps = int(np.clip(steps, *INTERPOLATION_STEPS))
+            self.interp_steps = clamp(steps, INTERPOLATION_STEPS)
         if self.interpolation is not None:
             self.interpolate()
 
@@ -317,7 +315,7 @@ class ExplorerState(QObject):
 
     def set_grid_options(self, n: int | None = None, source: str | None = None) -> None:
         if n is not None:
-            self.grid_n = int(np.clip(n, *GRID_SIZES))
+            self.grid_n = clamp(n, GRID_SIZES)
         if source is not None:
             if source not in GRID_SOURCES:
                 raise ValueError(f"grid source must be one of {GRID_SOURCES}, got {source!r}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from PyQt6.QtGui import QColor, QFont, QPalette
 from PyQt6.QtWidgets import QApplication
 
+from latent_atlas.runtime import explorer_rules
+
 BACKGROUND = QColor("#1e2127")
 PANEL = QColor("#272b33")
 BASE = QColor("#16181d")
@@ -15,9 +17,9 @@ MAP_BACKGROUND = QColor("#121418")
 MAP_GRID = QColor(255, 255, 255, 22)
 CURSOR = QColor("#ffffff")
 
-# Tableau-10: distinguishable on a dark background, and the usual colours of MNIST scatter plots.
-CLASS_COLOURS = [QColor(c) for c in ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-                                     "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")]
+# The palette both explorers share (runtime/explorer_rules.py owns it).
+CLASS_COLOURS = [QColor(c) for c in explorer_rules.CLASS_COLOURS]
+UNLABELLED = QColor(explorer_rules.UNLABELLED_COLOUR)
 
 MARKER_COLOURS = {"encoded": QColor("#ffffff"), "drawing": QColor("#ff6bd6"), "sample": QColor("#7dff8a"),
                   "a": QColor("#ffd166"), "b": QColor("#ffd166")}
@@ -31,10 +33,6 @@ QLabel#caption { color: #9aa3b2; }
 QLabel#coordinates { font-family: "DejaVu Sans Mono", monospace; font-size: 11pt; }
 QStatusBar QLabel { padding: 0 8px; }
 """
-
-
-def class_colour(label: int) -> QColor:
-    return CLASS_COLOURS[int(label) % len(CLASS_COLOURS)]
 
 
 def apply(app: QApplication) -> None:

@@ -2,7 +2,8 @@
 
     SITE/
         index.html, style.css, js/     the app (app/ beside this module), as it is: no build step
-        config.json                    the models, onnxruntime-web's files, the preprocessing constants
+        config.json                    the models, onnxruntime-web's files, the preprocessing constants,
+                                       the explorer's rules (runtime/explorer_rules.py)
         bundle.schema.json             the bundle format's JSON Schema (runtime/bundle_schema.py), the page's check
         ort/                           onnxruntime-web's loaders and .wasm files (MIT licensed)
         models/NAME/                   each bundle's files, byte for byte (bundle.json, *.onnx, atlas.npz)
@@ -19,10 +20,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from latent_atlas.runtime import bundle as bundle_format
-from latent_atlas.runtime import bundle_schema
-from latent_atlas.runtime import preprocessing
+from latent_atlas.runtime import bundle_schema, explorer_rules, preprocessing
 from latent_atlas.runtime.files import staged_folder
-from latent_atlas.runtime.latent import PERCENTILE_EXTENT
 
 from . import onnxruntime_web
 
@@ -30,8 +29,6 @@ APP_DIR = Path(__file__).parent / "app"
 CONFIG = "config.json"
 ORT_DIR = "ort"
 MODELS_DIR = "models"
-# The map's initial view: the p01..p99 box, as the desktop explorer's.
-VIEW_PERCENTILES = ("p01", "p99")
 # What marks a folder as one this module wrote, so that rebuilding may replace it.
 MARKER = ".latent-atlas-site"
 
@@ -53,8 +50,7 @@ def site_config(models: list[dict], ort_version: str) -> dict:
             "work_side": preprocessing.WORK_SIDE,
             "layouts": {name: asdict(layout) for name, layout in preprocessing.LAYOUTS.items()},
         },
-        "grid_percentiles": list(PERCENTILE_EXTENT),
-        "view_percentiles": list(VIEW_PERCENTILES),
+        "explorer": explorer_rules.site_config(),
     }
 
 

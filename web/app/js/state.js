@@ -1,0 +1,296 @@
+// The explorer's state and rules, as desktop_app/state.py is the desktop's: the cursor, the view, the A/B
+// endpoints, grid requests, what a model switch resets and the decode queue's policy. No DOM, no
+// onnxruntime: `node --test web/tests` runs it. The ranges, margin and colours come from the site's
+// config.json ("explorer", written from runtime/explorer_rules.py): nothing here retypes them.
+
+/** How many cursor frames the benchmarks' history keeps. */
+export const FRAME_HISTORY = 2000;
+
+/** value as an integer within [low, high]; `fallback` when it is not a number (an emptied field). */
+export function clampInt(value, [low, high], fallback) {
+  const number = value === '' || value === null || value === undefined ? NaN : Number(value);
+  return Math.min(high, Math.max(low, Math.round(Number.isFinite(number) ? number : fallback)));
+}
+
+/** Runs `run(item)` for the latest item only: an item pushed while one runs replaces any that waits, so
+ * a fast mouse never queues stale frames. push() resolves once the queue has caught up (this item or a
+ * later one has run); a failed run rejects that promise and drops what waited. */
+export class LatestOnlyQueue {
+  #run;
+  #waiting = null;
+  #draining = null;
+
+  constructor(run) {
+    this.#run = run;
+  }
+
+  get busy() {
+    return this.#draining !== null;
+  }
+
+  push(item) {
+    this.#waiting = item;
+    this.#draining ??= this.#drain();
+    return this.#draining;
+  }
+
+  /** Settles when nothing runs or waits. */
+  idle() {
+    return (this.#draining ?? Promise.resolve()).catch(() => {});
+  }
+
+  async #drain() {
+    try {
+      while (this.#waiting !== null) {
+        const item = this.#waiting;
+        this.#waiting = null;
+        await this.#run(item);
+      }
+    } catch (error) {
+      this.#waiting = null;
+      throw error;
+    } finally {
+      this.#draining = null;
+    }
+  }
+}
+
+/** Work on a model (the cursor's frames, grids, strips, encodings): its sessions are released only once
+ * all of it has settled. */
+export class ModelWork {
+  #running = new Set();
+
+  constructor(decodeFrame) {
+    this.frames = new LatestOnlyQueue(decodeFrame);
+  }
+
+  /** One piece of work; returns its promise. */
+  track(promise) {
+    this.#running.add(promise);
+    const done = () => this.#running.delete(promise);
+    promise.then(done, done);
+    return promise;
+  }
+
+  /** Settles when no frame and no tracked work is running. */
+  async idle() {
+    while (this.frames.busy || this.#running.size) {
+      await Promise.allSettled([this.frames.idle(), ...this.#running]);
+    }
+  }
+}
+
+/** Runs tasks one after another: a model switch starts once the one before it has finished. */
+export function serial() {
+  let last = Promise.resolve();
+  return task => {
+    const result = last.then(task);
+    last = result.catch(() => {});
+    return result;
+  };
+}
+
+/** The screen <-> latent mapping of a map `size` ({width, height} in CSS pixels) for a view {cx, cy, scale}. */
+export function toScreen(view, size, x, y) {
+  return [size.width / 2 + (x - view.cx) * view.scale, size.height / 2 - (y - view.cy) * view.scale];
+}
+
+export function toLatent(view, size, px, py) {
+  return [view.cx + (px - size.width / 2) / view.scale, view.cy - (py - size.height / 2) / view.scale];
+}
+
+/** ((x0, x1), (y0, y1)): the latent box the map shows. */
+export function visibleExtent(view, size) {
+  const [x0, y1] = toLatent(view, size, 0, 0), [x1, y0] = toLatent(view, size, size.width, size.height);
+  return [[x0, x1], [y0, y1]];
+}
+
+/** The view zoomed by `factor` about the screen point (px, py), which keeps showing latent (x, y). */
+export function zoomedView(view, size, [x, y], [px, py], factor) {
+  const scale = view.scale * factor;
+  return { scale, cx: x - (px - size.width / 2) / scale, cy: y + (py - size.height / 2) / scale };
+}
+
+/** The view a pan by (dx, dy) screen pixels from `view` shows. */
+export function pannedView(view, dx, dy) {
+  return { ...view, cx: view.cx - dx / view.scale, cy: view.cy + dy / view.scale };
+}
+
+/** The box of two percentile keys of latent_stats, in dims 0 and 1. */
+export function percentileBox(stats, [lowKey, highKey]) {
+  return [[stats[lowKey][0], stats[highKey][0]], [stats[lowKey][1], stats[highKey][1]]];
+}
+
+/** (name, colour) rows of the legend: none for an unlabelled bundle or more classes than fit. */
+export function legendRows(rules, classNames) {
+  const names = classNames ?? [];
+  if (names.length > rules.max_legend_rows) return [];
+  return names.map((name, i) => [name, rules.class_colours[i % rules.class_colours.length]]);
+}
+
+/** The atlas points in groups of one colour: [{colour, label}] per class, or one group of every point
+ * (label null) in the unlabelled colour when the bundle has no class names. */
+export function pointGroups(rules, classNames) {
+  if (!classNames?.length) return [{ colour: rules.unlabelled_colour, label: null }];
+  return classNames.map((_, c) => ({ colour: rules.class_colours[c % rules.class_colours.length], label: c }));
+}
+
+/** The tile (row-major index) under a fraction (fx, fy) of an n x n grid, or -1 outside it. */
+export function tileAt(fx, fy, n) {
+  const col = Math.floor(fx * n), row = Math.floor(fy * n);
+  return col < 0 || row < 0 || col >= n || row >= n ? -1 : row * n + col;
+}
+
+/** Frame i of playing a path of `frames` steps there and back: the step index, 0..frames. */
+export function playStep(i, frames) {
+  const k = i % (2 * frames);
+  return k < frames ? k : 2 * frames - k;
+}
+
+export class ExplorerState {
+  constructor() {
+    this.config = null;                   // the site's config.json
+    this.rules = null;                    // its "explorer": runtime/explorer_rules.py
+    this.model = null;                    // the Model in use
+    this.modelLabel = '';
+    this.provider = null;                 // the execution provider running it
+    this.numThreads = 1;
+    this.layout = null;                   // the preprocessing layout of its dataset
+    this.view = { cx: 0, cy: 0, scale: 100 };
+    this.cursor = null;                   // Float32Array [dim]
+    this.base = null;                     // the dims other than the map's two, held at the prior mean
+    this.interpMethod = null;             // the interpolation method chosen
+    this.lastImage = null;                // the last decoded preview, Float32Array(784)
+    this.lastZ = null;                    // the latent point of that preview
+    this.lastDecodeMs = null;
+    this.frameTimes = [];                 // each cursor frame, move to painted preview, ms
+    this.firstImageMs = null;             // when the first decoded image was painted, ms after navigation start
+    this.grid = null;                     // {n, extent, points, tile, tiles, ms, images}
+    this.ends = { a: null, b: null };
+    this.playing = false;
+    this.interpolationFrames = 0;
+    this.encoded = null;                  // {input, mean, logvar, reconstruction}
+    this.encoding = false;                // the drawing pad's encode is running
+    this.loads = 0;                       // finished model loads, successful or not
+    this.timings = {};                    // when the last load's steps finished, ms after navigation start
+    this.work = null;                     // the ModelWork of the page (set by whoever decodes)
+  }
+
+  /** Takes the site's config.json, read at start-up. */
+  configure(config) {
+    this.config = config;
+    this.rules = config.explorer;
+    this.interpMethod = this.rules.interpolation_methods[0];
+  }
+
+  /** A cursor frame is being decoded (tests and benchmarks wait on this). */
+  get busy() {
+    return Boolean(this.work?.frames.busy);
+  }
+
+  /** The preprocessing layout of a bundle's dataset (mnist's when the site knows no other). */
+  layoutFor(manifest) {
+    const layouts = this.config.preprocessing.layouts;
+    return layouts[manifest.dataset.layout ?? manifest.dataset.name] ?? layouts.mnist;
+  }
+
+  /** Puts a loaded model in use. Cursor, grid, endpoints, encoding and playing belong to the old model's
+   * latent space and go. Returns where the cursor starts: the test set's mean, else the origin. */
+  install(model, { provider, numThreads, label }) {
+    this.model = model;
+    this.provider = provider;
+    this.numThreads = numThreads;
+    this.modelLabel = label;
+    this.layout = this.layoutFor(model.manifest);
+    this.base = new Float32Array(model.dim);
+    this.cursor = null;
+    this.grid = null;
+    this.ends = { a: null, b: null };
+    this.encoded = null;
+    this.playing = false;
+    return Float32Array.from(model.manifest.latent_stats.mean ?? this.base);
+  }
+
+  /** Takes the model off the page (its late encoder check failed on the first load). */
+  unload() {
+    this.model = this.provider = this.cursor = null;
+  }
+
+  /** The view that fits the VIEW_PERCENTILES box plus the home margin into a map of `size`. */
+  homeView(size) {
+    const [[x0, x1], [y0, y1]] = percentileBox(this.model.manifest.latent_stats, this.rules.view_percentiles);
+    const grow = 1 + 2 * this.rules.home_margin;
+    const spanX = Math.max(x1 - x0, 1e-6) * grow, spanY = Math.max(y1 - y0, 1e-6) * grow;
+    return { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, scale: Math.min(size.width / spanX, size.height / spanY) };
+  }
+
+  /** A full latent point: the cursor's (else the base's) dims with the map's two set to (x, y). */
+  pointAt(x, y) {
+    const point = Float32Array.from(this.cursor ?? this.base);
+    point[0] = x; point[1] = y;
+    return point;
+  }
+
+  /** The cursor moves (before its image is decoded). */
+  moveCursor(point) {
+    this.cursor = Float32Array.from(point);
+    return this.cursor;
+  }
+
+  /** A decoded cursor frame was painted: the preview, its point and the frame's timings. */
+  recordFrame(z, image, decodeMs, frameMs, now) {
+    this.lastImage = Float32Array.from(image);
+    this.lastZ = Float32Array.from(z);
+    this.lastDecodeMs = decodeMs;
+    this.frameTimes.push(frameMs);
+    if (this.frameTimes.length > FRAME_HISTORY) this.frameTimes.shift();
+    this.firstImageMs ??= now;  // since navigation started: the page's load time
+  }
+
+  gridSize(value, fallback) {
+    return clampInt(value, this.rules.grid_sizes, fallback);
+  }
+
+  interpolationSteps(value, fallback) {
+    return clampInt(value, this.rules.interpolation_steps, fallback);
+  }
+
+  /** A grid of n x n over `source` ("view": `visible`, the map's box; "percentiles": the bundle's box),
+   * the other dims at the cursor's values: {n, extent, base}. */
+  gridRequest(n, source, visible) {
+    if (!(source in this.rules.grid_sources)) {
+      throw new Error(`grid source must be one of ${Object.keys(this.rules.grid_sources).join(', ')}, got ${source}`);
+    }
+    const extent = source === 'percentiles'
+      ? percentileBox(this.model.manifest.latent_stats, this.rules.grid_percentiles) : visible;
+    return { n, extent, base: Float32Array.from(this.cursor ?? this.base) };
+  }
+
+  /** The latent point of a grid's tile. */
+  tilePoint(index) {
+    const dim = this.model.dim;
+    return this.grid.points.slice(index * dim, (index + 1) * dim);
+  }
+
+  setInterpolationMethod(method) {
+    if (!this.rules.interpolation_methods.includes(method)) {
+      throw new Error(`interpolation method must be one of ${this.rules.interpolation_methods.join(', ')}, got ${method}`);
+    }
+    this.interpMethod = method;
+  }
+
+  setEnd(which, point) {
+    if (!(which in this.ends)) throw new Error(`an endpoint is "a" or "b", got ${which}`);
+    this.ends[which] = Float32Array.from(point);
+  }
+
+  get hasBothEnds() {
+    return Boolean(this.ends.a && this.ends.b);
+  }
+
+  /** Before playing without both ends: A is the cursor, B its mirror image through the origin. */
+  fillEnds() {
+    if (!this.ends.a) this.setEnd('a', this.cursor);
+    if (!this.ends.b) this.setEnd('b', this.cursor.map(v => -v));
+  }
+}

@@ -1,0 +1,276 @@
+// The browser explorer's rules (web/app/js/state.js), without a browser: `node --test web/tests`.
+// The rules below are made up on purpose (not runtime/explorer_rules.py's values): the state must take
+// whatever config.json says rather than numbers of its own.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import {
+  ExplorerState, FRAME_HISTORY, LatestOnlyQueue, ModelWork, clampInt, legendRows, pannedView, playStep, pointGroups,
+  serial, tileAt, toLatent, toScreen, visibleExtent, zoomedView,
+} from '../app/js/state.js';
+
+const RULES = {
+  grid_sizes: [3, 7],
+  grid_sources: { view: 'visible region', percentiles: 'percentile extent' },
+  grid_percentiles: ['p05', 'p95'],
+  interpolation_methods: ['linear', 'slerp'],
+  interpolation_steps: [4, 9],
+  view_percentiles: ['p01', 'p99'],
+  home_margin: 0.5,
+  zoom_step: 2,
+  max_legend_rows: 3,
+  class_colours: ['#111111', '#222222'],
+  unlabelled_colour: '#999999',
+};
+const LAYOUTS = { mnist: { box: 20 }, 'fashion-mnist': { box: 28 }, resize: { box: 28 } };
+const CONFIG = { explorer: RULES, preprocessing: { layouts: LAYOUTS } };
+const STATS = {
+  mean: [0.5, -0.5, 0.25],
+  p01: [-2, -1, 0], p99: [2, 3, 0],
+  p05: [-1, -0.5, 0], p95: [1, 2, 0],
+};
+
+function fakeModel({ classNames = ['zero', 'one'], stats = STATS, name = 'mnist' } = {}) {
+  return { dim: 3, manifest: { name, dataset: { name, class_names: classNames }, latent_stats: stats } };
+}
+
+function configured() {
+  const state = new ExplorerState();
+  state.configure(CONFIG);
+  return state;
+}
+
+/** A promise and the function that resolves it. */
+function deferred() {
+  let resolve, reject;
+  const promise = new Promise((yes, no) => { resolve = yes; reject = no; });
+  return { promise, resolve, reject };
+}
+
+const tick = () => new Promise(resolve => setTimeout(resolve, 0));
+
+test('clampInt rounds into the range and takes the fallback for an emptied field', () => {
+  assert.equal(clampInt('5.4', [3, 7], 4), 5);
+  assert.equal(clampInt(1, [3, 7], 4), 3);
+  assert.equal(clampInt(99, [3, 7], 4), 7);
+  assert.equal(clampInt('', [3, 7], 4), 4);
+  assert.equal(clampInt('abc', [3, 7], '6'), 6);
+});
+
+test('grid sizes and interpolation steps follow the configured ranges', () => {
+  const state = configured();
+  assert.equal(state.gridSize('2', '10'), 3);
+  assert.equal(state.gridSize('', '10'), 7);
+  assert.equal(state.interpolationSteps('20', '10'), 9);
+  assert.equal(state.interpolationSteps('5', '10'), 5);
+});
+
+test('the latest-only queue runs the first item and then only the latest that waited', async () => {
+  const runs = [], gates = [];
+  const queue = new LatestOnlyQueue(async item => { runs.push(item); const gate = deferred(); gates.push(gate); await gate.promise; });
+  assert.equal(queue.busy, false);
+  const first = queue.push(1);
+  assert.equal(queue.busy, true);
+  const second = queue.push(2), third = queue.push(3);
+  assert.equal(first, third);  // one drain: every push resolves once the queue has caught up
+  assert.equal(second, third);
+  gates[0].resolve();
+  await tick();
+  gates[1].resolve();
+  await third;
+  assert.deepEqual(runs, [1, 3]);
+  assert.equal(queue.busy, false);
+  const fourth = queue.push(4);
+  assert.notEqual(fourth, third);  // a new drain once the last one ended
+  gates[2].resolve();
+  await fourth;
+  assert.deepEqual(runs, [1, 3, 4]);
+});
+
+test('a failed run rejects its drain, drops what waited and leaves the queue usable', async () => {
+  const runs = [];
+  const gate = deferred();
+  const queue = new LatestOnlyQueue(async item => { runs.push(item); if (item === 'bad') { await gate.promise; throw new Error('decode failed'); } });
+  const drain = queue.push('bad');
+  queue.push('stale');
+  gate.resolve();
+  await assert.rejects(drain, /decode failed/);
+  assert.equal(queue.busy, false);
+  await queue.idle();
+  await queue.push('good');
+  assert.deepEqual(runs, ['bad', 'good']);
+});
+
+test('model work is idle only once the frames and every tracked job have settled', async () => {
+  const frame = deferred(), job = deferred(), failing = deferred();
+  const work = new ModelWork(() => frame.promise);
+  work.frames.push('z');
+  work.track(job.promise);
+  work.track(failing.promise).catch(() => {});
+  let idle = false;
+  const waited = work.idle().then(() => { idle = true; });
+  frame.resolve();
+  await tick();
+  assert.equal(idle, false);
+  failing.reject(new Error('grid failed'));
+  await tick();
+  assert.equal(idle, false);
+  job.resolve();
+  await waited;
+  assert.equal(idle, true);
+});
+
+test('serial runs a switch only after the one before has finished, failed or not', async () => {
+  const run = serial();
+  const order = [];
+  const gate = deferred();
+  const first = run(async () => { await gate.promise; order.push('first'); throw new Error('broken bundle'); });
+  const second = run(async () => { order.push('second'); return true; });
+  await tick();
+  assert.deepEqual(order, []);
+  gate.resolve();
+  await assert.rejects(first, /broken bundle/);
+  assert.equal(await second, true);
+  assert.deepEqual(order, ['first', 'second']);
+});
+
+test('screen and latent coordinates are each other\'s inverse, y pointing up', () => {
+  const view = { cx: 1, cy: -2, scale: 50 }, size = { width: 400, height: 300 };
+  assert.deepEqual(toScreen(view, size, 1, -2), [200, 150]);
+  assert.deepEqual(toScreen(view, size, 2, -1), [250, 100]);
+  assert.deepEqual(toLatent(view, size, 250, 100), [2, -1]);
+  assert.deepEqual(visibleExtent(view, size), [[-3, 5], [-5, 1]]);
+});
+
+test('zooming keeps the latent point under the mouse; panning moves the view with the pointer', () => {
+  const view = { cx: 0, cy: 0, scale: 10 }, size = { width: 200, height: 100 };
+  const screen = [150, 20], latent = toLatent(view, size, ...screen);
+  const zoomed = zoomedView(view, size, latent, screen, 2);
+  assert.equal(zoomed.scale, 20);
+  const back = toScreen(zoomed, size, ...latent);
+  assert.ok(Math.abs(back[0] - screen[0]) < 1e-9 && Math.abs(back[1] - screen[1]) < 1e-9);
+  assert.deepEqual(pannedView(view, 20, 10), { cx: -2, cy: 1, scale: 10 });
+});
+
+test('the home view fits the view percentiles box grown by the margin', () => {
+  const state = configured();
+  state.install(fakeModel(), { provider: 'wasm', numThreads: 1, label: 'mnist' });
+  // p01..p99: x -2..2, y -1..3; the margin 0.5 on each side doubles both spans: 8 x 8.
+  const view = state.homeView({ width: 400, height: 200 });
+  assert.deepEqual(view, { cx: 0, cy: 1, scale: 25 });
+});
+
+test('a model switch resets what belongs to the old latent space and starts at the mean', () => {
+  const state = configured();
+  state.install(fakeModel(), { provider: 'wasm', numThreads: 2, label: 'first' });
+  state.moveCursor([1, 2, 3]);
+  state.setEnd('a', [1, 1, 1]);
+  state.setEnd('b', [2, 2, 2]);
+  state.grid = { n: 3 };
+  state.encoded = { mean: [0, 0, 0] };
+  state.playing = true;
+  const start = state.install(fakeModel({ name: 'fashion-mnist', stats: { ...STATS, mean: undefined } }),
+    { provider: 'webgpu', numThreads: 1, label: 'second' });
+  assert.deepEqual(Array.from(start), [0, 0, 0]);  // no mean: the origin
+  assert.equal(state.cursor, null);
+  assert.equal(state.grid, null);
+  assert.deepEqual(state.ends, { a: null, b: null });
+  assert.equal(state.encoded, null);
+  assert.equal(state.playing, false);
+  assert.equal(state.layout, LAYOUTS['fashion-mnist']);
+  assert.equal(state.provider, 'webgpu');
+  assert.equal(state.modelLabel, 'second');
+  const mean = state.install(fakeModel({ name: 'own-pictures' }), { provider: 'wasm', numThreads: 1, label: 'x' });
+  assert.deepEqual(Array.from(mean), STATS.mean);
+  assert.equal(state.layout, LAYOUTS.mnist);  // a dataset the site knows no layout for
+});
+
+test('a point on the map keeps the cursor\'s other dims', () => {
+  const state = configured();
+  state.install(fakeModel(), { provider: 'wasm', numThreads: 1, label: 'mnist' });
+  assert.deepEqual(Array.from(state.pointAt(1, 2)), [1, 2, 0]);
+  state.moveCursor([0, 0, 0.75]);
+  assert.deepEqual(Array.from(state.pointAt(-1, 3)), [-1, 3, 0.75]);
+});
+
+test('grid requests span the visible box or the grid percentiles, at the cursor\'s other dims', () => {
+  const state = configured();
+  state.install(fakeModel(), { provider: 'wasm', numThreads: 1, label: 'mnist' });
+  state.moveCursor([0, 0, 0.5]);
+  const visible = [[-1, 1], [-2, 2]];
+  assert.deepEqual(state.gridRequest(5, 'view', visible).extent, visible);
+  const request = state.gridRequest(5, 'percentiles', visible);
+  assert.deepEqual(request.extent, [[-1, 1], [-0.5, 2]]);
+  assert.deepEqual(Array.from(request.base), [0, 0, 0.5]);
+  assert.throws(() => state.gridRequest(5, 'everywhere', visible), /grid source must be one of view, percentiles/);
+});
+
+test('a click on the grid finds its tile, nothing outside it', () => {
+  assert.equal(tileAt(0, 0, 4), 0);
+  assert.equal(tileAt(0.99, 0.3, 4), 7);
+  assert.equal(tileAt(1, 0.5, 4), -1);
+  assert.equal(tileAt(-0.01, 0.5, 4), -1);
+  const state = configured();
+  state.install(fakeModel(), { provider: 'wasm', numThreads: 1, label: 'mnist' });
+  state.grid = { n: 2, points: Float32Array.from([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]) };
+  assert.deepEqual(Array.from(state.tilePoint(2)), [2, 2, 2]);
+});
+
+test('endpoints: A and B are set by name; playing without them uses the cursor and its mirror', () => {
+  const state = configured();
+  state.install(fakeModel(), { provider: 'wasm', numThreads: 1, label: 'mnist' });
+  assert.equal(state.hasBothEnds, false);
+  assert.throws(() => state.setEnd('c', [0, 0, 0]), /"a" or "b"/);
+  state.moveCursor([1, -2, 0.5]);
+  state.fillEnds();
+  assert.deepEqual(Array.from(state.ends.a), [1, -2, 0.5]);
+  assert.deepEqual(Array.from(state.ends.b), [-1, 2, -0.5]);
+  assert.equal(state.hasBothEnds, true);
+  state.setEnd('b', [3, 3, 3]);
+  state.fillEnds();  // both set: neither changes
+  assert.deepEqual(Array.from(state.ends.b), [3, 3, 3]);
+});
+
+test('playing goes there and back', () => {
+  assert.deepEqual(Array.from({ length: 9 }, (_, i) => playStep(i, 4)), [0, 1, 2, 3, 4, 3, 2, 1, 0]);
+});
+
+test('interpolation methods are the configured ones', () => {
+  const state = configured();
+  assert.equal(state.interpMethod, 'linear');
+  state.setInterpolationMethod('slerp');
+  assert.equal(state.interpMethod, 'slerp');
+  assert.throws(() => state.setInterpolationMethod('cubic'), /one of linear, slerp/);
+});
+
+test('legend and point colours: per class, cycling the palette; an unlabelled bundle is one grey cloud', () => {
+  assert.deepEqual(legendRows(RULES, ['a', 'b', 'c']), [['a', '#111111'], ['b', '#222222'], ['c', '#111111']]);
+  assert.deepEqual(legendRows(RULES, ['a', 'b', 'c', 'd']), []);  // more than max_legend_rows
+  assert.deepEqual(legendRows(RULES, []), []);
+  assert.deepEqual(legendRows(RULES, undefined), []);
+  assert.deepEqual(pointGroups(RULES, ['a', 'b', 'c']).map(g => [g.label, g.colour]),
+    [[0, '#111111'], [1, '#222222'], [2, '#111111']]);
+  for (const names of [[], undefined]) assert.deepEqual(pointGroups(RULES, names), [{ colour: '#999999', label: null }]);
+});
+
+test('frames keep the preview\'s point, a bounded history and the first image\'s time', () => {
+  const state = configured();
+  assert.equal(state.lastZ, null);
+  for (let i = 0; i < FRAME_HISTORY + 5; i++) state.recordFrame([i, 0], [0.5], 1, i, 100 + i);
+  assert.deepEqual(Array.from(state.lastZ), [FRAME_HISTORY + 4, 0]);
+  assert.equal(state.frameTimes.length, FRAME_HISTORY);
+  assert.equal(state.frameTimes[0], 5);
+  assert.equal(state.firstImageMs, 100);
+});
+
+test('busy says whether a cursor frame is being decoded', async () => {
+  const state = configured();
+  assert.equal(state.busy, false);
+  const gate = deferred();
+  state.work = new ModelWork(() => gate.promise);
+  const frame = state.work.frames.push('z');
+  assert.equal(state.busy, true);
+  gate.resolve();
+  await frame;
+  assert.equal(state.busy, false);
+});
