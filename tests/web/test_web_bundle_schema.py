@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 
 from latent_atlas.runtime import bundle as fmt
-from latent_atlas.runtime import bundle_schema
+from latent_atlas.runtime import bundle_schema, explorer_rules
 from latent_atlas.runtime.json_schema import first_error
 
 SOURCE = Path(fmt.MANIFEST)
-UNLABELLED_RGB = (0x9a, 0xa3, 0xb2)  # main.js's UNLABELLED_COLOUR (the desktop's theme.MUTED)
+# The one colour of an unlabelled atlas, from the rules both explorers read.
+UNLABELLED_RGB = tuple(int(explorer_rules.UNLABELLED_COLOUR[i:i + 2], 16) for i in (1, 3, 5))
 
 
 def manifest_cases() -> dict[str, object]:

@@ -71,24 +71,3 @@ def test_the_page_takes_its_controls_ranges_and_colours_from_config(page):
     page.fill("#grid-n", "1")
     page.click("#grid-button")
     page.wait_for_function(f"window.__atlas.state.grid && window.__atlas.state.grid.n === {explorer_rules.GRID_SIZES[0]}")
-
-
-@pytest.mark.browser
-def test_a_model_without_class_names_renders_one_uncoloured_cloud_without_a_legend(page):
-    page.evaluate("window.__atlas.state.model.manifest.dataset.class_names = []; window.__atlas.redraw()")
-    assert page.locator("#legend div").count() == 0 and page.is_hidden("#legend")
-    # Counted in the page: the canvas's pixels are millions of numbers to send back. Edges of the points are
-    # partly transparent, and their colour rounds: only the nearly opaque pixels are compared.
-    painted, deviation = page.evaluate("""(rgb) => {
-        const c = document.getElementById('map-points');
-        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let painted = 0, deviation = 0;
-        for (let i = 0; i < data.length; i += 4) {
-            if (data[i + 3] < 100) continue;
-            painted++;
-            for (let k = 0; k < 3; k++) deviation = Math.max(deviation, Math.abs(data[i + k] - rgb[k]));
-        }
-        return [painted, deviation];
-    }""", list(_rgb(explorer_rules.UNLABELLED_COLOUR)))
-    assert painted > 1000  # the atlas is drawn
-    assert deviation <= 3
