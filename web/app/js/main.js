@@ -4,6 +4,7 @@
 import { BundleError, Model, createSession, fileSource, readBundle, startReads, urlSource } from './bundle.js';
 import { preprocess, readPicture } from './preprocess.js';
 import { gridPoints, interpolationPath, priorSample } from './latent.js';
+import { setLimits } from './untrusted.js';
 
 const SIDE = 28;
 const PIXELS = SIDE * SIDE;
@@ -720,6 +721,7 @@ async function start() {
     const response = await fetch('config.json');
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     state.config = await response.json();
+    setLimits(state.config.untrusted);  // the bounds on bundles, from the Python runtime
     state.timings.config = performance.now();
   } catch (error) {
     showMessage(`config.json could not be read (${error.message}); serve the folder that 'latent-atlas web --out' wrote`);
