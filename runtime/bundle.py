@@ -400,9 +400,9 @@ def parse_onnx_metadata(props: dict[str, str]) -> dict:
     out = {}
     for key, value in props.items():
         if key.startswith(METADATA_PREFIX):
-            try:
-                out[key[len(METADATA_PREFIX):]] = json.loads(value)
-            except json.JSONDecodeError:
+            try:  # an ONNX file is as untrusted as its bundle: the same strict JSON (untrusted.parse_json)
+                out[key[len(METADATA_PREFIX):]] = untrusted.parse_json(value.encode("utf-8"), key)
+            except ValueError:
                 out[key[len(METADATA_PREFIX):]] = value
     return out
 

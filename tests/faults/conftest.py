@@ -11,20 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from latent_atlas.cli.main import main
 from latent_atlas.runtime import bundle as fmt
 
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err: str, command: str) -> str:
-    """The message of a CLI error, after asserting that it is one line and no traceback."""
-    assert len(err.strip().splitlines()) == 1 and err.startswith(f"latent-atlas {command}: error: "), err
-    return err.strip()
+from ..runtime.test_runtime_hardening import one_line_error  # noqa: F401  (shared with this suite)
+from ..runtime.test_runtime_hardening import run as run_cli  # noqa: F401
 
 
 def edit_manifest(bundle: Path, change) -> None:
