@@ -252,17 +252,18 @@ def directory_lock(directory: Path, command: str | None = None) -> Iterator[None
     host and command); another process gets DirectoryBusy naming that holder. The kernel drops the lock
     of a process that dies, so a crash never leaves it held. Where flock does not exist the block runs
     unlocked. On completion, leftovers of writers killed before (recover_folder) are tidied away."""
-    directory = Path(directory).absolute()
+    directory = check_output_dir(Path(directory).absolute())  # a file in the way, or no write access, first
     if fcntl is None:
         yield
         return
     path = lock_path(directory)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _naming(directory, exc) from None
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise type(exc)(exc.errno, f"cannot lock {directory} for writing ({exc.strerror}: its lock file "
+                                       f"{path.name} goes beside it)", str(path.parent)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
