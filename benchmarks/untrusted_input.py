@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -128,8 +129,9 @@ def measure_hostile(cases: dict[str, Path]) -> list[list]:
         result = json.loads(subprocess.run([sys.executable, "-c", REFUSE, str(bundle)], capture_output=True, text=True,
                                            check=True).stdout)
         print(f"{name}: {result}", file=sys.stderr)
-        rows.append([name, f"{result['seconds'] * 1000:.1f}", f"{result['peak_mb']:.0f}",
-                     f"{result['peak_mb'] - result['rss_before_mb']:.0f}", result["outcome"][:110]])
+        outcome = result["outcome"] if len(result["outcome"]) <= 110 else result["outcome"][:107] + "..."
+        rows.append([name, outcome, f"{result['seconds'] * 1000:.1f}", f"{result['peak_mb']:.0f}",
+                     f"{result['peak_mb'] - result['rss_before_mb']:.0f}"])
     return rows
 
 
@@ -208,6 +210,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20, help="requests per client")
     parser.add_argument("--no-write", action="store_true", help="print the section, leave docs/benchmarks.md alone")
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:
         hostile = measure_hostile(hostile_cases(Path(scratch)))
     server_rows, note = measure_server(args.stalled, args.clients, args.requests)
@@ -216,12 +219,12 @@ def main() -> None:
         "Each hostile copy of the MNIST bundle read as `runtime.load` reads it (bundle.json, checksums, then "
         "the atlas) in a fresh process; peak is the process's ru_maxrss, increase is that minus its RSS just "
         "before the read (after the imports). Target: each refused within 1 s and 200 MB.", "",
-        table(["case", "time (ms)", "peak RSS (MB)", "increase (MB)", "outcome"], hostile, right_aligned_from=1), "",
+        table(["case", "outcome", "time (ms)", "peak RSS (MB)", "increase (MB)"], hostile, right_aligned_from=2), "",
         f"`latent-atlas web --serve`'s server on 127.0.0.1: {args.clients} client threads each fetch the bundle's "
         f"files (index.html, bundle.json, atlas.npz, decoder.onnx) {args.requests} times, alone and beside "
         f"{args.stalled} connections that sent half a request line and then nothing.", "",
         table(["load", "requests", "failed", "median (ms)", "p95 (ms)", "max (ms)"], server_rows, right_aligned_from=1),
-        "", note,
+        "", note, "", f"Load average before the run: {load:.1f} (other jobs shared the machine).",
         "", "`python benchmarks/untrusted_input.py`")
     publish("untrusted-input", markdown, write=not args.no_write)
 
