@@ -9,11 +9,11 @@ for the format.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import platform
 import shutil
 import sys
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import torch
 from latent_atlas.runtime import bundle as fmt
 from latent_atlas.runtime import evaluation
 from latent_atlas.runtime.doctor import installed
-from latent_atlas.runtime.files import check_output_dir, permissions_for, replace_folder
+from latent_atlas.runtime.files import check_output_dir, directory_lock, replace_folder, staging_dir
 from latent_atlas.runtime.limits import MAX_IW_SAMPLES
 from latent_atlas.runtime.options import VARIANTS, WEIGHTS, Variant, Weights, check_choice
 from latent_atlas.runtime.prior import Prior, StandardNormal
@@ -97,6 +97,19 @@ class ExportOptions:
                              f"got {self.prior_components}")
 
 
+def _holding_out_lock(function):
+    """Runs `function` holding its `out_dir`'s lock (files.directory_lock): one writer per bundle, and what a
+    killed writer left there is tidied first."""
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def locked(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        with directory_lock(Path(bound.arguments["out_dir"]), bound.arguments.get("command")):
+            return function(*args, **kwargs)
+    return locked
+
+
 @dataclass
 class _Source:
     """The run being exported: its model, state, and the test set it is described with."""
@@ -108,6 +121,7 @@ class _Source:
     test_labels: np.ndarray
 
 
+@_holding_out_lock
 def export_bundle(run_dir: str | Path, out_dir: str | Path, name: str | None = None, variant: Variant = "fp32",
                   force: bool = False, verify: bool = True, iw_samples: int = 100, weights: Weights = "best",
                   data_dir: str | Path | None = None, command: str | None = None, log=_stderr,
@@ -211,17 +225,9 @@ def _refuse_a_different_bundle(out: Path, target: str, manifest: fmt.Manifest, f
         raise FileExistsError(f"{out} already holds a different bundle; pass --force to replace it")
 
 
-@contextmanager
 def _staging_dir(out: Path):
     """A temporary directory beside `out`, removed whatever happens (it is renamed away on success)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    tmp.chmod(permissions_for(out, 0o777))  # mkdtemp makes it private; a bundle is meant to be shared
-    try:
-        yield tmp
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    return staging_dir(out)
 
 
 def _convert_variant(tmp: Path, source: _Source, variant: Variant, data_dir) -> None:
@@ -312,6 +318,7 @@ def _install(tmp: Path, out: Path, target: str, manifest: fmt.Manifest, force: b
 
 # --- a fitted prior for a bundle whose run is gone ------------------------------------------------
 
+@_holding_out_lock
 def fit_bundle_prior(bundle: str | Path, out_dir: str | Path, components: int, iw_samples: int = 100,
                      iw_images: int | None = evaluation.QUICK_IW_IMAGES, force: bool = False,
                      data_dir: str | Path | None = None, command: str | None = None, log=_stderr) -> Path:

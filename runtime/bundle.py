@@ -32,6 +32,7 @@ from . import bundle_schema as schema
 from . import prior as priors
 from .bundle_schema import IMAGE_SHAPE, METADATA_KEYS, METADATA_PREFIX, SCHEMA_VERSION  # noqa: F401  (re-exported)
 from .json_schema import first_error
+from . import untrusted
 from .options import VARIANTS  # noqa: F401  (part of the format's definition)
 from .preprocessing import LAYOUTS
 
@@ -239,11 +240,9 @@ def _checked_prior(value: Any, latent_dim: int, source: Path) -> dict:
 
 
 def read_json(path: Path, error: type[Exception] = ValueError) -> Any:
-    """A JSON file's value; a file that is not UTF-8 JSON raises `error` naming it."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise error(f"{path}: not valid JSON ({exc})") from exc
+    """A JSON file's value, read as untrusted input (untrusted.read_json: size, depth, NaN and integer
+    bounds); a file that is not strict UTF-8 JSON raises `error` naming it and, where it can, the field."""
+    return untrusted.read_json(path, error)
 
 
 def file_entries(directory: Path, filenames=(ENCODER, DECODER, ATLAS)) -> dict[str, dict]:
@@ -298,18 +297,21 @@ class Bundle:
         return self.path / ATLAS
 
     def read_atlas(self) -> tuple[np.ndarray, np.ndarray]:
-        """The test set's posterior means [M, D] and labels [M]."""
-        try:
-            with np.load(self.atlas_path, allow_pickle=False) as atlas:
-                return atlas["z_mean"].astype(np.float32), atlas["labels"]
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-            raise BundleError(f"{self.atlas_path}: not a readable atlas (expected z_mean and labels arrays): {exc}") from exc
+        """The test set's posterior means [M, D] and labels [M], read as untrusted input (untrusted.read_npz)."""
+        path = untrusted.contained(self.path, ATLAS, BundleError, ATLAS)
+        arrays = untrusted.read_npz(path, BundleError, rows=True)
+        z_mean, labels = arrays.get("z_mean"), arrays.get("labels")
+        if z_mean is None or labels is None or z_mean.ndim != 2 or z_mean.shape[1] != self.latent_dim:
+            found = ", ".join(f"{k} {v.dtype} {list(v.shape)}" for k, v in arrays.items()) or "no arrays"
+            raise BundleError(f"{path}: not a readable atlas (expected z_mean [M, {self.latent_dim}] and labels [M]; "
+                              f"found {found})")
+        return z_mean.astype(np.float32), labels
 
     def verify_checksums(self) -> None:
         """Raises BundleError unless every file present matches the SHA-256 recorded in bundle.json
         (an optional file, such as the atlas, may be absent)."""
         for filename, entry in self.manifest.files.items():
-            path = self.path / filename
+            path = untrusted.contained(self.path, filename, BundleError, f"{MANIFEST} files")
             if not path.is_file():
                 if filename in OPTIONAL_FILES:
                     continue
@@ -353,7 +355,7 @@ def read(bundle: str | Path, verify: bool = True) -> Bundle:
     path = resolve(bundle)
     manifest = Manifest.load(path)
     for filename in (ENCODER, DECODER):
-        if not (path / filename).is_file():
+        if not untrusted.contained(path, filename, BundleError, filename).is_file():
             raise BundleError(f"{path}: missing {filename}")
     result = Bundle(path, manifest)
     if verify:
@@ -374,9 +376,9 @@ def parse_onnx_metadata(props: dict[str, str]) -> dict:
     out = {}
     for key, value in props.items():
         if key.startswith(METADATA_PREFIX):
-            try:
-                out[key[len(METADATA_PREFIX):]] = json.loads(value)
-            except json.JSONDecodeError:
+            try:  # an ONNX file is as untrusted as its bundle: the same strict JSON (untrusted.parse_json)
+                out[key[len(METADATA_PREFIX):]] = untrusted.parse_json(value.encode("utf-8"), key)
+            except ValueError:
                 out[key[len(METADATA_PREFIX):]] = value
     return out
 

@@ -21,3 +21,34 @@ MAX_IW_SAMPLES = 10_000
 # Latent points of the quadrature `evaluation.grid_log_likelihood` decodes (each once, shared by every
 # image): the default 2-D grid has 251,001 points, so this bound is about 16 times its work.
 MAX_QUADRATURE_POINTS = 4_000_000
+
+# --- untrusted bundle files (runtime/untrusted.py; the browser reads the same numbers from config.json) ---
+# A bundle.json is read whole only below this size: real manifests, fitted priors included, are tens of
+# kilobytes, so this leaves two orders of magnitude and keeps a hostile file's parse far below 200 MB.
+MAX_JSON_BYTES = 4 << 20
+# Nesting depth of bundle.json: the deepest real key (training.config.*) is a few levels down; this stays
+# far below Python's recursion limit and V8's stack, so both parsers refuse a deep file in the same words.
+MAX_JSON_DEPTH = 64
+# The largest integer a bundle.json may hold: JavaScript numbers are exact only up to 2**53 - 1, so a
+# larger one would read as one number in Python and another in the browser.
+MAX_JSON_INTEGER = (1 << 53) - 1
+# Arrays in an .npz: an atlas holds two; a few more leave room for new ones without reading a zip of
+# thousands of members.
+MAX_NPZ_MEMBERS = 16
+# One decompressed .npz array: a million-point atlas of 16 latent dims as float32 is 64 MiB; checked
+# against the array's header before a byte of it is decompressed.
+MAX_NPZ_ARRAY_BYTES = 64 << 20
+# Points in an atlas: a million is more than any map shows (MNIST's test set is 10,000).
+MAX_ATLAS_ROWS = 1_000_000
+# `latent-atlas web --serve` (web/serve.py): a connection that sends nothing for this long is dropped,
+# so stalled clients cannot hold the server's threads; a page's requests each take milliseconds.
+SERVER_IDLE_TIMEOUT_S = 10.0
+# Connections served at once (a thread each): a page opens a handful; beyond this one is answered 503 at
+# once instead of another thread being started.
+SERVER_MAX_CONNECTIONS = 512
+# Connections the kernel queues before accept (the standard library's default is 5): a burst of a page's
+# parallel fetches is queued instead of waiting a retransmission second.
+SERVER_LISTEN_BACKLOG = 1024
+# An .npy header (a short Python dict literal, about 100 bytes): numpy's own default bound, applied by
+# the browser too, so a header cannot make either side parse megabytes.
+MAX_NPY_HEADER_BYTES = 10_000

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from latent_atlas.runtime.bundle import read_json, sha256_file
 from latent_atlas.runtime.files import atomic_write
@@ -33,6 +33,13 @@ CHECKPOINT_JSON = "checkpoint.json"
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def atomic_write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Tensors as a safetensors file, through Python's own file writes so that a full disk is an OSError
+    naming `path` (safetensors' writer reports it as a SafetensorError without the path)."""
+    data = save(tensors)
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def encode_rng(state: torch.Tensor) -> str:
@@ -123,12 +130,12 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
     optim_tensors, optim_meta = split_optimizer_state(optimizer.state_dict())
 
     last = weights_dir / f"last-{state.epoch:04d}-{state.batches_done:05d}.safetensors"
-    atomic_write(last, lambda tmp: save_file({**model_tensors, **optim_tensors}, str(tmp)))
+    atomic_write_tensors(last, {**model_tensors, **optim_tensors})
     state = dataclasses.replace(state, optimizer=optim_meta,
                                 last=WeightsFile(str(last.relative_to(run_dir)), sha256_file(last)))
     if is_best:
         best = weights_dir / f"best-{state.epoch:04d}.safetensors"
-        atomic_write(best, lambda tmp: save_file(model_tensors, str(tmp)))
+        atomic_write_tensors(best, model_tensors)
         state.best = WeightsFile(str(best.relative_to(run_dir)), sha256_file(best), epoch=state.epoch)
     atomic_write_text(run_dir / CHECKPOINT_JSON, json.dumps(state.to_json(), indent=1, sort_keys=True))
 

@@ -27,7 +27,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from latent_atlas.runtime.bundle import bundled_names
-from latent_atlas.runtime.files import check_output_dir
+from latent_atlas.runtime.files import append_text, check_output_dir, directory_lock
 from latent_atlas.runtime.preprocessing import PIXEL_MAX
 
 from . import bundle_weights, distributed, own_data
@@ -218,8 +218,10 @@ def train(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | None 
     distributed.setup(job, device)
     finished = False
     try:
-        state = _train(config, run_dir, job, device, data_dir, resume, progress and job.is_main,
-                       plots and job.is_main, command)
+        # One writer per run directory: rank 0 writes for a torchrun job (train/distributed.py).
+        with directory_lock(run_dir, command) if job.is_main else nullcontext():
+            state = _train(config, run_dir, job, device, data_dir, resume, progress and job.is_main,
+                           plots and job.is_main, command)
         finished = True
         return state
     finally:
@@ -461,8 +463,7 @@ def _evaluate_epoch(run: _Run, epoch: int, totals: torch.Tensor, seen: int, seco
     if not all(math.isfinite(v) for v in record.values() if isinstance(v, float)):
         raise FloatingPointError(f"epoch {epoch + 1} evaluated to a non-finite -ELBO ({record['test_neg_elbo']}); "
                                  f"nothing was saved and the last good checkpoint in {run.run_dir} is kept; lower --lr")
-    with open(run.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    append_text(run.run_dir / METRICS_FILE, json.dumps(record) + "\n")
     if run.progress:
         test = (f"test -ELBO {record['test_neg_elbo']:.2f} nats (recon {record['test_recon']:.2f}, "
                 f"KL {record['test_kl']:.2f})")

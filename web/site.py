@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from latent_atlas.runtime import bundle as bundle_format
-from latent_atlas.runtime import bundle_schema, explorer_rules, preprocessing
+from latent_atlas.runtime import bundle_schema, explorer_rules, preprocessing, untrusted
 from latent_atlas.runtime.files import staged_folder
 
 from . import onnxruntime_web
@@ -51,6 +51,8 @@ def site_config(models: list[dict], ort_version: str) -> dict:
             "layouts": {name: asdict(layout) for name, layout in preprocessing.LAYOUTS.items()},
         },
         "explorer": explorer_rules.site_config(),
+        # The bounds the page applies to bundles a user opens (web/app/js/untrusted.js), the runtime's own.
+        "untrusted": untrusted.browser_limits(),
     }
 
 
@@ -89,12 +91,21 @@ def build_site(bundles: list[str | Path], out: Path, quiet: bool = False) -> Pat
             folder = staging / MODELS_DIR / slug
             folder.mkdir(parents=True)
             for filename in [bundle_format.MANIFEST, *item.manifest.files]:
-                shutil.copy2(item.path / filename, folder / filename)
+                _copy_bundle_file(item.path, filename, folder)
             models.append({"name": slug, "path": f"{MODELS_DIR}/{slug}/", "dataset": item.manifest.dataset.name})
         config = site_config(models, pin.version)
         (staging / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         (staging / MARKER).write_text("written by latent-atlas web\n", encoding="utf-8")
     return out
+
+
+def _copy_bundle_file(bundle: Path, filename: str, folder: Path) -> None:
+    """One file a bundle's manifest names into the site: only a regular file inside the bundle (a hostile
+    manifest must not pull a file from elsewhere on the disk into a site its user then publishes)."""
+    source = untrusted.contained(bundle, filename, bundle_format.BundleError, f"{bundle_format.MANIFEST} files")
+    untrusted.regular_size(source, bundle_format.BundleError)
+    (folder / filename).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, folder / filename)
 
 
 def site_sizes(site: Path) -> dict[str, int]:

@@ -209,9 +209,18 @@ def test_written_files_get_the_umask_not_a_temp_files_private_mode(capsys, tmp_p
         os.umask(mask)
 
 
-def test_a_folder_that_cannot_be_replaced_is_kept_as_it_was(tmp_path, monkeypatch):
-    """The web site's and onnxruntime-web's folders: the old one is deleted only once the new one is in place."""
+@pytest.mark.parametrize("exchange", ["refused", "unsupported"])
+def test_a_folder_that_cannot_be_replaced_is_kept_as_it_was(tmp_path, monkeypatch, exchange):
+    """The web site's and onnxruntime-web's folders: the old one is deleted only once the new one is in place
+    (swapped in one step where the system can, else by two renames)."""
+    from latent_atlas.runtime import files
     from latent_atlas.runtime.files import staged_folder
+
+    def no_exchange(a, b):
+        if exchange == "refused":
+            raise OSError(28, "No space left on device")
+        return False
+    monkeypatch.setattr(files, "exchange", no_exchange)
 
     target = tmp_path / "site"
     target.mkdir()

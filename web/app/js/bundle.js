@@ -4,6 +4,7 @@
 // checked against the site's bundle.schema.json, the schema Python's runtime checks it against.
 import { readNpz } from './npz.js';
 import { firstError } from './schema.js';
+import { parseJson } from './untrusted.js';
 
 export class BundleError extends Error {}
 
@@ -100,11 +101,10 @@ export function startReads(source) {
 export async function readBundle(source, reads = startReads(source)) {
   const label = source.prefix;
   let manifest;
-  const text = new TextDecoder().decode(await reads['bundle.json']);
   try {
-    manifest = JSON.parse(text);
+    manifest = parseJson(await reads['bundle.json'], `${label}bundle.json`);  // untrusted.js: the runtime's rules
   } catch (error) {
-    throw new BundleError(`${label}bundle.json: not valid JSON (${error.message}); expected a latent-atlas bundle manifest`);
+    throw new BundleError(`${error.message}; expected a latent-atlas bundle manifest`);
   }
   checkManifest(manifest, await bundleSchema(), label);
   checkMappable(manifest, label);
@@ -121,7 +121,7 @@ export async function readBundle(source, reads = startReads(source)) {
   }
   let arrays;
   try {
-    arrays = await readNpz(files['atlas.npz']);
+    arrays = await readNpz(files['atlas.npz'], { rows: true });
   } catch (error) {
     throw new BundleError(`${label}atlas.npz: not a readable atlas (${error.message}); expected an .npz with z_mean and labels`);
   }

@@ -13,6 +13,7 @@ import { createMap } from './map.js';
 import { showMessage } from './messages.js';
 import { createPreview } from './preview.js';
 import { ExplorerState } from './state.js';
+import { setLimits } from './untrusted.js';
 
 const params = new URLSearchParams(location.search);
 const $ = id => document.getElementById(id);
@@ -108,6 +109,7 @@ async function start() {
   app.loader.clearResults();
   try {
     state.configure(await readConfig());
+    setLimits(state.config.untrusted);  // the bounds on bundles, from the Python runtime
     state.timings.config = performance.now();
   } catch (error) {
     showMessage(`config.json could not be read (${error.message}); serve the folder that 'latent-atlas web --out' wrote`);
