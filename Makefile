@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LATENT_ATLAS_DATA ?= $(abspath ../shared/datasets)
 export LATENT_ATLAS_DATA
 
-.PHONY: test run venv system-deps models bench screenshots clean
+.PHONY: test test-fast run venv system-deps models bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,16 @@ system-deps:
 	@bash scripts/install-system-deps.sh
 
 # The import contracts (pyproject.toml, [tool.importlinter]) first; then the runtime's tests, in a process
-# where `import torch` fails: proof that it is torch-free.
+# where `import torch` fails: proof that it is torch-free. PYTEST_ARGS goes to both pytest runs.
+PYTEST_ARGS ?=
 test: venv system-deps
 	$(VENV)/bin/lint-imports
-	LATENT_ATLAS_BLOCK_TORCH=1 $(PY) -m pytest tests/runtime
-	$(PY) -m pytest --ignore=tests/runtime
+	LATENT_ATLAS_BLOCK_TORCH=1 $(PY) -m pytest tests/runtime $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/runtime $(PYTEST_ARGS)
+
+# The same, less every tier that is slow by construction (tests/conftest.py's --fast): the edit-test loop.
+test-fast:
+	@$(MAKE) --no-print-directory test PYTEST_ARGS=--fast
 
 run: venv
 	$(VENV)/bin/latent-atlas explore

@@ -45,7 +45,6 @@ def test_wheel_contains_every_subpackage_and_the_bundled_models(wheel):
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
 
 
-@pytest.mark.slow
 def test_plain_install_runs_without_torch(wheel, tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)

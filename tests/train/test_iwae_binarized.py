@@ -120,6 +120,7 @@ def binarized_run(tmp_path_factory, data_dir):
     return run
 
 
+@pytest.mark.slow
 def test_a_binarized_iwae_run_is_measured_on_binarized_images(binarized_run, data_dir):
     record = json.loads((binarized_run / "metrics.jsonl").read_text().splitlines()[-1])
     assert record["binarized"] is True and record["binarization_seed"] == 0 and record["selected_on"] == "validation"
@@ -131,6 +132,7 @@ def test_a_binarized_iwae_run_is_measured_on_binarized_images(binarized_run, dat
     assert saved["config"]["objective"] == "iwae" and saved["config"]["binarize"] == "dynamic"
 
 
+@pytest.mark.slow
 def test_its_bundle_says_its_likelihood_is_over_binarized_pixels(binarized_run, data_dir, tmp_path):
     out = export_bundle(binarized_run, tmp_path / "bundle", iw_samples=5, iw_images=200, data_dir=data_dir,
                         log=lambda _: None)
