@@ -97,6 +97,7 @@ def test_dreg_changes_only_the_encoders_gradient_to_the_doubly_reparameterised_o
     assert all(torch.equal(trained[name], grad_dreg[name]) for name in grad_dreg)
 
 
+@pytest.mark.slow  # 500 copies of the backward pass
 def test_dreg_has_the_standard_gradients_expectation():
     """Unbiased: over many draws for one image both estimators average to the same gradient of the
     posterior's mean and log-variance, within 4 standard errors. (Whether DReG's draws scatter less

@@ -294,6 +294,7 @@ def test_config_validation_and_schedules():
         TrainConfig(encoder_weight_decay=-1.0)
 
 
+@pytest.mark.slow  # the trainer's own steps on real MNIST
 @pytest.mark.parametrize("seed", [1, 6])
 def test_the_bottleneck_bias_keeps_the_encoder_units_alive(data_dir, seed):
     """The failure the default's bottleneck bias fixes, reproduced: with Keras' zero bias, Adam's first
