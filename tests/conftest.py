@@ -1,5 +1,7 @@
-"""Shared fixtures. Tests that need the real datasets read them from $LATENT_ATLAS_DATA (the Makefile
-points it at ../shared/datasets) and skip with the reason when the files are absent."""
+"""Shared fixtures and the suite's tiers. Tests that need the real datasets read them from $LATENT_ATLAS_DATA
+(the Makefile points it at ../shared/datasets) and skip with the reason when the files are absent. One tiny
+trained run and its export serve the whole session; each test is marked with the tiers of what it uses, and
+`pytest --fast` (`make test-fast`) leaves every tier out."""
 
 from __future__ import annotations
 
