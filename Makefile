@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LATENT_ATLAS_DATA ?= $(abspath ../shared/datasets)
 export LATENT_ATLAS_DATA
 
-.PHONY: test run venv system-deps models bench screenshots docs clean
+.PHONY: test test-fast run venv system-deps models bench screenshots docs clean
 
 # torch comes from PyTorch's CPU-only index: PyPI's Linux torch is a CUDA build, gigabytes of libraries.
 # CUDA users name another index: make venv TORCH_INDEX=https://pypi.org/simple ORT_EXTRA=gpu (PyPI's
@@ -40,13 +40,19 @@ system-deps:
 
 # The import contracts (pyproject.toml, [tool.importlinter]) first; then the browser explorer's rules under
 # Node's own test runner (no browser, no npm packages); then the runtime's tests, in a process where
-# `import torch` fails: proof that it is torch-free.
+# `import torch` fails: proof that it is torch-free; then the documentation, built strictly.
+# PYTEST_ARGS goes to both pytest runs.
+PYTEST_ARGS ?=
 test: venv system-deps
 	$(VENV)/bin/lint-imports
 	node --test web/tests/
-	LATENT_ATLAS_BLOCK_TORCH=1 $(PY) -m pytest tests/runtime
-	$(PY) -m pytest --ignore=tests/runtime
+	LATENT_ATLAS_BLOCK_TORCH=1 $(PY) -m pytest tests/runtime $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/runtime $(PYTEST_ARGS)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+# The same, less every tier that is slow by construction (tests/conftest.py's --fast): the edit-test loop.
+test-fast:
+	@$(MAKE) --no-print-directory test PYTEST_ARGS=--fast
 
 run: venv
 	$(VENV)/bin/latent-atlas explore

@@ -1,9 +1,12 @@
-"""Shared fixtures. Tests that need the real datasets read them from $LATENT_ATLAS_DATA (the Makefile
-points it at ../shared/datasets) and skip with the reason when the files are absent."""
+"""Shared fixtures and the suite's tiers. Tests that need the real datasets read them from $LATENT_ATLAS_DATA
+(the Makefile points it at ../shared/datasets) and skip with the reason when the files are absent. One tiny
+trained run and its export serve the whole session; each test is marked with the tiers of what it uses, and
+`pytest --fast` (`make test-fast`) leaves every tier out."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,3 +28,76 @@ def real_data_dir(dataset: str = "mnist") -> Path:
 def data_dir() -> Path:
     """The real dataset directory (MNIST files), or a skip naming what is missing."""
     return real_data_dir("mnist")
+
+
+# --- the session's shared model ----------------------------------------------------------------------
+# One tiny MNIST training and one fp32 export of it, for every test that needs "a trained run" or "its
+# bundle" and not a particular recipe. The per-epoch evaluation on 200 images is what the fine-tune tests
+# measure their own runs on, so that the figures compare. Read them; a test that changes a run works on
+# shared_run_copy.
+SHARED_RUN = dict(limit=2000, epochs=1, seed=0, eval_images=200)
+
+
+@pytest.fixture(scope="session")
+def shared_run(tmp_path_factory, data_dir) -> Path:
+    from latent_atlas.train.config import TrainConfig
+    from latent_atlas.train.train import train
+
+    run = tmp_path_factory.mktemp("shared") / "run"
+    train(TrainConfig(**SHARED_RUN), run, data_dir=data_dir, progress=False, plots=False)
+    return run
+
+
+@pytest.fixture(scope="session")
+def shared_bundle(tmp_path_factory, shared_run, data_dir) -> Path:
+    from latent_atlas.export.exporter import export_bundle
+
+    out = tmp_path_factory.mktemp("shared") / "mnist"
+    export_bundle(shared_run, out, iw_samples=2, iw_images=None, data_dir=data_dir, log=lambda _: None)
+    return out
+
+
+@pytest.fixture
+def shared_run_copy(shared_run, tmp_path) -> Path:
+    """A private copy of the shared run, for a test that resumes, damages or overwrites it."""
+    return Path(shutil.copytree(shared_run, tmp_path / "run"))
+
+
+# --- tiers -----------------------------------------------------------------------------------------
+# A test's tier follows from the fixtures it uses, directly or through other fixtures, so a new test that
+# opens Chromium, starts Xvfb, runs npm, builds the wheel or takes the shared trained run is marked without
+# anyone remembering to. Tests that train or export inline carry `slow` themselves. The markers are
+# registered (with what each means) in pyproject.toml.
+FIXTURE_TIERS = {
+    "playwright_driver": "browser",  # every Chromium context starts from it
+    "x_display": "xvfb",
+    "node_example": "npm",
+    "wheel": "wheel",
+    "shared_run": "slow",  # shared_bundle and shared_run_copy start from it
+}
+
+# The tiers, each with its per-test limit in seconds (pytest-timeout; fixture set-up counts, so the first
+# user of a session fixture pays for it); every other test has pyproject's `timeout`. A hang then fails one
+# test, not the run. The limits leave room for a CPU shared with other work.
+TIER_TIMEOUTS = {"slow": 1200, "distributed": 1800, "wheel": 1200, "npm": 900, "browser": 600, "xvfb": 600}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fast", action="store_true",
+                     help=f"the fast tier alone: deselect every test marked {', '.join(TIER_TIMEOUTS)}")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by the markers added here
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    slow = []
+    for item in items:
+        for name in sorted(FIXTURE_TIERS.keys() & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(FIXTURE_TIERS[name])
+        limits = [seconds for tier, seconds in TIER_TIMEOUTS.items() if item.get_closest_marker(tier)]
+        if limits and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(max(limits)))
+        if limits:
+            slow.append(item)
+    if config.getoption("fast") and slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item not in slow]

@@ -22,6 +22,7 @@ def test_bundled_model_is_intact_and_describes_its_provenance(name):
     assert manifest.export_command.startswith("latent-atlas export")
 
 
+@pytest.mark.slow  # the whole test set through ONNX
 def test_bundled_mnist_metrics_recomputed_from_onnx(data_dir):
     bundle = fmt.read("mnist")
     images, _ = data.load_split("mnist", "test", data_dir)
@@ -34,6 +35,7 @@ def test_bundled_mnist_metrics_recomputed_from_onnx(data_dir):
     assert recorded["test_iw_nll"] < recorded["test_neg_elbo"]
 
 
+@pytest.mark.slow  # the whole test set through ONNX
 def test_bundled_binarized_model_is_measured_on_binary_pixels_as_the_papers_do(data_dir):
     """Issue 14: its likelihood is over binarized pixels (the test set drawn once with the trainer's seed),
     and its recorded bound is the literature's estimator, IW-500 on all 10,000 test images."""

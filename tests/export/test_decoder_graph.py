@@ -50,6 +50,7 @@ def test_decoder_graph_matches_the_model(latent_dim):
         torch.testing.assert_close(DecoderGraph(model.decoder)(z), model.decode_probs(z), rtol=0, atol=2e-6)
 
 
+@pytest.mark.slow  # an ONNX export
 def test_exported_decoder_has_no_col2im_or_im2col_bound_layers():
     proto = to_onnx_models(VAE(2))[fmt.DECODER]
     ops = [node.op_type for node in proto.graph.node]

@@ -7,7 +7,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from latent_atlas.train import own_data
+
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 
 def test_two_processes_train_on_your_own_images(tmp_path, make_letters):

@@ -9,9 +9,8 @@ from latent_atlas.train.config import TrainConfig
 from latent_atlas.train.train import train
 
 
-def test_your_own_images_fine_tune_from_an_mnist_run(tmp_path, data_dir, make_letters):
-    mnist, tuned = tmp_path / "mnist", tmp_path / "letters"
-    train(TrainConfig(limit=500, epochs=1, eval_images=200), mnist, data_dir=data_dir, progress=False, plots=False)
+def test_your_own_images_fine_tune_from_an_mnist_run(tmp_path, shared_run, make_letters):
+    mnist, tuned = shared_run, tmp_path / "letters"  # the session's MNIST run (tests/conftest.py)
     letters = make_letters(tmp_path / "images", per_class=20, letters="ACE")
     # A learning rate too small to move the weights: the letters run must hold MNIST's after its epoch.
     train(TrainConfig(dataset=str(letters), epochs=1, batch_size=16, lr=1e-12, lr_schedule="constant",

@@ -84,6 +84,7 @@ def test_quadrature_gives_the_exact_likelihood_under_either_prior():
     assert abs(evaluation.grid_log_likelihood(_OneBumpDecoder(), x[:1], spacing=0.5)[0] - exact) > 0.1
 
 
+@pytest.mark.slow  # two fine grids and K = 1000: as much computing as a tiny training
 def test_quadrature_is_the_likelihood_the_bounds_approach(model, images):
     x = images[:10]
     # the images the model drew from its prior are coded well within 4 of the origin

@@ -31,7 +31,7 @@ from latent_atlas.train.config import TrainConfig
 from latent_atlas.train.distributed import Distributed
 from latent_atlas.train.train import train
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 # float32 (no bf16 autocast) so that the one-process comparison is about the sharding alone.
 FP32 = dict(limit=1001, epochs=1, batch_size=32, val_size=500, eval_images=500, bf16=False, seed=0)

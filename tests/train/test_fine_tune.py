@@ -21,10 +21,9 @@ STILL = dict(lr=1e-12, lr_schedule="constant")
 
 
 @pytest.fixture(scope="module")
-def source_run(tmp_path_factory, data_dir) -> Path:
-    run = tmp_path_factory.mktemp("source") / "run"
-    train(TrainConfig(epochs=1, **TINY), run, data_dir=data_dir, progress=False, plots=False)
-    return run
+def source_run(shared_run) -> Path:
+    """The session's shared run (tests/conftest.py): evaluated on as many images as TINY's, so figures compare."""
+    return shared_run
 
 
 def model_weights(run: Path, which: str) -> dict[str, torch.Tensor]:
@@ -101,10 +100,9 @@ def test_resume_keeps_its_source_and_refuses_another(tmp_path, data_dir, source_
 
 
 @pytest.fixture(scope="module")
-def source_bundle(tmp_path_factory, data_dir, source_run) -> Path:
-    bundle = tmp_path_factory.mktemp("bundle") / "source"
-    assert cli(["export", str(source_run), "--out", str(bundle), "--iw-samples", "0", "--data-dir", str(data_dir)]) == 0
-    return bundle
+def source_bundle(shared_bundle) -> Path:
+    """The shared run's fp32 export."""
+    return shared_bundle
 
 
 def test_a_fine_tune_from_a_bundle_starts_from_the_weights_it_was_exported_from(tmp_path, data_dir, source_run,

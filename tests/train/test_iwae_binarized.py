@@ -97,6 +97,7 @@ def test_dreg_changes_only_the_encoders_gradient_to_the_doubly_reparameterised_o
     assert all(torch.equal(trained[name], grad_dreg[name]) for name in grad_dreg)
 
 
+@pytest.mark.slow  # 500 copies of the backward pass
 def test_dreg_has_the_standard_gradients_expectation():
     """Unbiased: over many draws for one image both estimators average to the same gradient of the
     posterior's mean and log-variance, within 4 standard errors. (Whether DReG's draws scatter less
@@ -120,6 +121,7 @@ def binarized_run(tmp_path_factory, data_dir):
     return run
 
 
+@pytest.mark.slow
 def test_a_binarized_iwae_run_is_measured_on_binarized_images(binarized_run, data_dir):
     record = json.loads((binarized_run / "metrics.jsonl").read_text().splitlines()[-1])
     assert record["binarized"] is True and record["binarization_seed"] == 0 and record["selected_on"] == "validation"
@@ -131,6 +133,7 @@ def test_a_binarized_iwae_run_is_measured_on_binarized_images(binarized_run, dat
     assert saved["config"]["objective"] == "iwae" and saved["config"]["binarize"] == "dynamic"
 
 
+@pytest.mark.slow
 def test_its_bundle_says_its_likelihood_is_over_binarized_pixels(binarized_run, data_dir, tmp_path):
     out = export_bundle(binarized_run, tmp_path / "bundle", iw_samples=5, iw_images=200, data_dir=data_dir,
                         log=lambda _: None)

@@ -45,6 +45,7 @@ def straight_run(tmp_path_factory, data_dir) -> Path:
     return run
 
 
+@pytest.mark.slow
 def test_writes_metrics_plots_and_checkpoint(tmp_path, data_dir):
     run = tmp_path / "run"
     state = train(TrainConfig(limit=500, epochs=1, seed=0, **QUICK), run, data_dir=data_dir, progress=False)
@@ -64,6 +65,7 @@ def test_writes_metrics_plots_and_checkpoint(tmp_path, data_dir):
     assert set(checkpoint.model_state("best")) == set(checkpoint.model_state("last"))
 
 
+@pytest.mark.slow
 def test_no_latent_scatter_above_two_dims(tmp_path, data_dir):
     run = tmp_path / "run"
     train(TrainConfig(limit=200, epochs=1, latent_dim=3, **QUICK), run, data_dir=data_dir, progress=False)
@@ -71,6 +73,7 @@ def test_no_latent_scatter_above_two_dims(tmp_path, data_dir):
     assert not (run / "plots" / "epoch-0001-latent.png").exists()
 
 
+@pytest.mark.slow
 def test_resume_gives_identical_weights(tmp_path, data_dir, straight_run):
     run = tmp_path / "run"
     train(TrainConfig(**{**SMALL, "epochs": 1}), run, data_dir=data_dir, progress=False, plots=False)
@@ -80,6 +83,7 @@ def test_resume_gives_identical_weights(tmp_path, data_dir, straight_run):
     assert epochs == [1, 2]
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_other_seed_differs(tmp_path, data_dir):
     config = dict(limit=300, epochs=1, batch_size=64, **QUICK)
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
@@ -96,6 +100,7 @@ def _start_cli_training(run: Path, data_dir: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_mid_epoch_and_resumes_exactly(tmp_path, data_dir, straight_run, wait_for_epoch):
     run = tmp_path / "run"
     process = _start_cli_training(run, data_dir)
@@ -112,6 +117,7 @@ def test_ctrl_c_saves_mid_epoch_and_resumes_exactly(tmp_path, data_dir, straight
     assert_same_weights(run, straight_run)
 
 
+@pytest.mark.slow
 def test_sigkill_loses_at_most_the_current_epoch(tmp_path, data_dir, straight_run, wait_for_epoch):
     run = tmp_path / "run"
     process = _start_cli_training(run, data_dir)
@@ -127,6 +133,7 @@ def test_sigkill_loses_at_most_the_current_epoch(tmp_path, data_dir, straight_ru
     assert not list(run.glob("**/*.tmp")), "a temporary file was left behind"
 
 
+@pytest.mark.slow
 def test_early_stopping_and_the_best_epoch_follow_the_validation_split(tmp_path, data_dir, monkeypatch):
     """The test set improves every epoch while the validation split gets worse: the validation decides."""
     validation, test = iter([100.0, 101.0, 102.0, 103.0]), iter([100.0, 99.0, 98.0, 97.0])
@@ -146,6 +153,7 @@ def test_early_stopping_and_the_best_epoch_follow_the_validation_split(tmp_path,
     assert {r["selected_on"] for r in records} == {"validation"}
 
 
+@pytest.mark.slow
 def test_an_iwae_run_is_selected_on_its_k_sample_bound_not_on_the_elbo(tmp_path, data_dir, monkeypatch, capsys):
     """The validation ELBO improves every epoch while the trained bound gets worse: the bound decides."""
     elbo = iter(range(100, 0, -1))  # validation, then test, each epoch: 100, 99; 98, 97; ...
@@ -176,6 +184,7 @@ def test_an_iwae_run_is_selected_on_its_k_sample_bound_not_on_the_elbo(tmp_path,
     assert RunState.from_json(old, "old").early_stopping.metric == "neg_elbo"
 
 
+@pytest.mark.slow
 def test_val_size_zero_selects_on_the_test_set_and_says_so(tmp_path, data_dir, monkeypatch):
     test = iter([100.0, 101.0, 102.0])
     monkeypatch.setattr(train_module, "evaluate_elbo", lambda model, x, **k: dict(neg_elbo=next(test), recon=0.0, kl=0.0))
@@ -210,9 +219,8 @@ def test_non_finite_loss_stops_with_a_clear_error(tmp_path, data_dir, monkeypatc
         train(TrainConfig(limit=64, epochs=1, **QUICK), tmp_path / "run", data_dir=data_dir, progress=False, plots=False)
 
 
-def test_refuses_to_overwrite_a_run(tmp_path, data_dir, capsys):
-    run = tmp_path / "run"
-    train(TrainConfig(limit=64, epochs=1, **QUICK), run, data_dir=data_dir, progress=False, plots=False)
+def test_refuses_to_overwrite_a_run(shared_run_copy, data_dir, capsys):
+    run = shared_run_copy
     before = (run / "checkpoint.json").read_bytes()
     assert cli(["train", "--out", str(run), "--limit", "64", "--epochs", "1", "--data-dir", str(data_dir)]) == 2
     assert "already holds a run" in capsys.readouterr().err
@@ -223,6 +231,7 @@ def test_refuses_to_overwrite_a_run(tmp_path, data_dir, capsys):
     assert (run / "checkpoint.json").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_resume_past_the_cosine_horizon_says_what_to_do(tmp_path, data_dir, capsys):
     run = tmp_path / "run"
     train(TrainConfig(limit=64, epochs=1, lr_decay_epochs=1, **QUICK), run, data_dir=data_dir, progress=False, plots=False)
@@ -235,9 +244,8 @@ def test_resume_without_a_checkpoint_says_so(tmp_path, capsys):
     assert "no such run directory" in capsys.readouterr().err
 
 
-def test_corrupt_checkpoint_is_a_clear_error(tmp_path, data_dir):
-    run = tmp_path / "run"
-    train(TrainConfig(limit=64, epochs=1, **QUICK), run, data_dir=data_dir, progress=False, plots=False)
+def test_corrupt_checkpoint_is_a_clear_error(shared_run_copy):
+    run = shared_run_copy
     weights_file = run / load_checkpoint(run).state.last.file
     weights_file.write_bytes(weights_file.read_bytes()[:-10])
     with pytest.raises(ValueError, match="SHA-256 does not match"):
@@ -286,6 +294,7 @@ def test_config_validation_and_schedules():
         TrainConfig(encoder_weight_decay=-1.0)
 
 
+@pytest.mark.slow  # the trainer's own steps on real MNIST
 @pytest.mark.parametrize("seed", [1, 6])
 def test_the_bottleneck_bias_keeps_the_encoder_units_alive(data_dir, seed):
     """The failure the default's bottleneck bias fixes, reproduced: with Keras' zero bias, Adam's first
@@ -322,6 +331,7 @@ def test_encoder_weight_decay_acts_on_the_encoder_alone():
             assert torch.equal(p.detach(), before[name]), name
 
 
+@pytest.mark.slow
 def test_evaluate_command(tmp_path, data_dir, capsys):
     run = tmp_path / "run"
     train(TrainConfig(limit=500, epochs=1), run, data_dir=data_dir, progress=False, plots=False)

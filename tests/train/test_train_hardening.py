@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections import OrderedDict
 from pathlib import Path
 
@@ -25,10 +26,26 @@ from latent_atlas.train.train import train
 TINY = dict(limit=64, batch_size=32, epochs=1, eval_images=500)  # two batches; a quick per-epoch evaluation
 
 
-def tiny_run(tmp_path: Path, data_dir, **overrides) -> Path:
-    run = tmp_path / "run"
-    train(TrainConfig(**{**TINY, **overrides}), run, data_dir=data_dir, progress=False, plots=False)
-    return run
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory, data_dir):
+    """tiny_runs(**overrides) -> a run of TINY with those settings, trained once for the whole module."""
+    trained: dict[tuple, Path] = {}
+
+    def get(**overrides) -> Path:
+        settings = {**TINY, **overrides}
+        key = tuple(sorted(settings.items()))
+        if key not in trained:
+            trained[key] = tmp_path_factory.mktemp("tiny") / "run"
+            train(TrainConfig(**settings), trained[key], data_dir=data_dir, progress=False, plots=False)
+        return trained[key]
+
+    return get
+
+
+@pytest.fixture
+def tiny_run(tiny_runs, tmp_path):
+    """tiny_run(**overrides) -> this test's own copy of that run, to resume or damage."""
+    return lambda **overrides: Path(shutil.copytree(tiny_runs(**overrides), tmp_path / "run"))
 
 
 def one_line(err: str, command: str = "train") -> str:
@@ -38,9 +55,10 @@ def one_line(err: str, command: str = "train") -> str:
 
 # --- resume rules: one owner (resolve_config) for the CLI and the API ------------------------------
 
-def test_resume_checks_the_horizon_of_the_saved_run_not_the_default_preset(tmp_path, data_dir, monkeypatch):
+@pytest.mark.slow
+def test_resume_checks_the_horizon_of_the_saved_run_not_the_default_preset(tiny_run, data_dir, monkeypatch):
     """Issue 11: --epochs 30 on a run started with --lr-decay-epochs 50 was refused against the default 20."""
-    run = tiny_run(tmp_path, data_dir, lr_decay_epochs=50)
+    run = tiny_run(lr_decay_epochs=50)
     resumed = {}
 
     def fake_train(config, out, **kwargs):  # the CLI's resolution is what is tested; 30 epochs are not needed
@@ -66,8 +84,9 @@ def test_resolve_config_rules():
     assert fresh == TrainConfig.from_preset("seed", epochs=3)
 
 
-def test_the_api_resumes_by_the_same_rules(tmp_path, data_dir):
-    run = tiny_run(tmp_path, data_dir, lr_decay_epochs=50)
+@pytest.mark.slow
+def test_the_api_resumes_by_the_same_rules(tiny_run, data_dir):
+    run = tiny_run(lr_decay_epochs=50)
     state = train(TrainConfig(limit=64, epochs=2, lr_decay_epochs=2, seed=9, eval_images=500), run, data_dir=data_dir, resume=True,
                   progress=False, plots=False)
     assert state.epoch == 2 and state.config.lr_decay_epochs == 50 and state.config.seed == 0  # the saved run rules
@@ -83,8 +102,9 @@ def test_non_finite_options_are_refused(tmp_path, capsys, option, value):
     assert not (tmp_path / "run").exists()
 
 
-def test_a_late_nan_is_never_saved_and_the_last_good_checkpoint_stays(tmp_path, data_dir, monkeypatch):
-    run = tiny_run(tmp_path, data_dir, epochs=1, lr_decay_epochs=5)
+@pytest.mark.slow
+def test_a_late_nan_is_never_saved_and_the_last_good_checkpoint_stays(tiny_run, data_dir, monkeypatch):
+    run = tiny_run(epochs=1, lr_decay_epochs=5)
     before = (run / CHECKPOINT_JSON).read_bytes()
     good = load_checkpoint(run).tensors("last")
     real_loss, calls = train_module.elbo_loss, {"n": 0}
@@ -106,6 +126,7 @@ def test_a_late_nan_is_never_saved_and_the_last_good_checkpoint_stays(tmp_path, 
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1  # no line for the epoch that was not saved
 
 
+@pytest.mark.slow
 def test_nan_weights_are_never_saved(tmp_path, data_dir, monkeypatch):
     real_step = train_module.TrainingStep.__call__
 
@@ -134,8 +155,9 @@ def _rewrite_last(run: Path, change) -> None:
     (run / CHECKPOINT_JSON).write_text(json.dumps(meta))
 
 
-def test_resuming_weights_of_the_wrong_shape_is_one_line(tmp_path, data_dir, capsys):
-    run = tiny_run(tmp_path, data_dir, lr_decay_epochs=5)
+@pytest.mark.slow
+def test_resuming_weights_of_the_wrong_shape_is_one_line(tiny_run, data_dir, capsys):
+    run = tiny_run(lr_decay_epochs=5)
     _rewrite_last(run, lambda t: {**t, "model.encoder.z_mean.weight": torch.zeros(3, 32)})
     assert cli(["train", "--out", str(run), "--resume", "--epochs", "2", "--data-dir", str(data_dir)]) == 2
     err = one_line(capsys.readouterr().err)
@@ -185,8 +207,9 @@ def test_old_index_named_weights_load_and_compute_the_same():
     assert set(migrate_state_dict(legacy.state_dict())) == set(model.state_dict())
 
 
-def test_an_old_run_still_resumes_and_exports_its_weights(tmp_path, data_dir):
-    run = tiny_run(tmp_path, data_dir, lr_decay_epochs=5)
+@pytest.mark.slow
+def test_an_old_run_still_resumes_and_exports_its_weights(tiny_run, data_dir):
+    run = tiny_run(lr_decay_epochs=5)
     new_to_old = {new: old for old, new in __import__("latent_atlas.train.model", fromlist=["LEGACY_NAMES"]).LEGACY_NAMES.items()}
 
     def to_old_names(tensors):

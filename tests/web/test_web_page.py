@@ -16,6 +16,9 @@ from latent_atlas.runtime.latent import interpolation_path
 
 EXACT = 1e-4          # through the test hook: float32 outputs of the same ONNX graph
 CANVAS = 1 / 255 + 1e-6  # through the canvas: one 8-bit step
+# Every test here drives Chromium; the WebGPU one takes its context through request.getfixturevalue, which
+# the fixture-based marking (tests/conftest.py) cannot see.
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
