@@ -22,3 +22,12 @@ MAX_IW_SAMPLES = 10_000
 # image): the default 2-D grid, 251,001 points, takes about a minute for 10,000 images on 2 cores, so
 # this bound about a quarter of an hour.
 MAX_QUADRATURE_POINTS = 4_000_000
+
+# Image shapes of the model family (train/family.py). A 256 x 256 side is already 84 times MNIST's pixels
+# per channel: beyond it a 2-D latent cannot organise the detail, and training on a CPU becomes impractical.
+MAX_IMAGE_SIDE = 256
+# The encoder's Dense layer reads the last feature map whole: a side that halves evenly too seldom (100 ends
+# at 25 x 25) would leave it millions of weights, more than the rest of the model, so such a side is refused.
+MAX_HIDDEN_VALUES = 65_536
+# `latent-atlas make-dataset` builds its images in memory before writing them: 2 GiB of uint8 pixels.
+MAX_GENERATED_BYTES = 1 << 31
