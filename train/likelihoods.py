@@ -70,7 +70,7 @@ def continuous_bernoulli_log_normalizer(eta: torch.Tensor) -> torch.Tensor:
         # log|e^e - 1| = max(e, 0) + log(1 - e^-|e|), which neither overflows nor cancels.
         return e.clamp(min=0) + torch.log(-torch.expm1(-e.abs())) - torch.log(e.abs())
 
-    return _where_taylor(eta, closed_form, lambda e: e / 2 + e.pow(2) / 24 - e.pow(4) / 2880)
+    return _where_taylor(eta, closed_form, lambda e: e / 2 + e.pow(2) / 24 - e.pow(4) / 2880 + e.pow(6) / 181440)
 
 
 def continuous_bernoulli_mean(eta: torch.Tensor) -> torch.Tensor:
@@ -78,17 +78,14 @@ def continuous_bernoulli_mean(eta: torch.Tensor) -> torch.Tensor:
     def closed_form(e: torch.Tensor) -> torch.Tensor:
         return -1.0 / torch.expm1(-e) - 1.0 / e
 
-    return _where_taylor(eta, closed_form, lambda e: 0.5 + e / 12 - e.pow(3) / 720)
+    return _where_taylor(eta, closed_form, lambda e: 0.5 + e / 12 - e.pow(3) / 720 + e.pow(5) / 30240)
 
 
-def _log_sigmoid_difference(upper: torch.Tensor, lower: torch.Tensor) -> torch.Tensor:
-    """log(sigmoid(upper) - sigmoid(lower)) for upper > lower, from whichever side of 0 keeps its digits:
-    sigmoid(a) - sigmoid(b) = sigmoid(-b) - sigmoid(-a), and both sigmoids are near 1 when a and b are large."""
-    flip = (upper + lower) > 0
-    a = torch.where(flip, -lower, upper)
-    b = torch.where(flip, -upper, lower)
-    log_a, log_b = F.logsigmoid(a), F.logsigmoid(b)
-    return log_a + torch.log(-torch.expm1(log_b - log_a))
+def _log_sigmoid_difference(upper: torch.Tensor, lower: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+    """log(sigmoid(upper) - sigmoid(lower)) for width = upper - lower > 0, through the identity
+    sigmoid(a) - sigmoid(b) = sigmoid(a) sigmoid(-b) (1 - e^-(a - b)): no two nearly equal numbers are
+    subtracted, whether both sigmoids are near 0, near 1 or (a wide logistic) near one half."""
+    return F.logsigmoid(upper) + F.logsigmoid(-lower) + torch.log(-torch.expm1(-width))
 
 
 @dataclass(frozen=True)
@@ -146,10 +143,10 @@ class DiscretizedLogistic(Likelihood):
         # x on the bins' centres k / 255; the edge bins reach to -inf and +inf.
         x = torch.round(x.float() * (PIXEL_LEVELS - 1)) / (PIXEL_LEVELS - 1)
         half = 0.5 / (PIXEL_LEVELS - 1)
-        upper = (x + half - location) * inv_scale
-        lower = (x - half - location) * inv_scale
-        # Every branch is finite everywhere (upper > lower), so the ones thrown away put no NaN in the gradient.
-        interior = _log_sigmoid_difference(upper, lower)
+        half_scaled, centred = half * inv_scale, (x - location) * inv_scale  # in the logistic's units
+        upper, lower = centred + half_scaled, centred - half_scaled
+        # Every branch is finite everywhere, so the ones thrown away put no NaN in the gradient.
+        interior = _log_sigmoid_difference(upper, lower, 2 * half_scaled)
         log_p = torch.where(x < half, F.logsigmoid(upper), torch.where(x > 1 - half, F.logsigmoid(-lower), interior))
         return _sum_pixels(log_p)
 
