@@ -120,10 +120,12 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Maps z to Bernoulli logits; apply a sigmoid (see `VAE.decode_probs`) to get pixel intensities.
+    """Maps z to logits, one per pixel and channel, which the likelihood reads (train/likelihoods.py); its
+    `mean` gives pixel values, for the Bernoulli a sigmoid (see `VAE.decode_probs`).
 
     It mirrors the encoder's halvings: `upsample` is always the last, full-resolution stage (the seed's only
-    one); an image halved more than once has the stages before it in `upsamples` (absent for the seed)."""
+    one); an image halved more than once has the stages before it in `upsamples` (empty for the seed, so
+    its state dict is unchanged)."""
 
     def __init__(self, latent_dim: int = 2, image_shape: tuple[int, int, int] = IMAGE_SHAPE):
         super().__init__()
@@ -131,11 +133,10 @@ class Decoder(nn.Module):
         self.hidden_shape = arch.hidden_shape
         self.dense = nn.Linear(latent_dim, math.prod(arch.hidden_shape))
         widths = arch.widths[::-1]  # from the hidden map's width down to the full resolution's
-        if arch.halvings > 1:
-            stages = OrderedDict()
-            for i, (w_in, w_out) in enumerate(zip(widths[:-2], widths[1:-1]), start=1):
-                stages[f"stage{i}"], stages[f"relu{i}"] = _upsample(w_in, w_out), nn.ReLU()
-            self.upsamples = nn.Sequential(stages)
+        stages = OrderedDict()
+        for i, (w_in, w_out) in enumerate(zip(widths[:-2], widths[1:-1]), start=1):
+            stages[f"stage{i}"], stages[f"relu{i}"] = _upsample(w_in, w_out), nn.ReLU()
+        self.upsamples = nn.Sequential(stages)
         self.upsample = _upsample(widths[-2], widths[-1])
         self.to_logits = nn.Conv2d(widths[-1], arch.image_shape[0], 3, padding=1)
 
@@ -144,10 +145,7 @@ class Decoder(nn.Module):
         return F.relu(self.dense(z)).view(-1, *self.hidden_shape)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.hidden(z)
-        if hasattr(self, "upsamples"):
-            h = self.upsamples(h)
-        return self.to_logits(F.relu(self.upsample(h)))
+        return self.to_logits(F.relu(self.upsample(self.upsamples(self.hidden(z)))))
 
 
 # Checkpoints written before the layers had names used the positions in nn.Sequential containers;
@@ -210,7 +208,7 @@ class VAE(nn.Module):
         return self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Bernoulli logits, shape [N, *image_shape]."""
+        """The logits, shape [N, *image_shape] (Bernoulli logits for the seed's objectives)."""
         return self.decoder(z)
 
     def decode_probs(self, z: torch.Tensor) -> torch.Tensor:
