@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import colorsys
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -125,6 +127,17 @@ def test_make_dataset_writes_the_file(tmp_path, capsys):
     assert printed.startswith(f"{out / 'sprites.npz'}: 40 sprites, 28x28 RGB, seed 2;") and "rotation" in printed
     with np.load(out / "sprites.npz") as archive:
         assert np.array_equal(archive["images"], make_sprites(40, 28, seed=2).images)
+
+
+def test_make_dataset_runs_without_torch(tmp_path):
+    # The plain install has no torch (nor the train extra): make-dataset must not need it.
+    blocked = "; ".join(f"sys.modules[{name!r}] = None" for name in ("torch", "onnx", "onnxscript", "matplotlib"))
+    code = (f"import sys; {blocked}; from latent_atlas.cli.main import main; "
+            f"sys.exit(main(['make-dataset', 'sprites', '--out', {str(tmp_path)!r}, '--count', '8', '--size', '32']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    with np.load(tmp_path / "sprites.npz") as archive:
+        assert np.array_equal(archive["images"], make_sprites(8, 32, seed=0).images)
 
 
 def test_make_dataset_never_replaces_a_file(tmp_path, capsys):
