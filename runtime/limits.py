@@ -52,3 +52,13 @@ SERVER_LISTEN_BACKLOG = 1024
 # An .npy header (a short Python dict literal, about 100 bytes): numpy's own default bound, applied by
 # the browser too, so a header cannot make either side parse megabytes.
 MAX_NPY_HEADER_BYTES = 10_000
+
+# --- the model family's image shapes and generated data sets ---
+# Image shapes of the model family (train/family.py). A 256 x 256 side is already 84 times MNIST's pixels
+# per channel: beyond it a 2-D latent cannot organise the detail, and training on a CPU becomes impractical.
+MAX_IMAGE_SIDE = 256
+# The encoder's Dense layer reads the last feature map whole: a side that halves evenly too seldom (100 ends
+# at 25 x 25) would leave it millions of weights, more than the rest of the model, so such a side is refused.
+MAX_HIDDEN_VALUES = 65_536
+# `latent-atlas make-dataset` builds its images in memory before writing them: 2 GiB of uint8 pixels.
+MAX_GENERATED_BYTES = 1 << 31

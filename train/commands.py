@@ -1,4 +1,5 @@
-"""`latent-atlas train` and `latent-atlas evaluate` (torch is imported only when they run)."""
+"""`latent-atlas train`, `latent-atlas evaluate` (torch is imported only when they run) and `latent-atlas
+make-dataset` (torch-free)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from latent_atlas.runtime.preprocessing import LAYOUTS
 
 from .config import PRESETS as PRESET_SETTINGS, TrainConfig
 from .options import BINARIZE, DEVICES, IWAE_GRADIENTS, LR_SCHEDULES, OBJECTIVES, PRESETS, WEIGHTS
+from .sprites import DEFAULT_COUNT as SPRITES_COUNT, DEFAULT_SEED as SPRITES_SEED, DEFAULT_SIZE as SPRITES_SIZE
 
 DEFAULT = PRESET_SETTINGS["default"]  # the help text quotes the recommended recipe, never a copy of it
 
@@ -105,6 +107,18 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=run_evaluate)
 
+    p = subparsers.add_parser("make-dataset", help="write a procedural colour data set with known factors (sprites)",
+                              description="Write DIR/sprites.npz: coloured shapes in the manner of dSprites, each drawn "
+                                          "from known factors (shape, hue, scale, rotation, x, y), seeded; train on it "
+                                          "with --dataset DIR/sprites.npz.")
+    p.add_argument("name", choices=["sprites"])
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write sprites.npz into (created if needed)")
+    p.add_argument("--count", type=int, default=SPRITES_COUNT, help=f"images (default {SPRITES_COUNT:,})")
+    p.add_argument("--size", type=int, default=SPRITES_SIZE,
+                   help=f"side in pixels, a multiple of 4 the model family supports (default {SPRITES_SIZE})")
+    p.add_argument("--seed", type=int, default=SPRITES_SEED, help=f"the same seed gives the same file (default {SPRITES_SEED})")
+    p.set_defaults(handler=run_make_dataset)
+
 
 def run_train(args) -> int:
     if args.nproc is not None and "WORLD_SIZE" not in os.environ:
@@ -178,6 +192,15 @@ def run_evaluate(args) -> int:
           f"chosen on the {result['selected_on']} split by {result['selected_by']}) · figures on the {result['split']} set")
     for key, value in rows:
         print(f"  {key:<{width}}  {value:>10}")
+    return 0
+
+
+def run_make_dataset(args) -> int:
+    from .sprites import FACTOR_NAMES, write_sprites
+
+    path = write_sprites(args.out, count=args.count, size=args.size, seed=args.seed)
+    print(f"{path}: {args.count:,} sprites, {args.size}x{args.size} RGB, seed {args.seed}; labelled by shape, "
+          f"factors {', '.join(FACTOR_NAMES)}")
     return 0
 
 

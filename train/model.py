@@ -7,6 +7,9 @@ https://arxiv.org/abs/1312.6114.
     encoder: convs (Conv 32 -> Conv 64/s2 -> Conv 64 -> Conv 64) -> bottleneck (Dense 32) -> (z_mean, z_logvar)
     decoder: dense (Dense 14*14*64) -> upsample (ConvTranspose 32/s2) -> to_logits (Conv 1; sigmoid for inference)
 
+That is the 1 x 28 x 28 member of a family: other image shapes get one stride-2 stage per halving and
+the widths train/family.py derives (`VAE(image_shape=...)`); the seed's layer names stay those above.
+
 Three objectives live here:
   * `elbo_loss`: the correct negative ELBO in nats, what the `default` preset trains and what
     evaluation always reports.
@@ -27,9 +30,12 @@ from torch import nn
 
 from latent_atlas.runtime.bundle import IMAGE_SHAPE  # noqa: F401  (the one definition; re-exported)
 
+from .family import Architecture, architecture
+from .likelihoods import bernoulli_nll  # noqa: F401  (its owner is likelihoods.py; re-exported)
 from .options import IwaeGradient
 
-HIDDEN_SHAPE = (64, 14, 14)  # the decoder's dense output, as feature maps (the encoder's last conv's shape)
+# The seed's decoder dense output as feature maps, (64, 14, 14): the encoder's last conv's shape.
+HIDDEN_SHAPE = architecture(IMAGE_SHAPE).hidden_shape
 NUM_PIXELS = math.prod(IMAGE_SHAPE)
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -70,18 +76,32 @@ def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * torch.sum(_LOG_2PI + z.pow(2), dim=-1)
 
 
+def _encoder_convs(arch: Architecture) -> OrderedDict:
+    """conv1 at full resolution, one stride-2 conv per halving, two more at the last resolution, numbered
+    in order: the seed's conv1 .. conv4, with conv2 its one stride-2 stage."""
+    widths = arch.widths
+    convs = [nn.Conv2d(arch.image_shape[0], widths[0], 3, padding=1)]
+    convs += [nn.Conv2d(w_in, w_out, 3, stride=2, padding=1) for w_in, w_out in zip(widths, widths[1:])]
+    convs += [nn.Conv2d(widths[-1], widths[-1], 3, padding=1) for _ in range(2)]
+    layers = OrderedDict()
+    for i, conv in enumerate(convs, start=1):
+        layers[f"conv{i}"], layers[f"relu{i}"] = conv, nn.ReLU()
+    return layers
+
+
+def _upsample(w_in: int, w_out: int) -> nn.ConvTranspose2d:
+    # padding=1, output_padding=1 is Keras' padding="same" for a stride-2 transpose: an exact doubling (14 -> 28).
+    return nn.ConvTranspose2d(w_in, w_out, 3, stride=2, padding=1, output_padding=1)
+
+
 class Encoder(nn.Module):
     """Layers are named, not indexed: init, diagnostics and export reach them by name (see LEGACY_NAMES)."""
 
-    def __init__(self, latent_dim: int = 2):
+    def __init__(self, latent_dim: int = 2, image_shape: tuple[int, int, int] = IMAGE_SHAPE):
         super().__init__()
-        self.convs = nn.Sequential(OrderedDict([
-            ("conv1", nn.Conv2d(1, 32, 3, padding=1)), ("relu1", nn.ReLU()),
-            ("conv2", nn.Conv2d(32, 64, 3, stride=2, padding=1)), ("relu2", nn.ReLU()),
-            ("conv3", nn.Conv2d(64, 64, 3, padding=1)), ("relu3", nn.ReLU()),
-            ("conv4", nn.Conv2d(64, 64, 3, padding=1)), ("relu4", nn.ReLU()),
-        ]))
-        self.bottleneck = nn.Linear(math.prod(HIDDEN_SHAPE), 32)  # the Dense 32 whose ReLUs both heads read
+        arch = architecture(image_shape)
+        self.convs = nn.Sequential(_encoder_convs(arch))
+        self.bottleneck = nn.Linear(math.prod(arch.hidden_shape), 32)  # the Dense 32 whose ReLUs both heads read
         self.z_mean = nn.Linear(32, latent_dim)
         self.z_logvar = nn.Linear(32, latent_dim)
 
@@ -100,21 +120,32 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Maps z to Bernoulli logits; apply a sigmoid (see `VAE.decode_probs`) to get pixel intensities."""
+    """Maps z to logits, one per pixel and channel, which the likelihood reads (train/likelihoods.py); its
+    `mean` gives pixel values, for the Bernoulli a sigmoid (see `VAE.decode_probs`).
 
-    def __init__(self, latent_dim: int = 2):
+    It mirrors the encoder's halvings: `upsample` is always the last, full-resolution stage (the seed's only
+    one); an image halved more than once has the stages before it in `upsamples` (empty for the seed, so
+    its state dict is unchanged)."""
+
+    def __init__(self, latent_dim: int = 2, image_shape: tuple[int, int, int] = IMAGE_SHAPE):
         super().__init__()
-        self.dense = nn.Linear(latent_dim, math.prod(HIDDEN_SHAPE))
-        # padding=1, output_padding=1 is Keras' padding="same" for a stride-2 transpose: 14 -> 28.
-        self.upsample = nn.ConvTranspose2d(64, 32, 3, stride=2, padding=1, output_padding=1)
-        self.to_logits = nn.Conv2d(32, 1, 3, padding=1)
+        arch = architecture(image_shape)
+        self.hidden_shape = arch.hidden_shape
+        self.dense = nn.Linear(latent_dim, math.prod(arch.hidden_shape))
+        widths = arch.widths[::-1]  # from the hidden map's width down to the full resolution's
+        stages = OrderedDict()
+        for i, (w_in, w_out) in enumerate(zip(widths[:-2], widths[1:-1]), start=1):
+            stages[f"stage{i}"], stages[f"relu{i}"] = _upsample(w_in, w_out), nn.ReLU()
+        self.upsamples = nn.Sequential(stages)
+        self.upsample = _upsample(widths[-2], widths[-1])
+        self.to_logits = nn.Conv2d(widths[-1], arch.image_shape[0], 3, padding=1)
 
     def hidden(self, z: torch.Tensor) -> torch.Tensor:
-        """The dense layer's ReLU output as feature maps [N, 64, 14, 14]."""
-        return F.relu(self.dense(z)).view(-1, *HIDDEN_SHAPE)
+        """The dense layer's ReLU output as feature maps, [N, 64, 14, 14] for the seed."""
+        return F.relu(self.dense(z)).view(-1, *self.hidden_shape)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.to_logits(F.relu(self.upsample(self.hidden(z))))
+        return self.to_logits(F.relu(self.upsample(self.upsamples(self.hidden(z)))))
 
 
 # Checkpoints written before the layers had names used the positions in nn.Sequential containers;
@@ -162,20 +193,22 @@ class VAE(nn.Module):
     """`bottleneck_bias` is the initial bias of the encoder's Dense 32 ReLU units: 0 is Keras' (the seed's);
     the `default` preset starts them at 1 (see `_init_weights`)."""
 
-    def __init__(self, latent_dim: int = 2, bottleneck_bias: float = 1.0):
+    def __init__(self, latent_dim: int = 2, bottleneck_bias: float = 1.0, image_shape: tuple[int, int, int] = IMAGE_SHAPE):
         super().__init__()
         if latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
         self.latent_dim = latent_dim
-        self.encoder = Encoder(latent_dim)
-        self.decoder = Decoder(latent_dim)
+        self.architecture = architecture(image_shape)  # checks the shape before any layer is built
+        self.image_shape = self.architecture.image_shape
+        self.encoder = Encoder(latent_dim, self.image_shape)
+        self.decoder = Decoder(latent_dim, self.image_shape)
         _init_weights(self, bottleneck_bias)
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
         return self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Bernoulli logits, shape [N, 1, 28, 28]."""
+        """The logits, shape [N, *image_shape] (Bernoulli logits for the seed's objectives)."""
         return self.decoder(z)
 
     def decode_probs(self, z: torch.Tensor) -> torch.Tensor:
@@ -207,17 +240,18 @@ class StepNoise:
     (train/distributed.py)."""
 
     latent: torch.Tensor  # [N, D], or [N, K, D] for K importance samples: the reparameterisation noise
-    image: torch.Tensor | None  # [N, 1, 28, 28]: the denoising encoder's input noise (None when unused)
-    pixels: torch.Tensor | None = None  # [N, 1, 28, 28] uniform: dynamic binarization (None when unused)
+    image: torch.Tensor | None  # [N, *image_shape]: the denoising encoder's input noise (None when unused)
+    pixels: torch.Tensor | None = None  # [N, *image_shape] uniform: dynamic binarization (None when unused)
 
     @classmethod
     def draw(cls, generator: torch.Generator, n: int, latent_dim: int, image_noise: bool,
-             device: torch.device | str = "cpu", samples: int = 1, binarize: bool = False) -> "StepNoise":
+             device: torch.device | str = "cpu", samples: int = 1, binarize: bool = False,
+             image_shape: tuple[int, int, int] = IMAGE_SHAPE) -> "StepNoise":
         # The order of the draws is part of a run's reproducibility: new kinds of noise come last.
-        image = torch.randn((n, *IMAGE_SHAPE), generator=generator, device=device) if image_noise else None
+        image = torch.randn((n, *image_shape), generator=generator, device=device) if image_noise else None
         shape = (n, latent_dim) if samples == 1 else (n, samples, latent_dim)
         latent = torch.randn(shape, generator=generator, device=device)
-        pixels = torch.rand((n, *IMAGE_SHAPE), generator=generator, device=device) if binarize else None
+        pixels = torch.rand((n, *image_shape), generator=generator, device=device) if binarize else None
         return cls(latent=latent, image=image, pixels=pixels)
 
     def __getitem__(self, part: slice) -> "StepNoise":
@@ -238,15 +272,9 @@ class LossTerms:
     kl: torch.Tensor  # KL(q(z|x) || p(z))
 
 
-def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """-log p(x|z) per image, summed over pixels. BCE-with-logits is the stable form of the
-    Bernoulli log-likelihood; for grey-level x it is the "continuous-intensity" Bernoulli of the paper."""
-    return F.binary_cross_entropy_with_logits(logits.float(), x.float(), reduction="none").flatten(1).sum(1)
-
-
 def log_importance_weights(model: VAE, x: torch.Tensor, posterior: DiagonalGaussian,
                            z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(log w, log p(x|z)), each [K, N], for K samples z [K, N, D] from q(z|x) of images x [N, 1, 28, 28]:
+    """(log w, log p(x|z)), each [K, N], for K samples z [K, N, D] from q(z|x) of images x [N, C, H, W]:
     log w = log p(x|z) + log p(z) - log q(z|x) (Burda et al. 2015, eq. 8), in float32. The training
     objective `iwae_loss` and the evaluation's importance-weighted bound both use this."""
     k, n = z.shape[:2]
@@ -333,7 +361,7 @@ def keras_seed_loss(model: VAE, x: torch.Tensor, noise: StepNoise) -> LossTerms:
 
     Its differences from the ELBO: the reconstruction term is the *mean* BCE per pixel (1/784 of the
     log-likelihood) and the KL is averaged over latent dims and scaled by 5e-4, so in nats the loss
-    is NLL + (0.784 / D) * KL, a beta-VAE with beta = 0.39 for D = 2; and the sampling uses
+    is NLL + (0.784 / D) * KL (for the seed's 784 pixels), a beta-VAE with beta = 0.39 for D = 2; and the sampling uses
     std = exp(logvar) instead of exp(0.5 * logvar). `recon` and `kl` are still reported as the true
     per-image terms for this sample, so runs of both presets compare in nats.
     """
@@ -343,5 +371,5 @@ def keras_seed_loss(model: VAE, x: torch.Tensor, noise: StepNoise) -> LossTerms:
     nll = bernoulli_nll(model.decode(z), x)
     mean, logvar = posterior.mean.float(), posterior.logvar.float()
     keras_kl = torch.mean(logvar.exp() - (1.0 + logvar) + mean.pow(2))
-    loss = nll.mean() / NUM_PIXELS + KERAS_SEED_KL_WEIGHT * keras_kl
+    loss = nll.mean() / math.prod(x.shape[1:]) + KERAS_SEED_KL_WEIGHT * keras_kl  # the seed's 784
     return LossTerms(loss=loss, recon=nll.mean(), kl=DiagonalGaussian(mean, logvar).kl().mean())
