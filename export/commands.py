@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from latent_atlas.runtime.evaluation import QUICK_IW_IMAGES
+from latent_atlas.runtime.evaluation import DEFAULT_IW_SAMPLES, QUICK_IW_IMAGES
 from latent_atlas.runtime.limits import MAX_IW_SAMPLES
 from latent_atlas.runtime.options import WEIGHTS
 
@@ -58,9 +58,9 @@ def register(subparsers) -> None:
 
 
 def _add_iw_options(p) -> None:
-    p.add_argument("--iw-samples", type=int, default=100,
+    p.add_argument("--iw-samples", type=int, default=DEFAULT_IW_SAMPLES,
                    help=f"K of the importance-weighted bound recorded in bundle.json, computed from the ONNX files "
-                        f"(0 = skip; at most {MAX_IW_SAMPLES:,})")
+                        f"(default {DEFAULT_IW_SAMPLES}; 0 = skip; at most {MAX_IW_SAMPLES:,})")
     p.add_argument("--iw-images", type=_images, default=QUICK_IW_IMAGES, metavar="N|all",
                    help=f"compute that bound on the first N test images, or on all of them (default "
                         f"{QUICK_IW_IMAGES:,}: seconds; all 10,000 take minutes on a laptop CPU)")
@@ -75,14 +75,14 @@ def run_fit_prior(args) -> int:
 
 
 def run_export(args) -> int:
-    from .exporter import export_bundle
+    from .exporter import ExportOptions, export_bundle
 
-    variant = "int8" if args.quantize else ("fp16" if args.fp16 else "fp32")
-    export_bundle(args.run_dir, args.out, name=args.name, variant=variant, force=args.force,
-                  verify=not args.no_verify, iw_samples=args.iw_samples, iw_images=args.iw_images,
-                  weights=args.weights,
-                  data_dir=args.data_dir, command=shlex.join(["latent-atlas", *args.argv]),
-                  static_batch=args.static_batch, ort_format=args.ort, prior_components=args.prior_components)
+    options = ExportOptions(variant="int8" if args.quantize else ("fp16" if args.fp16 else "fp32"), name=args.name,
+                            force=args.force, verify=not args.no_verify, iw_samples=args.iw_samples,
+                            iw_images=args.iw_images, weights=args.weights, static_batch=args.static_batch,
+                            ort_format=args.ort, prior_components=args.prior_components)
+    export_bundle(args.run_dir, args.out, options, data_dir=args.data_dir,
+                  command=shlex.join(["latent-atlas", *args.argv]))
     return 0
 
 

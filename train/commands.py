@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from latent_atlas.runtime.evaluation import GRID_SPACING, QUICK_IW_IMAGES, check_grid
+from latent_atlas.runtime.evaluation import DEFAULT_IW_SAMPLES, GRID_SPACING, QUICK_IW_IMAGES, check_grid
 from latent_atlas.runtime.preprocessing import LAYOUTS
 
 from .config import PRESETS as PRESET_SETTINGS, TrainConfig
@@ -91,7 +91,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("evaluate", help="test-set -ELBO and importance-weighted NLL bound, in nats",
                               description="Evaluate a run's best weights on the test set (beta = 1, float32).")
     p.add_argument("run_dir")
-    p.add_argument("--iw-samples", type=int, default=100, help="K for the importance-weighted bound (0 = skip)")
+    p.add_argument("--iw-samples", type=int, default=DEFAULT_IW_SAMPLES,
+                   help=f"K for the importance-weighted bound (default {DEFAULT_IW_SAMPLES}; 0 = skip)")
     p.add_argument("--binarize", action="store_true", help="dynamically binarized test images (the literature's setting)")
     p.add_argument("--exact", action="store_true",
                    help="also the exact NLL, by quadrature over the latent plane (2-D latents; not a bound; "

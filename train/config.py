@@ -12,11 +12,10 @@ import math
 from dataclasses import dataclass
 
 from latent_atlas.runtime.evaluation import QUICK_IW_IMAGES
-from latent_atlas.runtime.limits import MAX_IW_SAMPLES
+from latent_atlas.runtime.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IW_SAMPLES, MAX_IWAE_SAMPLES, MAX_LATENT_DIM
 
-from .options import (BINARIZE, DEVICES, IWAE_GRADIENTS, LR_SCHEDULES, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IWAE_SAMPLES,
-                      MAX_LATENT_DIM, OBJECTIVES, OPTIMIZERS, Binarize, Device, IwaeGradient, LrSchedule, Objective,
-                      Optimizer, Preset, check_choice)
+from .options import (BINARIZE, DEVICES, IWAE_GRADIENTS, LR_SCHEDULES, OBJECTIVES, OPTIMIZERS, Binarize, Device,
+                      IwaeGradient, LrSchedule, Objective, Optimizer, Preset, check_choice)
 
 PRESETS: dict[str, dict] = {
     # Adam converges in far fewer seconds than the seed's RMSprop. Batch 64 with Adam's learning rate

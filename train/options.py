@@ -33,12 +33,3 @@ LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
 
 Device = Literal["auto", "cpu", "cuda"]  # "auto": CUDA when PyTorch sees a device, else the CPU
 DEVICES: tuple[str, ...] = get_args(Device)
-
-# Bounds on sizes a user can type. A 2-D latent is the point of the project; 512 dims already make the
-# decoder's first layer 6.4 M weights, and beyond that one mistyped number exhausts memory.
-MAX_LATENT_DIM = 512
-# A batch larger than the 60,000 training images is never a whole batch.
-MAX_BATCH_SIZE = 65_536
-MAX_EPOCHS = 100_000
-# Importance samples per image of the IWAE objective: each is one decode per image per step.
-MAX_IWAE_SAMPLES = 1_000
