@@ -7,7 +7,7 @@ import shlex
 
 from latent_atlas.runtime.evaluation import DEFAULT_IW_SAMPLES, QUICK_IW_IMAGES
 from latent_atlas.runtime.limits import MAX_IW_SAMPLES
-from latent_atlas.runtime.options import WEIGHTS
+from latent_atlas.runtime.options import WEIGHTS, add_model_option
 
 # The mixture's size when none is given: on every bundled model's validation split 50 components beat 10
 # and came within 0.01 nats of 100 (docs/benchmarks.md, "Fitted prior").
@@ -47,7 +47,8 @@ def register(subparsers) -> None:
                                           "--prior-components does, for a bundle whose run is gone, such as the "
                                           "bundled models). The graphs and weights stay; the metrics are measured "
                                           "again under the new prior.")
-    p.add_argument("bundle", help="a bundled model's name (e.g. mnist-binarized) or a bundle directory")
+    add_model_option(p, "the bundle to refit: a bundled model's name (e.g. mnist-binarized) or a bundle directory",
+                     deprecated_positional=True)
     p.add_argument("--out", required=True, help="bundle directory to write (not the bundle read)")
     p.add_argument("--components", type=_positive_int, default=DEFAULT_PRIOR_COMPONENTS, metavar="M",
                    help=f"Gaussians in the mixture (default {DEFAULT_PRIOR_COMPONENTS})")
@@ -69,7 +70,9 @@ def _add_iw_options(p) -> None:
 def run_fit_prior(args) -> int:
     from .exporter import fit_bundle_prior
 
-    fit_bundle_prior(args.bundle, args.out, args.components, iw_samples=args.iw_samples, iw_images=args.iw_images,
+    if args.model is None:  # not required by argparse while the positional spelling still works
+        raise ValueError("say which bundle to refit: -m BUNDLE (a bundled model's name or a bundle directory)")
+    fit_bundle_prior(args.model, args.out, args.components, iw_samples=args.iw_samples, iw_images=args.iw_images,
                      force=args.force, data_dir=args.data_dir, command=shlex.join(["latent-atlas", *args.argv]))
     return 0
 
