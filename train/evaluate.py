@@ -80,7 +80,7 @@ def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 128, seed: int 
 
 @torch.no_grad()
 def iw_log_likelihood(model: VAE, x: torch.Tensor, k: int = runtime_evaluation.DEFAULT_IW_SAMPLES, seed: int = 0,
-                      max_decodes: int = 8192) -> torch.Tensor:
+                      max_decodes: int = runtime_evaluation.MAX_DECODES) -> torch.Tensor:
     """Importance-weighted estimate of log p(x) per image (a lower bound), shape [N]."""
     if not 1 <= k <= MAX_IW_SAMPLES:
         raise ValueError(f"the number of importance samples must be from 1 to {MAX_IW_SAMPLES:,}, got {k}")
