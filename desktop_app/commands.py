@@ -1,4 +1,4 @@
-"""`latent-atlas explore [BUNDLE]`: the desktop explorer (PyQt6 is imported only when it runs)."""
+"""`latent-atlas explore [-m BUNDLE]`: the desktop explorer (PyQt6 is imported only when it runs)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from latent_atlas.runtime.commands import add_verify_option
+from latent_atlas.runtime.options import add_model_option, add_provider_option
 
 # Under runs/ (ignored by git), so a headless `make run` never overwrites the pictures the README shows.
 DEFAULT_SCREENSHOTS = Path("runs") / "screenshots"
@@ -17,11 +18,9 @@ def register(subparsers) -> None:
         "explore", help="open the desktop explorer of a model's latent space",
         description="Explore a VAE's latent space: map, live decoding, grids, interpolation, your own images. "
                     "Without a display it writes screenshots and a manifold grid instead.")
-    p.add_argument("bundle", nargs="?", default=None,
-                   help="a bundled model name (mnist, fashion-mnist) or a bundle directory "
-                        "(default: the last one used, else mnist)")
-    p.add_argument("--provider", default=None,
-                   help="ONNX Runtime execution provider: auto, cpu, cuda, ... (default: the last one used, else auto)")
+    add_model_option(p, "a bundled model name (mnist, fashion-mnist) or a bundle directory (default: the last one "
+                        "used, else mnist)", deprecated_positional=True)
+    add_provider_option(p, "ONNX Runtime execution provider: auto, cpu, cuda, ... (default: the last one used, else auto)")
     p.add_argument("--screenshots", default=None, metavar="DIR",
                    help="photograph the main views into DIR and exit, instead of staying open")
     add_verify_option(p)
@@ -37,9 +36,9 @@ def has_display() -> bool:
 
 def run_explore(args) -> int:
     # Refuse a bad bundle or provider name here, in one line, before a window opens.
-    if args.bundle is not None:
+    if args.model is not None:
         from latent_atlas.runtime import bundle as bundle_format
-        bundle_format.read(args.bundle, verify=args.verify_checksums)
+        bundle_format.read(args.model, verify=args.verify_checksums)
     if args.provider is not None:
         from latent_atlas.runtime.session import requested_providers
         requested_providers(args.provider)
@@ -53,7 +52,7 @@ def run_explore(args) -> int:
     from .app import run, write_screenshots
 
     if out_dir is None:
-        return run(args.bundle, args.provider, verify_checksums=args.verify_checksums)
-    paths, made_by = write_screenshots(out_dir, args.bundle, args.provider, verify_checksums=args.verify_checksums)
+        return run(args.model, args.provider, verify_checksums=args.verify_checksums)
+    paths, made_by = write_screenshots(out_dir, args.model, args.provider, verify_checksums=args.verify_checksums)
     print(f"latent-atlas explore: {len(paths)} pictures of {made_by} in {out_dir}/: " + ", ".join(p.name for p in paths))
     return 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from latent_atlas.runtime.evaluation import QUICK_IW_IMAGES
+from latent_atlas.runtime.evaluation import DEFAULT_IW_SAMPLES, QUICK_IW_IMAGES
 from latent_atlas.runtime.limits import MAX_IW_SAMPLES
-from latent_atlas.runtime.options import WEIGHTS
+from latent_atlas.runtime.options import WEIGHTS, add_model_option
 
 # The mixture's size when none is given: on every bundled model's validation split 50 components beat 10
 # and came close to 100 (docs/benchmarks.md, "Fitted prior").
@@ -47,7 +47,8 @@ def register(subparsers) -> None:
                                           "--prior-components does, for a bundle whose run is gone, such as the "
                                           "bundled models). The graphs and weights stay; the metrics are measured "
                                           "again under the new prior.")
-    p.add_argument("bundle", help="a bundled model's name (e.g. mnist-binarized) or a bundle directory")
+    add_model_option(p, "the bundle to refit: a bundled model's name (e.g. mnist-binarized) or a bundle directory",
+                     deprecated_positional=True)
     p.add_argument("--out", required=True, help="bundle directory to write (not the bundle read)")
     p.add_argument("--components", type=_positive_int, default=DEFAULT_PRIOR_COMPONENTS, metavar="M",
                    help=f"Gaussians in the mixture (default {DEFAULT_PRIOR_COMPONENTS})")
@@ -58,9 +59,9 @@ def register(subparsers) -> None:
 
 
 def _add_iw_options(p) -> None:
-    p.add_argument("--iw-samples", type=int, default=100,
+    p.add_argument("--iw-samples", type=int, default=DEFAULT_IW_SAMPLES,
                    help=f"K of the importance-weighted bound recorded in bundle.json, computed from the ONNX files "
-                        f"(0 = skip; at most {MAX_IW_SAMPLES:,})")
+                        f"(default {DEFAULT_IW_SAMPLES}; 0 = skip; at most {MAX_IW_SAMPLES:,})")
     p.add_argument("--iw-images", type=_images, default=QUICK_IW_IMAGES, metavar="N|all",
                    help=f"compute that bound on the first N test images, or on all of them (default "
                         f"{QUICK_IW_IMAGES:,}: seconds; all 10,000 take minutes on a laptop CPU)")
@@ -69,20 +70,22 @@ def _add_iw_options(p) -> None:
 def run_fit_prior(args) -> int:
     from .exporter import fit_bundle_prior
 
-    fit_bundle_prior(args.bundle, args.out, args.components, iw_samples=args.iw_samples, iw_images=args.iw_images,
+    if args.model is None:  # not required by argparse while the positional spelling still works
+        raise ValueError("say which bundle to refit: -m BUNDLE (a bundled model's name or a bundle directory)")
+    fit_bundle_prior(args.model, args.out, args.components, iw_samples=args.iw_samples, iw_images=args.iw_images,
                      force=args.force, data_dir=args.data_dir, command=shlex.join(["latent-atlas", *args.argv]))
     return 0
 
 
 def run_export(args) -> int:
-    from .exporter import export_bundle
+    from .exporter import ExportOptions, export_bundle
 
-    variant = "int8" if args.quantize else ("fp16" if args.fp16 else "fp32")
-    export_bundle(args.run_dir, args.out, name=args.name, variant=variant, force=args.force,
-                  verify=not args.no_verify, iw_samples=args.iw_samples, iw_images=args.iw_images,
-                  weights=args.weights,
-                  data_dir=args.data_dir, command=shlex.join(["latent-atlas", *args.argv]),
-                  static_batch=args.static_batch, ort_format=args.ort, prior_components=args.prior_components)
+    options = ExportOptions(variant="int8" if args.quantize else ("fp16" if args.fp16 else "fp32"), name=args.name,
+                            force=args.force, verify=not args.no_verify, iw_samples=args.iw_samples,
+                            iw_images=args.iw_images, weights=args.weights, static_batch=args.static_batch,
+                            ort_format=args.ort, prior_components=args.prior_components)
+    export_bundle(args.run_dir, args.out, options, data_dir=args.data_dir,
+                  command=shlex.join(["latent-atlas", *args.argv]))
     return 0
 
 

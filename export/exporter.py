@@ -9,6 +9,7 @@ for the format.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import platform
@@ -25,7 +26,7 @@ from latent_atlas.runtime import bundle as fmt
 from latent_atlas.runtime import evaluation
 from latent_atlas.runtime.doctor import installed
 from latent_atlas.runtime.files import check_output_dir, directory_lock, replace_folder, staging_dir
-from latent_atlas.runtime.limits import MAX_IW_SAMPLES
+from latent_atlas.runtime.limits import MAX_IW_SAMPLES, MAX_PRIOR_COMPONENTS
 from latent_atlas.runtime.options import VARIANTS, WEIGHTS, Variant, Weights, check_choice
 from latent_atlas.runtime.prior import Prior, StandardNormal
 from latent_atlas.train import data, own_data
@@ -41,9 +42,6 @@ from .variants import convert_fp16, quantize_int8
 from .verify import check_batch_sizes, check_parity, parity_latents
 
 CALIBRATION_IMAGES = 1024
-# EM holds float64 arrays of codes x components x latent dims: at this bound, for MNIST's 110,000 2-D codes,
-# about 0.9 GB each. The models here need far fewer (docs/benchmarks.md, "Fitted prior").
-MAX_PRIOR_COMPONENTS = 500
 VERSIONED_PACKAGES = ("latent-atlas", "torch", "onnx", "onnxscript", "onnxruntime")
 # How bundle.json's metrics were computed: from the bundle's own ONNX files with ONNX Runtime and numpy
 # (runtime.evaluation), one posterior sample per image for the -ELBO and K for the IW bound.
@@ -66,15 +64,16 @@ def latent_stats(means: np.ndarray) -> dict[str, list[float]]:
     return {k: [round(float(x), 6) for x in v] for k, v in stats.items()}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ExportOptions:
-    """What `latent-atlas export` was asked for, validated before any work."""
+    """What `latent-atlas export` was asked for, validated before any work. Keyword-only, so that a
+    reordering of the fields can never hand one setting's value to another."""
 
     variant: Variant = "fp32"
     name: str | None = None
     force: bool = False
     verify: bool = True  # the ONNX Runtime vs PyTorch parity check
-    iw_samples: int = 100  # K of the importance-weighted bound recorded in bundle.json (0 = skip)
+    iw_samples: int = evaluation.DEFAULT_IW_SAMPLES  # K of the importance-weighted bound recorded in bundle.json (0 = skip)
     # ...over the first this many test images (None: all). K decodes per image dominate an export's time:
     # the default keeps it to seconds, and bundle.json records the subset.
     iw_images: int | None = evaluation.QUICK_IW_IMAGES
@@ -122,19 +121,13 @@ class _Source:
 
 
 @_holding_out_lock
-def export_bundle(run_dir: str | Path, out_dir: str | Path, name: str | None = None, variant: Variant = "fp32",
-                  force: bool = False, verify: bool = True, iw_samples: int = 100, weights: Weights = "best",
-                  data_dir: str | Path | None = None, command: str | None = None, log=_stderr,
-                  static_batch: int | None = None, ort_format: bool = False,
-                  iw_images: int | None = evaluation.QUICK_IW_IMAGES, prior_components: int = 0) -> Path:
+def export_bundle(run_dir: str | Path, out_dir: str | Path, options: ExportOptions | None = None, *,
+                  data_dir: str | Path | None = None, command: str | None = None, log=_stderr, **settings) -> Path:
     """Exports a run's `best` (or `last`) weights to a bundle directory and returns its path.
 
-    static_batch: fix the batch axis to this size (for NNAPI / CoreML); ort_format: also write the
-    files in onnxruntime's ORT format (see export/mobile.py); iw_images: the importance-weighted bound's
-    subset, the first N test images (None: all of them); prior_components: fit a mixture of that many
-    Gaussians to the training split's codes as the bundle's prior (0: N(0, I); runtime/prior.py)."""
-    options = ExportOptions(variant, name, force, verify, iw_samples, iw_images, weights, static_batch, ort_format,
-                            prior_components)
+    `options` (an ExportOptions) and/or its fields by keyword (`variant="int8"`, `iw_samples=0`, ...;
+    over `options`): what to export, each setting described once, on ExportOptions."""
+    options = dataclasses.replace(options or ExportOptions(), **settings)
     out = Path(out_dir)
     target = _target_state(out)
     source = _load_source(run_dir, options.weights, data_dir, log)
@@ -318,15 +311,22 @@ def _install(tmp: Path, out: Path, target: str, manifest: fmt.Manifest, force: b
 
 # --- a fitted prior for a bundle whose run is gone ------------------------------------------------
 
+# The ExportOptions a refit uses: the rest describe how ONNX files are made, and it makes none.
+FIT_PRIOR_SETTINGS = ("iw_samples", "iw_images", "force")
+
+
 @_holding_out_lock
-def fit_bundle_prior(bundle: str | Path, out_dir: str | Path, components: int, iw_samples: int = 100,
-                     iw_images: int | None = evaluation.QUICK_IW_IMAGES, force: bool = False,
-                     data_dir: str | Path | None = None, command: str | None = None, log=_stderr) -> Path:
+def fit_bundle_prior(bundle: str | Path, out_dir: str | Path, components: int, *, data_dir: str | Path | None = None,
+                     command: str | None = None, log=_stderr, **settings) -> Path:
     """A copy of an fp32 bundle (a bundled model's name or a directory) with a Gaussian-mixture prior fitted
     to its training split's codes, as `export --prior-components` fits it, for a model whose run is gone.
     The graphs and weights are the bundle's; its metrics are measured again under the new prior and its
-    files sealed again (their metadata carries the prior). The bundle it reads is left as it was."""
-    options = ExportOptions(iw_samples=iw_samples, iw_images=iw_images, force=force, prior_components=components)
+    files sealed again (their metadata carries the prior). The bundle it reads is left as it was.
+    `settings`: the ExportOptions fields that apply to it (FIT_PRIOR_SETTINGS)."""
+    unknown = sorted(set(settings) - set(FIT_PRIOR_SETTINGS))
+    if unknown:
+        raise TypeError(f"fit_bundle_prior takes {', '.join(FIT_PRIOR_SETTINGS)}, not {', '.join(unknown)}")
+    options = ExportOptions(prior_components=components, **settings)
     if components < 1:
         raise ValueError(f"--components must be at least 1, got {components}")
     source = fmt.read(bundle)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .files import check_output_file
 from .limits import MAX_GRID_SIDE, MAX_POINTS, MAX_REPEATS, MAX_SCALE, MAX_THREADS, MIN_REPEATS
-from .options import INTERPOLATION_METHODS
+from .options import INTERPOLATION_METHODS, add_model_option, add_provider_option
 
 
 def register(subparsers) -> None:
@@ -78,8 +78,9 @@ def register(subparsers) -> None:
 
 def _add(subparsers, name: str, help_text: str, description: str):
     p = subparsers.add_parser(name, help=help_text, description=description)
-    p.add_argument("-m", "--model", default="mnist", help="a bundled model's name or a bundle directory (default mnist)")
-    p.add_argument("--providers", default="auto", help="auto (default), cpu, cuda, tensorrt, directml, coreml")
+    add_model_option(p, "a bundled model's name or a bundle directory (default mnist)", default="mnist")
+    add_provider_option(p, "execution provider: auto (default), cpu, cuda, tensorrt, directml, coreml", default="auto",
+                        deprecated=("--providers",))
     p.add_argument("--strict", action="store_true", help="fail unless the asked provider is the one running")
     add_verify_option(p)
     return p
@@ -121,7 +122,7 @@ def _load(args):
     # Provider fallbacks are warnings in the library; here each becomes one line on stderr.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = load(args.model, providers=args.providers, strict=args.strict, threads=getattr(args, "threads", None),
+        model = load(args.model, providers=args.provider, strict=args.strict, threads=getattr(args, "threads", None),
                      verify=args.verify_checksums)
     for message in dict.fromkeys(str(w.message) for w in caught):
         print(f"latent-atlas {args.command}: warning: {message}", file=sys.stderr)

@@ -25,6 +25,9 @@ PROB_EPS = 1e-7
 # The importance-weighted bound's default subset, the first this many test images: K decodes per image
 # make the bound on all 10,000 too slow for every epoch or every export.
 QUICK_IW_IMAGES = 500
+# K of the importance-weighted bound wherever none is given (evaluate, export, fit-prior): the
+# literature's IW-100.
+DEFAULT_IW_SAMPLES = 100
 # Decoded images held at once by the importance-weighted bound: K x batch <= this (about 50 MB as float64).
 MAX_DECODES = 8192
 
@@ -76,7 +79,7 @@ def neg_elbo(encoder, decoder, images: np.ndarray, seed: int = 0, batch_size: in
     return {"test_neg_elbo": (recon + kl) / n, "test_recon": recon / n, "test_kl": kl / n}
 
 
-def iw_log_likelihood(encoder, decoder, images: np.ndarray, k: int = 100, seed: int = 0,
+def iw_log_likelihood(encoder, decoder, images: np.ndarray, k: int = DEFAULT_IW_SAMPLES, seed: int = 0,
                       max_decodes: int = MAX_DECODES, prior: Prior | None = None) -> np.ndarray:
     """The importance-weighted estimate of log p(x) per image, a lower bound, shape [N] (Burda, Grosse &
     Salakhutdinov 2015, https://arxiv.org/abs/1509.00519, eq. 8): log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)
@@ -86,7 +89,7 @@ def iw_log_likelihood(encoder, decoder, images: np.ndarray, k: int = 100, seed: 
     return iw_log_likelihoods(encoder, decoder, images, {"prior": prior}, k, seed, max_decodes)["prior"]
 
 
-def iw_log_likelihoods(encoder, decoder, images: np.ndarray, priors: dict[str, Prior], k: int = 100, seed: int = 0,
+def iw_log_likelihoods(encoder, decoder, images: np.ndarray, priors: dict[str, Prior], k: int = DEFAULT_IW_SAMPLES, seed: int = 0,
                        max_decodes: int = MAX_DECODES) -> dict[str, np.ndarray]:
     """`iw_log_likelihood` under each of several priors {name: prior}, from the same samples and decodes:
     the decodes are the cost, and paired figures differ by the priors alone."""

@@ -10,6 +10,20 @@ MAX_GRID_SIDE = 200  # a grid of MAX_GRID_SIDE x MAX_GRID_SIDE is MAX_POINTS dec
 MAX_PICTURE_PIXELS = 1 << 26
 # Upscaling beyond this is never useful: one 28-pixel image is already 7168 pixels wide.
 MAX_SCALE = 256
+# Images are refused above this many pixels before anything is decoded, so a small file that
+# unpacks to gigabytes (a decompression bomb) costs nothing. 50 MP covers any phone photo.
+MAX_PIXELS = 50_000_000
+# The trainer's sizes. A 2-D latent is the point of the project; 512 dims already make the decoder's
+# first layer 6.4 M weights, and beyond that one mistyped number exhausts memory.
+MAX_LATENT_DIM = 512
+# A batch larger than the 60,000 training images is never a whole batch.
+MAX_BATCH_SIZE = 65_536
+MAX_EPOCHS = 100_000
+# Importance samples per image of the IWAE objective: each is one decode per image per step.
+MAX_IWAE_SAMPLES = 1_000
+# Components of a fitted Gaussian-mixture prior: EM holds float64 arrays of codes x components x latent
+# dims, at this bound, for MNIST's 110,000 2-D codes, about 0.9 GB each (the models here need far fewer).
+MAX_PRIOR_COMPONENTS = 500
 # A bound on how long the timing runs, not on memory.
 MAX_REPEATS = 1_000_000
 MIN_REPEATS = 10

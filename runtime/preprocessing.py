@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .limits import MAX_PIXELS
+
 IMAGE_SIDE = 28
 PIXEL_MAX = 255.0  # an 8-bit pixel's full scale: uint8 / PIXEL_MAX is the model's [0, 1]
 
@@ -49,9 +51,6 @@ LAYOUTS = {
 # training images (train/own_data.py) made by another version are then rebuilt.
 PREPROCESSING_VERSION = 1
 
-# Images are refused above this many pixels before anything is decoded, so a small file that
-# unpacks to gigabytes (a decompression bomb) costs nothing. 50 MP covers any phone photo.
-MAX_PIXELS = 50_000_000
 # Large pictures are shrunk to this side first: the digit ends up 20 pixels tall anyway.
 WORK_SIDE = 1024
 # Below this contrast between ink and background the picture is treated as blank.

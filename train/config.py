@@ -12,11 +12,11 @@ import math
 from dataclasses import dataclass
 
 from latent_atlas.runtime.evaluation import QUICK_IW_IMAGES
-from latent_atlas.runtime.limits import MAX_IW_SAMPLES
+from latent_atlas.runtime.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IW_SAMPLES, MAX_IWAE_SAMPLES, MAX_LATENT_DIM
+from latent_atlas.runtime.preprocessing import LAYOUTS
 
-from .options import (BINARIZE, DEVICES, IWAE_GRADIENTS, LR_SCHEDULES, MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IWAE_SAMPLES,
-                      MAX_LATENT_DIM, OBJECTIVES, OPTIMIZERS, Binarize, Device, IwaeGradient, LrSchedule, Objective,
-                      Optimizer, Preset, check_choice)
+from .options import (BINARIZE, DEVICES, IWAE_GRADIENTS, LR_SCHEDULES, OBJECTIVES, OPTIMIZERS, Binarize, Device,
+                      IwaeGradient, LrSchedule, Objective, Optimizer, Preset, check_choice, option)
 
 PRESETS: dict[str, dict] = {
     # Adam converges in far fewer seconds than the seed's RMSprop. Batch 64 with Adam's learning rate
@@ -38,58 +38,108 @@ PRESETS: dict[str, dict] = {
 }
 
 
+DEFAULT = PRESETS["default"]  # TrainConfig's defaults for the fields a preset sets: the recommended recipe
+
+
 @dataclass
 class TrainConfig:
-    """Defaults are the `default` preset (a test keeps them in step)."""
+    """Defaults are the `default` preset (its values, read from PRESETS). Each field's `option` says how
+    `latent-atlas train` offers it (train/commands.py builds the flags from these)."""
 
-    dataset: str = "mnist"  # a built-in name, or your own images: a folder, an .npz file, a folder of IDX files
+    # a built-in name, or your own images: a folder, an .npz file, a folder of IDX files
+    dataset: str = option("mnist", metavar="NAME|PATH",
+                          help="{default} (default), fashion-mnist, or your own images: a folder (one subfolder per "
+                               "class), an .npz file (images, labels, class_names) or a folder of IDX files")
     # Your own images (train/own_data.py): how preprocessing places them (a runtime.preprocessing LAYOUTS
     # key; None: "mnist"), the seeded per-class split, and whether a few unusable files are left out.
-    layout: str | None = None
-    split_seed: int = 0
-    validation_fraction: float = 0.1
-    test_fraction: float = 0.1
-    skip_bad_images: bool = False
-    preset: Preset = "default"
-    latent_dim: int = 2
-    epochs: int = 25
-    limit: int | None = None  # train on the first N training images only (after the validation hold-out)
+    layout: str | None = option(None, choices=tuple(LAYOUTS), applies_to="own",
+                                help="own images: how each picture becomes 28x28 grey: mnist (crop, fit 20x20, centre "
+                                     "of mass; the default), fashion-mnist (crop, fit 28x28, centred) or resize (the "
+                                     "whole picture, resized)")
+    split_seed: int = option(0, applies_to="own",
+                             help="own images: seed of the train/validation/test split (default {default})")
+    validation_fraction: float = option(0.1, applies_to="own",
+                                        help="own images: share of each class for validation (default {default:g})")
+    test_fraction: float = option(0.1, applies_to="own",
+                                  help="own images: share of each class for test (default {default:g})")
+    skip_bad_images: bool = option(False, applies_to="own",
+                                   help="own images: leave out unreadable or blank pictures (at most 5%%) with a "
+                                        "warning instead of stopping")
+    preset: Preset = option("default", help="default (recommended): Adam, cosine LR, batch {preset[batch_size]}, bf16 "
+                                            "on capable CPUs; seed: the original Keras recipe")
+    latent_dim: int = option(2, help="size of z (default {default})")
+    epochs: int = option(DEFAULT["epochs"], help="total epochs to reach, also with --resume (default {default})")
+    # train on the first N training images only (after the validation hold-out)
+    limit: int | None = option(None, help="train on the first N training images only")
     # Held out of the training set (a fixed, seeded choice: data.validation_split) to pick the best
     # epoch and stop early; the test set only reports. 0 selects on the test set, as before 0.2.
-    val_size: int = 5000
-    seed: int = 0
-    device: Device = "auto"
-    objective: Objective = "elbo"
-    importance_samples: int = 5  # K of the "iwae" objective (importance samples per image per step)
-    iwae_gradient: IwaeGradient = "standard"  # the encoder's gradient estimator under "iwae" (options.py)
-    binarize: Binarize = "none"  # "dynamic": train on pixels re-drawn as Bernoulli(grey level) at every use
-    optimizer: Optimizer = "adam"
-    lr: float = 1.414e-3
-    lr_schedule: LrSchedule = "cosine"  # cosine: per step, down to 0 at `lr_decay_epochs`
+    val_size: int = option(5000, metavar="N", applies_to="builtin",
+                           help="training images held out (fixed, seeded) to pick the best epoch and stop early "
+                                "(default {default}); 0 selects on the test set instead, for comparison with older runs")
+    seed: int = option(0, help="makes a CPU run reproducible (default {default})")
+    # Where this process runs is not part of the run: a resumed run takes "auto" again unless told otherwise.
+    device: Device = option("auto", help="where to train: auto (CUDA when PyTorch sees a device, else the CPU), cpu "
+                                         "or cuda", cli_default=True)
+    objective: Objective = option(DEFAULT["objective"],
+                                  help="elbo (default preset), iwae (the importance-weighted bound with --k samples; "
+                                       "Burda et al. 2015) or keras-seed (the seed preset's)")
+    # K of the "iwae" objective (importance samples per image per step)
+    importance_samples: int = option(5, flag="--k", metavar="K",
+                                     help="importance samples per image of --objective iwae (default {default})")
+    # the encoder's gradient estimator under "iwae" (options.py)
+    iwae_gradient: IwaeGradient = option("standard",
+                                         help="the encoder's gradient under --objective iwae: standard (default) or "
+                                              "dreg, the doubly reparameterised estimator (Tucker et al. 2018), the "
+                                              "same expectation with less variance")
+    # "dynamic": train on pixels re-drawn as Bernoulli(grey level) at every use
+    binarize: Binarize = option("none", help="dynamic: re-draw every training image's pixels as Bernoulli(grey level) "
+                                             "each time it is used, and measure on binarized images (the literature's "
+                                             "dynamically binarized MNIST); default {default}")
+    optimizer: Optimizer = option(DEFAULT["optimizer"])
+    lr: float = option(DEFAULT["lr"], help="default {default:g}")
+    # cosine: per step, down to 0 at `lr_decay_epochs`
+    lr_schedule: LrSchedule = option(DEFAULT["lr_schedule"], help="default: {default}")
     # The cosine's horizon is its own setting, not `epochs`: a run cut short and resumed (or extended
     # up to the horizon) then follows exactly the schedule it would have followed in one go.
-    lr_decay_epochs: int = 25
-    batch_size: int = 64
-    beta: float = 1.0  # weight of the KL term (1 is the true ELBO)
-    beta_warmup_epochs: int = 0  # ramp beta linearly from 0 over this many epochs (0 = off)
+    lr_decay_epochs: int = option(DEFAULT["lr_decay_epochs"], metavar="N",
+                                  help="the cosine reaches 0 at epoch N (default {default}), whatever --epochs says, "
+                                       "so runs resume exactly")
+    batch_size: int = option(DEFAULT["batch_size"], help="default {default}")
+    beta: float = option(1.0, help="KL weight (1 = the ELBO)")  # 1 is the true ELBO
+    # ramp beta linearly from 0 over this many epochs (0 = off)
+    beta_warmup_epochs: int = option(0, flag="--beta-warmup", metavar="EPOCHS", help="ramp beta up linearly over EPOCHS")
     # Amortized-inference regularisation (Shu et al., NeurIPS 2018, https://arxiv.org/abs/1805.08913):
     # the encoder, not the decoder, is what overfits MNIST here (docs/benchmarks.md), so these act on it
     # alone. Any q(z|x) gives a valid lower bound, so both leave the objective a true ELBO.
-    encoder_weight_decay: float = 0.0  # decoupled (AdamW-style) weight decay on the encoder's weights
-    encoder_noise: float = 0.2  # std of Gaussian noise added to the encoder's input while training
-    bottleneck_bias: float = 1.0  # initial bias of the encoder's Dense 32 ReLU units (Keras': 0)
-    patience: int = 5  # early stopping: epochs without improvement (train.selection_metric) before stopping
+    encoder_weight_decay: float = option(0.0, metavar="W",  # decoupled (AdamW-style)
+                                         help="decoupled weight decay on the encoder's weights (Adam only)")
+    encoder_noise: float = option(DEFAULT["encoder_noise"], metavar="STD",
+                                  help="Gaussian noise added to the encoder's input while training")
+    bottleneck_bias: float = option(DEFAULT["bottleneck_bias"], metavar="B",  # Keras': 0
+                                    help="initial bias of the encoder's Dense 32 ReLU units (default preset: "
+                                         "{default:g}; seed preset and Keras: 0)")
+    # early stopping: epochs without improvement (train.selection_metric) before stopping
+    patience: int = option(DEFAULT["patience"], help="early stopping patience in epochs")
     # Quick trials: evaluate each epoch on the first N validation and test images only (None: all of them).
     # The figures then come from fewer images (metrics.jsonl records how many); export and `evaluate` use all.
-    eval_images: int | None = None
-    eval_iw_samples: int = 0  # also log the importance-weighted bound each epoch, with K samples...
-    eval_iw_images: int = QUICK_IW_IMAGES  # ...on this many test images
-    bf16: bool = True  # bfloat16 autocast where the hardware supports it
-    channels_last: bool = True
+    eval_images: int | None = option(None, metavar="N",
+                                     help="quick trials: evaluate every epoch on the first N validation and test "
+                                          "images only (default: all; export and evaluate always use the whole test set)")
+    # also log the importance-weighted bound each epoch, with K samples on `eval_iw_images` test images
+    eval_iw_samples: int = option(0, flag="--eval-iw", metavar="K",
+                                  help=f"also log the importance-weighted bound (K samples, first {QUICK_IW_IMAGES} "
+                                       "test images) every epoch")
+    eval_iw_images: int = option(QUICK_IW_IMAGES)
+    bf16: bool = option(DEFAULT["bf16"])  # bfloat16 autocast where the hardware supports it
+    channels_last: bool = option(DEFAULT["channels_last"])
     # Fine-tuning: start from this run directory's best weights instead of a fresh initialisation. The new
     # run has its own optimizer, schedule, objective and data (your own images from an MNIST model, or a
     # larger --k late in training); checkpoint.json records which weights file (and its SHA-256) it began from.
-    init_from: str | None = None
+    init_from: str | None = option(None, metavar="RUN|BUNDLE",
+                                   help="fine-tune: start from RUN's best weights, or a model bundle's (a bundled "
+                                        "model's name such as mnist, or an exported directory; float32), instead of a "
+                                        "fresh initialisation (same --latent-dim); a new run with its own optimizer, "
+                                        "learning-rate schedule, objective and data")
 
     def __post_init__(self) -> None:
         for name, value in self.to_dict().items():

@@ -79,8 +79,8 @@ def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 128, seed: int 
 
 
 @torch.no_grad()
-def iw_log_likelihood(model: VAE, x: torch.Tensor, k: int = 100, seed: int = 0,
-                      max_decodes: int = 8192) -> torch.Tensor:
+def iw_log_likelihood(model: VAE, x: torch.Tensor, k: int = runtime_evaluation.DEFAULT_IW_SAMPLES, seed: int = 0,
+                      max_decodes: int = runtime_evaluation.MAX_DECODES) -> torch.Tensor:
     """Importance-weighted estimate of log p(x) per image (a lower bound), shape [N]."""
     if not 1 <= k <= MAX_IW_SAMPLES:
         raise ValueError(f"the number of importance samples must be from 1 to {MAX_IW_SAMPLES:,}, got {k}")
@@ -119,8 +119,8 @@ def exact_log_likelihood(model: VAE, x: torch.Tensor,
     return torch.from_numpy(log_p)
 
 
-def evaluate_model(model: VAE, images: np.ndarray, iw_samples: int = 100, binarize: bool = False,
-                   device: str = "cpu", seed: int = 0, exact: bool = False,
+def evaluate_model(model: VAE, images: np.ndarray, iw_samples: int = runtime_evaluation.DEFAULT_IW_SAMPLES,
+                   binarize: bool = False, device: str = "cpu", seed: int = 0, exact: bool = False,
                    grid_spacing: float = runtime_evaluation.GRID_SPACING) -> dict:
     """Everything `latent-atlas evaluate` reports, for uint8 test images [N, 28, 28]."""
     x = images_to_tensor(images, device)
@@ -150,8 +150,8 @@ def load_model(run_dir: str | Path, weights: Weights = "best", device: str = "cp
     return model.to(device, memory_format=memory_format).eval(), checkpoint.state
 
 
-def evaluate_run(run_dir: str | Path, iw_samples: int = 100, binarize: bool = False, weights: Weights = "best",
-                 data_dir: str | Path | None = None, device: str = "auto", exact: bool = False,
+def evaluate_run(run_dir: str | Path, iw_samples: int = runtime_evaluation.DEFAULT_IW_SAMPLES, binarize: bool = False,
+                 weights: Weights = "best", data_dir: str | Path | None = None, device: str = "auto", exact: bool = False,
                  grid_spacing: float = runtime_evaluation.GRID_SPACING) -> dict:
     device = pick_device(device)
     model, state = load_model(run_dir, weights, device)

@@ -4,6 +4,7 @@ Torch-free: every `latent-atlas` parser reads these."""
 
 from __future__ import annotations
 
+from dataclasses import Field, field
 from typing import Literal, get_args
 
 from latent_atlas.runtime.options import WEIGHTS, Weights, check_choice  # noqa: F401  (re-exported)
@@ -34,11 +35,23 @@ LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
 Device = Literal["auto", "cpu", "cuda"]  # "auto": CUDA when PyTorch sees a device, else the CPU
 DEVICES: tuple[str, ...] = get_args(Device)
 
-# Bounds on sizes a user can type. A 2-D latent is the point of the project; 512 dims already make the
-# decoder's first layer 6.4 M weights, and beyond that one mistyped number exhausts memory.
-MAX_LATENT_DIM = 512
-# A batch larger than the 60,000 training images is never a whole batch.
-MAX_BATCH_SIZE = 65_536
-MAX_EPOCHS = 100_000
-# Importance samples per image of the IWAE objective: each is one decode per image per step.
-MAX_IWAE_SAMPLES = 1_000
+
+def option(default, *, help: str | None = None, flag: str | None = None, metavar: str | None = None,
+           choices: tuple[str, ...] | None = None, applies_to: str | None = None, cli_default: bool = False):
+    """A TrainConfig field that `latent-atlas train` offers as a flag: its help, and where the name, type
+    or choices its annotation gives are not what users type, those. help=None: no flag.
+
+    help may quote `{default}` (the field's default) and `{preset[KEY]}` (the default preset's values).
+    applies_to: "own" (your own images only) or "builtin" (the built-in datasets only); the other kind
+    refuses the flag. cli_default: the flag's default is the field's, not "not given", so a resumed run
+    takes it too instead of keeping its saved value."""
+    metadata = {"help": help, "flag": flag, "metavar": metavar, "choices": choices, "applies_to": applies_to,
+                "cli_default": cli_default}
+    return field(default=default, metadata={key: value for key, value in metadata.items() if value is not None})
+
+
+def flag_of(config_field: Field) -> str | None:
+    """The command-line flag of a TrainConfig field (None: it has none)."""
+    if config_field.metadata.get("help") is None:
+        return None
+    return config_field.metadata.get("flag") or "--" + config_field.name.replace("_", "-")

@@ -6,6 +6,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from latent_atlas.runtime.options import add_model_option
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -14,8 +16,8 @@ def register(subparsers) -> None:
                     "that any static host serves as it is, and/or serve it on 127.0.0.1 with the headers that "
                     "let onnxruntime-web use WASM threads. Needs no Node or npm: the pinned onnxruntime-web is "
                     "fetched once from the npm registry and cached.")
-    p.add_argument("bundles", nargs="*", metavar="BUNDLE",
-                   help="bundled model names or bundle directories (default: the bundled models)")
+    add_model_option(p, "a bundled model name or a bundle directory; repeat for several (default: the bundled "
+                        "models)", append=True, deprecated_positional=True)
     p.add_argument("--out", type=Path, metavar="DIR", help="write the site here (a new or empty folder, or an earlier site)")
     p.add_argument("--serve", action="store_true", help="serve the site on 127.0.0.1 until Ctrl-C")
     p.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000; 0 picks a free one)")
@@ -34,7 +36,7 @@ def run_web(args) -> int:
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be in 0..65535, got {args.port}")
     # MNIST first: the page opens on the first model.
-    bundles = args.bundles or sorted(bundled_names(), key=lambda name: name != "mnist")
+    bundles = args.model or sorted(bundled_names(), key=lambda name: name != "mnist")
     if not bundles:
         raise ValueError("no bundles given and no bundled models installed; name a bundle directory")
     with tempfile.TemporaryDirectory(prefix="latent-atlas-web-") as scratch:

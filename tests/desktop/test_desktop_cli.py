@@ -27,7 +27,7 @@ def test_help_does_not_load_qt():
 
 
 def test_a_bad_bundle_or_provider_is_one_line_before_any_window(tmp_path, capsys):
-    for argv, message in ((["explore", str(tmp_path)], "not a model bundle"),
+    for argv, message in ((["explore", "-m", str(tmp_path)], "not a model bundle"),
                           (["explore", "--provider", "warp-drive"], "unknown execution provider")):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
@@ -48,12 +48,12 @@ def test_an_altered_bundle_is_refused_in_one_line_unless_told(tmp_path, capsys, 
     values.flat[0] += 0.5
     weight.CopyFrom(numpy_helper.from_array(values, weight.name))
     onnx.save(proto, bundle / bundle_format.DECODER)
-    assert main(["explore", str(bundle), "--screenshots", str(tmp_path / "no")]) == 2
+    assert main(["explore", "-m", str(bundle), "--screenshots", str(tmp_path / "no")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "SHA-256" in err and "--no-verify-checksums" in err
     assert not (tmp_path / "no").exists()
     out = tmp_path / "shots"  # a process of its own, as a user runs it (and this one's Qt stays untouched)
-    result = subprocess.run([sys.executable, "-m", "latent_atlas.cli.main", "explore", str(bundle),
+    result = subprocess.run([sys.executable, "-m", "latent_atlas.cli.main", "explore", "-m", str(bundle),
                              "--no-verify-checksums", "--screenshots", str(out)],
                             capture_output=True, text=True, timeout=120, env=environment_without_display())
     assert result.returncode == 0, result.stderr

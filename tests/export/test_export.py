@@ -272,7 +272,7 @@ def test_fit_prior_gives_a_bundle_whose_run_is_gone_a_prior_and_leaves_it_alone(
 
     before = {p.name: p.read_bytes() for p in bundle_dir.iterdir()}
     out = tmp_path / "with-prior"
-    assert cli(["fit-prior", str(bundle_dir), "--out", str(out), "--components", "5", "--iw-samples", "3",
+    assert cli(["fit-prior", "-m", str(bundle_dir), "--out", str(out), "--components", "5", "--iw-samples", "3",
                 "--iw-images", "30", "--data-dir", str(data_dir)]) == 0
     assert {p.name: p.read_bytes() for p in bundle_dir.iterdir()} == before  # the source is untouched
     fitted = fmt.read(out)

@@ -106,7 +106,7 @@ def test_bench_reports_figures(capsys):
     (["encode", "NOT_AN_IMAGE"], "not an image file"),
     (["encode", "missing.png"], "no such file"),
     (["interpolate", "--from", "nowhere.png", "--to", "0,0", "-o", "m.gif"], "neither an image file nor"),
-    (["info", "--providers", "warp-drive"], "unknown execution provider"),
+    (["info", "--provider", "warp-drive"], "unknown execution provider"),
 ])
 def test_errors_are_one_line_and_exit_2(capsys, tmp_path, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)
@@ -146,10 +146,10 @@ def test_provider_fallback_is_a_one_line_warning(capsys):
     from latent_atlas.runtime.session import ALIASES, available_providers
 
     missing = next(p for p in ("cuda", "coreml", "directml") if ALIASES[p] not in available_providers())
-    code, out, err = run(capsys, "info", "-m", "mnist", "--providers", missing)
+    code, out, err = run(capsys, "info", "-m", "mnist", "--provider", missing)
     assert code == 0 and "runs on CPUExecutionProvider" in out
     assert len(err.strip().splitlines()) == 1 and "warning: " in err and "not available" in err
-    code, _, err = run(capsys, "info", "-m", "mnist", "--providers", missing, "--strict")
+    code, _, err = run(capsys, "info", "-m", "mnist", "--provider", missing, "--strict")
     assert code == 2 and "strict=True" in err
 
 

@@ -18,8 +18,8 @@ PAGE_TIMEOUT_MS = 30_000
 
 
 def start_server(*bundles: str, cwd: Path | None = None) -> tuple[subprocess.Popen, str]:
-    """`latent-atlas web [BUNDLES] --serve --port 0` in a subprocess; returns it and the URL it prints."""
-    process = subprocess.Popen([sys.executable, "-m", "latent_atlas.cli.main", "web", *bundles, "--serve", "--port", "0",
+    """`latent-atlas web [-m BUNDLE ...] --serve --port 0` in a subprocess; returns it and the URL it prints."""
+    process = subprocess.Popen([sys.executable, "-m", "latent_atlas.cli.main", "web", *(a for b in bundles for a in ("-m", b)), "--serve", "--port", "0",
                                 "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
     for line in process.stdout:
         if line.startswith("open "):

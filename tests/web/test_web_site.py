@@ -63,8 +63,8 @@ def test_the_site_uses_relative_urls_only():
 
 def test_rebuilding_replaces_an_earlier_site_but_never_a_foreign_folder(tmp_path, capsys):
     out = tmp_path / "site"
-    assert main(["web", "mnist", "--out", str(out), "--quiet"]) == 0
-    assert main(["web", "fashion-mnist", "--out", str(out), "--quiet"]) == 0
+    assert main(["web", "-m", "mnist", "--out", str(out), "--quiet"]) == 0
+    assert main(["web", "-m", "fashion-mnist", "--out", str(out), "--quiet"]) == 0
     assert [m["name"] for m in json.loads((out / "config.json").read_text())["models"]] == ["fashion-mnist"]
     foreign = tmp_path / "photos"
     foreign.mkdir()
@@ -79,8 +79,8 @@ def test_bad_bundles_and_arguments_are_one_line_errors(tmp_path, capsys):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "bundle.json").write_text("{}")
-    for argv, words in ((["web", str(broken), "--out", str(tmp_path / "a")], "schema_version"),
-                        (["web", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b")], "neither a bundled model"),
+    for argv, words in ((["web", "-m", str(broken), "--out", str(tmp_path / "a")], "schema_version"),
+                        (["web", "-m", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b")], "neither a bundled model"),
                         (["web"], "--out DIR"),
                         (["web", "--serve", "--port", "70000"], "--port")):
         assert main(argv) == 2
@@ -107,7 +107,7 @@ def test_the_server_sends_the_cross_origin_isolation_headers_and_wasm_types(tmp_
 
 
 def test_web_serve_prints_the_url_and_says_it_is_cross_origin_isolated(tmp_path):
-    process = subprocess.Popen([sys.executable, "-m", "latent_atlas.cli.main", "web", "mnist", "--serve", "--port", "0"],
+    process = subprocess.Popen([sys.executable, "-m", "latent_atlas.cli.main", "web", "-m", "mnist", "--serve", "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lines = []
@@ -198,7 +198,7 @@ def test_offline_is_a_one_line_error_that_says_what_to_do(registry, monkeypatch,
     registry["server"].server_close()
     port = registry["server"].server_address[1]
     monkeypatch.setenv(onnxruntime_web.REGISTRY_ENV, f"http://127.0.0.1:{port}")
-    assert main(["web", "mnist", "--out", str(tmp_path / "site"), "--quiet"]) == 2
+    assert main(["web", "-m", "mnist", "--out", str(tmp_path / "site"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
     assert "cannot fetch onnxruntime-web" in err and "connect to the internet once" in err and "npm ci" in err

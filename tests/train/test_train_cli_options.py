@@ -1,0 +1,144 @@
+"""`latent-atlas train`'s flags come from TrainConfig's fields, and still accept exactly what users type:
+every command line of the README's "Train" section and of scripts/make-models.sh parses to the config the
+hand-written parser gave it (no training: only the parser and the config)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from latent_atlas.cli.main import build_parser
+from latent_atlas.train.commands import config_overrides
+from latent_atlas.train.config import PRESETS, TrainConfig, resolve_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# The flags users typed before the parser was derived from the config: each to its field and the
+# conversion the hand-written parser applied. The contract the generated parser keeps.
+LEGACY_FLAGS = {
+    "--dataset": ("dataset", str), "--layout": ("layout", str), "--split-seed": ("split_seed", int),
+    "--validation-fraction": ("validation_fraction", float), "--test-fraction": ("test_fraction", float),
+    "--skip-bad-images": ("skip_bad_images", bool), "--preset": ("preset", str), "--latent-dim": ("latent_dim", int),
+    "--epochs": ("epochs", int), "--limit": ("limit", int), "--val-size": ("val_size", int), "--seed": ("seed", int),
+    "--batch-size": ("batch_size", int), "--lr": ("lr", float), "--lr-schedule": ("lr_schedule", str),
+    "--lr-decay-epochs": ("lr_decay_epochs", int), "--objective": ("objective", str),
+    "--k": ("importance_samples", int), "--iwae-gradient": ("iwae_gradient", str), "--binarize": ("binarize", str),
+    "--beta": ("beta", float), "--beta-warmup": ("beta_warmup_epochs", int),
+    "--encoder-weight-decay": ("encoder_weight_decay", float), "--encoder-noise": ("encoder_noise", float),
+    "--bottleneck-bias": ("bottleneck_bias", float), "--patience": ("patience", int),
+    "--eval-images": ("eval_images", int), "--eval-iw": ("eval_iw_samples", int), "--init-from": ("init_from", str),
+    "--device": ("device", str),
+}
+OTHER_FLAGS = {"--nproc": int, "--data-dir": str, "--out": str, "--resume": bool, "--no-plots": bool, "--quiet": bool}
+
+
+def train_parser():
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command")
+    return subparsers.choices["train"]
+
+
+def readme_train_commands() -> list[list[str]]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Train\n", 1)[1].split("\n## ", 1)[0]
+    return [shlex.split(line, comments=True)[2:] for line in section.splitlines() if line.startswith("latent-atlas train ")]
+
+
+def make_models_train_commands() -> list[list[str]]:
+    """Each `train NAME ...` call of scripts/make-models.sh, expanded through its `train` function."""
+    script = (ROOT / "scripts" / "make-models.sh").read_text(encoding="utf-8").replace("\\\n", " ")
+    template = shlex.split(next(line for line in script.splitlines() if "$LA train" in line))
+    template = template[template.index("train") + 1:]
+    commands = []
+    for match in re.finditer(r"^(?:threads=\d+ )?train (\S+)(.*?)(?:&.*)?$", script, re.MULTILINE):
+        name, args = match.group(1), shlex.split(match.group(2))
+        expanded = []
+        for token in template:
+            expanded += {"$@": args, "$run": [f"runs/bundled-{name}"], "$resume": []}.get(token, [token])
+        commands.append(expanded)
+    return commands
+
+
+def legacy_parse(argv: list[str]) -> tuple[dict, dict]:
+    """What the hand-written parser made of `argv`: the config overrides (device "auto" unless given) and
+    the other options."""
+    overrides, others, tokens = {"device": "auto"}, {}, iter(argv)
+    for token in tokens:
+        if token in LEGACY_FLAGS:
+            name, kind = LEGACY_FLAGS[token]
+            overrides[name] = True if kind is bool else kind(next(tokens))
+        elif token in OTHER_FLAGS:
+            kind = OTHER_FLAGS[token]
+            others[token] = True if kind is bool else kind(next(tokens))
+        else:
+            raise AssertionError(f"{token!r} was never a flag of latent-atlas train")
+    return overrides, others
+
+
+COMMANDS = readme_train_commands() + make_models_train_commands()
+
+
+def test_the_documented_commands_were_found():
+    assert len(readme_train_commands()) >= 6 and len(make_models_train_commands()) == 5
+    assert any("--k" in argv for argv in make_models_train_commands())
+
+
+def test_the_flags_are_exactly_the_ones_users_type():
+    flags = {s for action in train_parser()._actions for s in action.option_strings} - {"-h", "--help"}
+    assert flags == set(LEGACY_FLAGS) | set(OTHER_FLAGS)
+
+
+@pytest.mark.parametrize("argv", COMMANDS, ids=[" ".join(argv) for argv in COMMANDS])
+def test_documented_command_lines_parse_to_the_same_config(argv):
+    args = build_parser().parse_args(["train", *argv])
+    given = {k: v for k, v in config_overrides(args).items() if v is not None}
+    expected, others = legacy_parse(argv)
+    assert given == expected
+    assert {"--out": args.out, "--resume": args.resume or None, "--nproc": args.nproc}.items() >= {
+        k: others.get(k) for k in ("--out", "--resume", "--nproc")}.items()
+    config = resolve_config(None, config_overrides(args))
+    preset = expected.pop("preset", "default")
+    assert config == TrainConfig(**{**PRESETS[preset], "preset": preset, **expected})
+
+
+def test_a_flag_not_given_is_none_so_a_resumed_run_keeps_its_own_value():
+    overrides = config_overrides(build_parser().parse_args(["train"]))
+    assert overrides == {name: ("auto" if name == "device" else None) for name, _ in LEGACY_FLAGS.values()}
+    saved = TrainConfig(epochs=3, lr_decay_epochs=3, batch_size=8)
+    resumed = resolve_config(saved, config_overrides(build_parser().parse_args(["train", "--epochs", "2"])))
+    assert (resumed.batch_size, resumed.epochs) == (8, 2)
+
+
+def test_the_defaults_are_the_default_preset_and_the_help_quotes_them():
+    assert TrainConfig() == TrainConfig.from_preset("default")
+    for preset in PRESETS.values():
+        assert set(preset) <= set(TrainConfig.__dataclass_fields__)
+    help_text = " ".join(train_parser().format_help().split())
+    assert f"batch {PRESETS['default']['batch_size']}," in help_text
+    assert f"(default {PRESETS['default']['epochs']})" in help_text
+    assert f"--lr LR default {PRESETS['default']['lr']:g}" in help_text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--layout", "resize"], "--layout apply to your own images"),
+    (["--dataset", "some/folder", "--val-size", "10"], "--val-size applies to the built-in datasets"),
+])
+def test_a_flag_for_the_other_kind_of_dataset_is_refused_in_one_line(argv, message, capsys, tmp_path):
+    from latent_atlas.cli.main import main
+
+    assert main(["train", "--out", str(tmp_path / "run"), *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lr-schedule", "linear"], "invalid choice: 'linear'"),
+    (["--k", "many"], "invalid int value: 'many'"),
+    (["--lr", "fast"], "invalid float value: 'fast'"),
+])
+def test_a_bad_value_is_refused_by_the_parser(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["train", *argv])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
