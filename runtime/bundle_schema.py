@@ -225,7 +225,7 @@ def reference_markdown() -> str:
              "A bundle is a directory that `latent-atlas export` writes and every runtime and explorer loads.", "",
              "| file | required | what it holds |", "| --- | --- | --- |"]
     lines += [f"| `{name}` | {'yes' if required else 'no'} | {what} |" for name, required, what in FILES]
-    lines += ["", f"## bundle.json", "",
+    lines += ["", "## bundle.json", "",
               f"Validated against [`{SCHEMA_FILE}`]({SCHEMA_FILE}) (shipped in the package and in every site). "
               f"Keys are written in this order; unknown keys follow them. Each key marked *metadata* is also "
               f"copied, JSON-encoded, into each ONNX file's metadata_props as `{METADATA_PREFIX}<key>`, so a lone "

@@ -50,7 +50,7 @@ def test_real_windows_are_photographed(x_display, mnist, tmp_path):
     screenshots = Path(os.environ.get("LATENT_ATLAS_SCREENSHOTS") or tmp_path).resolve()
     env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"}
     env.update(DISPLAY=x_display, QT_QPA_PLATFORM="xcb")
-    result = subprocess.run([sys.executable, "-m", "latent_atlas.cli.main", "explore", "mnist",
+    result = subprocess.run([sys.executable, "-m", "latent_atlas.cli.main", "explore", "-m", "mnist",
                              "--screenshots", str(screenshots)], capture_output=True, text=True, timeout=180, env=env)
     assert result.returncode == 0, (f"the explorer failed on {x_display} (missing xcb libraries? run "
                                     f"scripts/install-system-deps.sh):\n{result.stderr[-3000:]}")

@@ -43,7 +43,7 @@ def hold_lock(directory: Path, command: str, seconds: float = 60) -> subprocess.
 @pytest.mark.parametrize("argv", [
     ["train", "--limit", "100", "--epochs", "1", "--quiet", "--no-plots", "--out", "{dir}"],
     ["export", "{dir}-run", "--out", "{dir}"],
-    ["fit-prior", "mnist", "--components", "2", "--out", "{dir}"],
+    ["fit-prior", "-m", "mnist", "--components", "2", "--out", "{dir}"],
 ])
 def test_a_second_writer_is_refused_in_one_line_naming_the_holder(tmp_path, capsys, argv):
     target = tmp_path / "out"

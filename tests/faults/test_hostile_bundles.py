@@ -63,7 +63,7 @@ def test_the_web_site_never_copies_a_file_from_outside_the_bundle(mnist_copy, se
     edit_manifest(mnist_copy, lambda v: v["files"].update({"../secret.txt": {
         "sha256": fmt.sha256_file(secret), "bytes": secret.stat().st_size}}))
     site = tmp_path / "site"
-    code, _, err = run_cli(capsys, "web", str(mnist_copy), "--out", str(site), "--quiet")
+    code, _, err = run_cli(capsys, "web", "-m", str(mnist_copy), "--out", str(site), "--quiet")
     assert code == 2 and "not a file inside the bundle" in one_line_error(err, "web")
     assert not site.exists()
     # Without the checksum pass (a bundle read with verify=False) the copy itself applies the rule.
