@@ -240,7 +240,7 @@ def test_installed_wheel_runs_without_torch_from_outside_the_checkout(release, t
         assert min(image.size) >= 28
     # The browser explorer too, with no Node or npm: onnxruntime-web comes from the lock file's pin.
     site = tmp_path / "site"
-    served = latent_atlas("web", "mnist", "--out", str(site), "--quiet")
+    served = latent_atlas("web", "-m", "mnist", "--out", str(site), "--quiet")
     assert served.returncode == 0, served.stderr
     assert (site / "index.html").is_file() and (site / "ort" / "ort-wasm-simd-threaded.wasm").stat().st_size > 1e6
     # A hint that is true: the extra, added from the wheel this install came from.
