@@ -68,10 +68,11 @@ def _add_iw_options(p) -> None:
 
 
 def run_fit_prior(args) -> int:
-    from .exporter import fit_bundle_prior
-
+    # Checked before torch is imported, so a plain install hears what it typed wrong first.
     if args.model is None:  # not required by argparse while the positional spelling still works
         raise ValueError("say which bundle to refit: -m BUNDLE (a bundled model's name or a bundle directory)")
+    from .exporter import fit_bundle_prior
+
     fit_bundle_prior(args.model, args.out, args.components, iw_samples=args.iw_samples, iw_images=args.iw_images,
                      force=args.force, data_dir=args.data_dir, command=shlex.join(["latent-atlas", *args.argv]))
     return 0
