@@ -1,5 +1,5 @@
 """`latent-atlas train`'s flags come from TrainConfig's fields, and still accept exactly what users type:
-every command line of the README's "Train" section and of scripts/make-models.sh parses to the config the
+every `latent-atlas train` line of the README and the documentation pages, and of scripts/make-models.sh, parses to the config the
 hand-written parser gave it (no training: only the parser and the config)."""
 
 from __future__ import annotations
@@ -40,10 +40,17 @@ def train_parser():
     return subparsers.choices["train"]
 
 
-def readme_train_commands() -> list[list[str]]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("\n## Train\n", 1)[1].split("\n## ", 1)[0]
-    return [shlex.split(line, comments=True)[2:] for line in section.splitlines() if line.startswith("latent-atlas train ")]
+def documented_train_commands() -> list[list[str]]:
+    """Each `latent-atlas train ...` line the README and the documentation pages show (the dated notes
+    record what was typed then, not what to type)."""
+    pages = [ROOT / "README.md", *(p for p in sorted((ROOT / "docs").rglob("*.md")) if "notes" not in p.parts)]
+    commands = []
+    for page in pages:
+        for line in page.read_text(encoding="utf-8").replace("\\\n", " ").splitlines():
+            line = line.strip().removeprefix("$ ")
+            if line.startswith("latent-atlas train "):
+                commands.append(shlex.split(line, comments=True)[2:])
+    return commands
 
 
 def make_models_train_commands() -> list[list[str]]:
@@ -77,11 +84,11 @@ def legacy_parse(argv: list[str]) -> tuple[dict, dict]:
     return overrides, others
 
 
-COMMANDS = readme_train_commands() + make_models_train_commands()
+COMMANDS = documented_train_commands() + make_models_train_commands()
 
 
 def test_the_documented_commands_were_found():
-    assert len(readme_train_commands()) >= 6 and len(make_models_train_commands()) == 5
+    assert len(documented_train_commands()) >= 6 and len(make_models_train_commands()) == 5
     assert any("--k" in argv for argv in make_models_train_commands())
 
 
