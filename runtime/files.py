@@ -237,13 +237,19 @@ def lock_path(directory: Path) -> Path:
     return directory.parent / f".{directory.name}{LOCK_SUFFIX}"
 
 
-def _holder(fd: int) -> str:
-    try:
-        record = json.loads(os.pread(fd, 4096, 0) or b"{}")
-        return (f"process {record['pid']} on {record['host']} ({record['command']}), started "
-                f"{record['started']}")
-    except (OSError, ValueError, KeyError, TypeError):
-        return "another process (it has not recorded itself yet)"
+def _holder(fd: int, patience_s: float = 0.5) -> str:
+    """Who holds the lock on `fd`, as its record says. A holder writes its record just after taking the
+    lock, so a reader that comes in between waits a moment for it rather than naming nobody."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            record = json.loads(os.pread(fd, 4096, 0) or b"{}")
+            return (f"process {record['pid']} on {record['host']} ({record['command']}), started "
+                    f"{record['started']}")
+        except (OSError, ValueError, KeyError, TypeError):
+            if time.monotonic() > deadline:
+                return "another process (it has not recorded itself yet)"
+            time.sleep(0.01)
 
 
 @contextmanager

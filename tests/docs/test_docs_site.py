@@ -43,8 +43,8 @@ def test_cli_reference_lists_every_command_and_option(pages):
     for name, _, parser in pages._subcommands(build_parser()):
         section = text.split(f"## `latent-atlas {name}`", 1)[1].split("\n## ", 1)[0]
         for action in parser._actions:
-            if isinstance(action, argparse._HelpAction):
-                continue
+            if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
+                continue  # hidden from --help too: the deprecated spellings
             for flag in action.option_strings or [action.metavar or action.dest]:
                 assert f"`{flag}" in section or f", {flag}" in section, f"{name}: {flag} missing"
             if action.option_strings and action.nargs != 0 and isinstance(action.default, (int, float, str)) \
