@@ -25,7 +25,9 @@ SCHEMA_FILE = "bundle.schema.json"
 SCHEMA_PATH = Path(__file__).with_name(SCHEMA_FILE)
 METADATA_PREFIX = "latent_atlas."
 IMAGE_SHAPE = (1, IMAGE_SIDE, IMAGE_SIDE)
-DATA_SOURCE_KINDS = ("folder", "npz", "idx", "builtin")
+# Where a training set came from: your own images (train/sources.py reads these), or a built-in dataset.
+OWN_DATA_SOURCE_KINDS = ("folder", "npz", "idx")
+DATA_SOURCE_KINDS = (*OWN_DATA_SOURCE_KINDS, "builtin")
 ORT_OPTIMIZATION_STYLES = ("Fixed", "Runtime")
 
 COMPATIBILITY = (

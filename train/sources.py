@@ -32,13 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from latent_atlas.runtime.bundle import sha256_file
+from latent_atlas.runtime.bundle_schema import OWN_DATA_SOURCE_KINDS as KINDS
 from latent_atlas.runtime.images import to_uint8
 from latent_atlas.runtime.preprocessing import IMAGE_SIDE, is_blank, layout_for, open_image, pixel_values, preprocess
 
 from .data import DATASETS, DatasetError, read_idx
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif")
-KINDS = ("folder", "npz", "idx")
 MAX_CLASSES = 256  # the atlas stores labels as uint8
 # Below this many images one process does it all: starting worker processes costs about a second.
 PARALLEL_MIN_ITEMS = 512
