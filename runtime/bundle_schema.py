@@ -18,13 +18,14 @@ from typing import Any
 
 from . import prior as priors
 from .options import VARIANTS
-from .preprocessing import IMAGE_SIDE, LAYOUTS
+from .image_shape import SEED_IMAGE_SHAPE
+from .preprocessing import LAYOUTS
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = "bundle.schema.json"
 SCHEMA_PATH = Path(__file__).with_name(SCHEMA_FILE)
 METADATA_PREFIX = "latent_atlas."
-IMAGE_SHAPE = (1, IMAGE_SIDE, IMAGE_SIDE)
+IMAGE_SHAPE = SEED_IMAGE_SHAPE  # an absent image_shape: the seed's
 # Where a training set came from: your own images (train/sources.py reads these), or a built-in dataset.
 OWN_DATA_SOURCE_KINDS = ("folder", "npz", "idx")
 DATA_SOURCE_KINDS = (*OWN_DATA_SOURCE_KINDS, "builtin")

@@ -10,7 +10,7 @@ the halving with one stride-2 ConvTranspose. The family keeps that rule and repe
 An image is halved once, then again while both its sides are even and the larger exceeds the seed's
 14, so 28 x 28 gets exactly the seed's one halving, and every halving is exact: each transposed stage is then the seed's
 own layer (kernel 3, stride 2, padding 1, output padding 1), which the exporter's phase form already
-handles. Sides must be multiples of 4, so at least two exact halvings are always available.
+handles. Which shapes there are (runtime/image_shape.py) is the runtime's rule, read here.
 
 Torch-free arithmetic (numbers and shapes only), so that tools which only make or check data, such as
 `latent-atlas make-dataset`, share the rule without importing torch.
@@ -22,11 +22,9 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from latent_atlas.runtime.limits import MAX_HIDDEN_VALUES, MAX_IMAGE_SIDE
+from latent_atlas.runtime.image_shape import SEED_IMAGE_SHAPE, check_image_shape, shape_text
+from latent_atlas.runtime.limits import MAX_HIDDEN_VALUES
 
-SEED_IMAGE_SHAPE = (1, 28, 28)
-IMAGE_CHANNELS = (1, 3)  # grey or RGB
-SIDE_MULTIPLE = 4
 FIRST_WIDTH = 32  # the seed's full-resolution Conv 32 (and its decoder's last ConvTranspose)
 # The seed's hidden feature map is 14 x 14: the family halves an image until its larger side is at most this.
 HIDDEN_SIDE = 14
@@ -69,33 +67,17 @@ def _halvings(height: int, width: int) -> int:
     return n
 
 
-def _shape_text(shape) -> str:
-    return " x ".join(str(v) for v in shape) if isinstance(shape, (tuple, list)) else repr(shape)
-
-
 def architecture(image_shape=SEED_IMAGE_SHAPE) -> Architecture:
     """The family member for `image_shape` (channels, height, width), or ValueError in one line saying
     what is supported."""
-    what = f"image shape {_shape_text(image_shape)}"
-    if (not isinstance(image_shape, (tuple, list)) or len(image_shape) != 3
-            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in image_shape)):
-        raise ValueError(f"{what}: expected three integers, channels x height x width (e.g. 3 x 64 x 64)")
-    channels, height, width = (int(v) for v in image_shape)
-    if channels not in IMAGE_CHANNELS:
-        raise ValueError(f"{what}: {channels} channels; expected 1 (grey) or 3 (RGB)")
-    for name, side in (("height", height), ("width", width)):
-        if side < SIDE_MULTIPLE or side % SIDE_MULTIPLE:
-            raise ValueError(f"{what}: {name} {side} is not a positive multiple of {SIDE_MULTIPLE}; expected "
-                             f"sides such as 28, 32, 64, 96 or 128")
-        if side > MAX_IMAGE_SIDE:
-            raise ValueError(f"{what}: {name} {side} is larger than the limit of {MAX_IMAGE_SIDE}; resize the "
-                             f"images to at most {MAX_IMAGE_SIDE} x {MAX_IMAGE_SIDE}")
+    what = f"image shape {shape_text(image_shape)}"
+    channels, height, width = check_image_shape(image_shape)
     n = _halvings(height, width)
     widths = (FIRST_WIDTH, *(min(FIRST_WIDTH << i, MAX_WIDTH) for i in range(1, n + 1)))
     found = Architecture((channels, height, width), widths)
     values = math.prod(found.hidden_shape)
     if values > MAX_HIDDEN_VALUES:
-        raise ValueError(f"{what}: its sides halve evenly only {n} times, to a {_shape_text(found.hidden_shape)} "
+        raise ValueError(f"{what}: its sides halve evenly only {n} times, to a {shape_text(found.hidden_shape)} "
                          f"feature map of {values:,} values, more than the {MAX_HIDDEN_VALUES:,} the encoder's Dense "
                          f"layer may read; expected sides that halve evenly down to {HIDDEN_SIDE} or less (e.g. "
                          f"32, 48, 64, 96, 128)")
