@@ -23,6 +23,10 @@ VIEW_PERCENTILES: tuple[str, str] = ("p01", "p99")
 HOME_MARGIN = 0.06
 # Zoom factor per wheel notch or +/- key.
 ZOOM_STEP = 1.25
+# A slider of a latent dim the map does not show spans the test set's min..max plus this fraction of it
+# on each side; a dim the test set never moves gets +-SLIDER_PRIOR_RANGE (the prior's bulk) instead.
+SLIDER_MARGIN = 0.1
+SLIDER_PRIOR_RANGE = 3.0
 # More classes than this and the legend is left out rather than covering the map.
 MAX_LEGEND_ROWS = 12
 # Tableau-10: distinguishable on the desktop's dark map and on the browser's white one, and the usual
@@ -61,4 +65,5 @@ def site_config() -> dict:
         "max_legend_rows": MAX_LEGEND_ROWS,
         "class_colours": list(CLASS_COLOURS),
         "unlabelled_colour": UNLABELLED_COLOUR,
+        "dim_slider": {"margin": SLIDER_MARGIN, "prior_range": SLIDER_PRIOR_RANGE},
     }

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import {
-  ExplorerState, FRAME_HISTORY, LatestOnlyQueue, ModelWork, clampInt, legendRows, pannedView, playStep, pointGroups,
-  serial, tileAt, toLatent, toScreen, visibleExtent, zoomedView,
+  ExplorerState, FRAME_HISTORY, LatestOnlyQueue, ModelWork, checkDims, clampInt, legendRows, padAvailable, pannedView,
+  playStep, pointGroups, serial, sliderRange, tileAt, toLatent, toScreen, visibleExtent, zoomedView,
 } from '../app/js/state.js';
 
 const RULES = {
@@ -21,11 +21,13 @@ const RULES = {
   max_legend_rows: 3,
   class_colours: ['#111111', '#222222'],
   unlabelled_colour: '#999999',
+  dim_slider: { margin: 0.25, prior_range: 5 },
 };
 const LAYOUTS = { mnist: { box: 20 }, 'fashion-mnist': { box: 28 }, resize: { box: 28 } };
 const CONFIG = { explorer: RULES, preprocessing: { layouts: LAYOUTS } };
 const STATS = {
   mean: [0.5, -0.5, 0.25],
+  min: [-3, -2, 0.25], max: [3, 4, 0.25],
   p01: [-2, -1, 0], p99: [2, 3, 0],
   p05: [-1, -0.5, 0], p95: [1, 2, 0],
 };
@@ -273,4 +275,43 @@ test('busy says whether a cursor frame is being decoded', async () => {
   gate.resolve();
   await frame;
   assert.equal(state.busy, false);
+});
+
+test('the map shows any two different dims; points, the home view and grids follow them', () => {
+  const state = configured();
+  state.install(fakeModel(), { provider: 'wasm', numThreads: 1, label: 'mnist' });
+  state.moveCursor([0.5, 0.25, 0.75]);
+  state.grid = { n: 2 };
+  state.setDims(2, 0);
+  assert.deepEqual(state.dims, [2, 0]);
+  assert.equal(state.grid, null);  // the grid belonged to the old pair
+  assert.deepEqual(Array.from(state.pointAt(7, 8)), [8, 0.25, 7]);
+  assert.deepEqual(state.shown(Float32Array.of(1, 2, 3)), [3, 1]);
+  assert.deepEqual(state.gridRequest(3, 'percentiles', null).extent, [[0, 0], [-1, 1]]);
+  assert.deepEqual(state.gridRequest(3, 'percentiles', null).dims, [2, 0]);
+  const view = state.homeView({ width: 100, height: 100 });
+  assert.deepEqual([view.cx, view.cy], [0, 0]);  // the p01..p99 box of dims 2 (0..0) and 0 (-2..2)
+  for (const [x, y] of [[1, 1], [0, 3], [-1, 0], [0.5, 1]]) assert.throws(() => state.setDims(x, y), /two different dims in \[0, 3\)/);
+  assert.throws(() => checkDims(0, 2, 2), /got 0, 2/);
+  // a model switch shows dims 0 and 1 again
+  state.install(fakeModel(), { provider: 'wasm', numThreads: 1, label: 'mnist' });
+  assert.deepEqual(state.dims, [0, 1]);
+});
+
+test('sliders: one per hidden dim, over the test set\'s range widened by the rules\' margin', () => {
+  const state = configured();
+  state.install(fakeModel(), { provider: 'wasm', numThreads: 1, label: 'mnist' });
+  assert.deepEqual(state.sliderDims(), [{ dim: 2, range: [-5, 5] }]);  // dim 2 never moves: the prior's range
+  state.setDims(1, 2);
+  assert.deepEqual(state.sliderDims(), [{ dim: 0, range: [-4.5, 4.5] }]);
+  assert.deepEqual(sliderRange(RULES, STATS, 1), [-3.5, 5.5]);
+  state.moveCursor([1, 2, 3]);
+  assert.deepEqual(Array.from(state.withDimValue(0, -4)), [-4, 2, 3]);
+  assert.deepEqual(Array.from(state.cursor), [1, 2, 3]);  // only the returned point changes
+});
+
+test('the draw pad is offered on grey models only', () => {
+  assert.equal(padAvailable([1, 28, 28]), true);
+  assert.equal(padAvailable([1, 64, 48]), true);
+  assert.equal(padAvailable([3, 64, 64]), false);
 });

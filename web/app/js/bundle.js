@@ -3,6 +3,7 @@
 // becomes a BundleError whose message names what was expected; the page shows it. bundle.json is
 // checked against the site's bundle.schema.json, the schema Python's runtime checks it against.
 import { readNpz } from './npz.js';
+import { SEED_SHAPE, pixelCount } from './pictures.js';
 import { firstError } from './schema.js';
 import { parseJson } from './untrusted.js';
 
@@ -188,6 +189,8 @@ export class Model {
     this.sessions = {};
     this.provider = provider;
     this.dim = bundle.manifest.latent_dim;
+    this.imageShape = bundle.manifest.image_shape ?? SEED_SHAPE;  // [C, H, W]; the schema checked it
+    this.pixels = pixelCount(this.imageShape);
     this.classNames = bundle.manifest.dataset.class_names ?? [];  // empty or absent: unlabelled
     const onnx = bundle.manifest.onnx || {};
     this.decoderInput = Object.keys(onnx.decoder?.inputs || { z: 0 })[0];
@@ -200,7 +203,7 @@ export class Model {
     this.sessions.encoder = await createSession(this.ort, bytes, 'encoder', this.provider, label);
     checkNames(this.sessions.encoder, 'encoder', [this.encoderInput, ...this.encoderOutputs], label);
     await this.checkSize(label, async () => {
-      const { mean } = await this.encode(new Float32Array(28 * 28));
+      const { mean } = await this.encode(new Float32Array(this.pixels));
       if (mean.length !== this.dim) throw new Error(`encoder gives ${mean.length} latent values`);
     });
   }
@@ -209,7 +212,7 @@ export class Model {
     checkNames(this.sessions.decoder, 'decoder', [this.decoderInput, this.decoderOutput], label);
     await this.checkSize(label, async () => {
       const image = await this.decode(new Float32Array(this.dim));
-      if (image.length !== 28 * 28) throw new Error(`decoded ${image.length} values, expected 28x28`);
+      if (image.length !== this.pixels) throw new Error(`decoded ${image.length} values, expected ${this.imageShape.join('x')}`);
     });
   }
 
@@ -217,11 +220,11 @@ export class Model {
     try {
       await probe();
     } catch (error) {
-      throw new BundleError(`${label}decoder.onnx and encoder.onnx do not take latent size ${this.dim} from bundle.json (${String(error.message || error).split('\n')[0]}); expected decoder z [N, ${this.dim}] -> image [N, 1, 28, 28]`);
+      throw new BundleError(`${label}decoder.onnx and encoder.onnx do not take latent size ${this.dim} from bundle.json (${String(error.message || error).split('\n')[0]}); expected decoder z [N, ${this.dim}] -> image [N, ${this.imageShape.join(', ')}]`);
     }
   }
 
-  /** Float32Array [N * dim] -> Float32Array [N * 784] of pixel probabilities. */
+  /** Float32Array [N * dim] -> Float32Array [N * C * H * W] of pixel values in [0, 1]. */
   async decode(z) {
     const count = z.length / this.dim;
     const feeds = { [this.decoderInput]: new this.ort.Tensor('float32', z, [count, this.dim]) };
@@ -231,11 +234,11 @@ export class Model {
     return data;
   }
 
-  /** Float32Array [N * 784] -> {mean, logvar} as Float32Array [N * dim]. */
+  /** Float32Array [N * C * H * W] -> {mean, logvar} as Float32Array [N * dim]. */
   async encode(images) {
     if (!this.sessions.encoder) await this.encoderReady;  // (set before its own check's encode)
-    const count = images.length / 784;
-    const feeds = { [this.encoderInput]: new this.ort.Tensor('float32', images, [count, 1, 28, 28]) };
+    const count = images.length / this.pixels;
+    const feeds = { [this.encoderInput]: new this.ort.Tensor('float32', images, [count, ...this.imageShape]) };
     const result = await this.sessions.encoder.run(feeds);
     return { mean: result[this.encoderOutputs[0]].data, logvar: result[this.encoderOutputs[1]].data };
   }

@@ -1,6 +1,6 @@
 // The drawing pad: black ink on white, encoded live as the pen moves, one encode at a time (the latest
 // strokes win, as the cursor's frames do).
-import { LatestOnlyQueue } from './state.js';
+import { LatestOnlyQueue, padAvailable } from './state.js';
 
 const INK_WIDTH = 16;
 
@@ -27,8 +27,15 @@ export function createDrawPad(app) {
     return [(event.clientX - rect.left) * pad.width / rect.width, (event.clientY - rect.top) * pad.height / rect.height];
   }
 
+  /** The pad is for grey models: on a colour one it is covered by a note that says so. */
+  function configure() {
+    const available = !state.model || padAvailable(state.model.imageShape);
+    document.getElementById('pad-note').hidden = available;
+    pad.style.opacity = available ? '' : '0.3';
+  }
+
   function pointerDown(event) {
-    if (!state.model) return;
+    if (!state.model || !padAvailable(state.model.imageShape)) return;
     pad.setPointerCapture(event.pointerId);
     drawing = true;
     ctx.strokeStyle = '#000'; ctx.lineWidth = INK_WIDTH; ctx.lineCap = ctx.lineJoin = 'round';
@@ -56,5 +63,5 @@ export function createDrawPad(app) {
     app.encoder.clearResult();
   }
 
-  return { pad, clear, erase, pixels: () => Array.from(pixels()), pointerDown, pointerMove, pointerUp };
+  return { pad, configure, clear, erase, pixels: () => Array.from(pixels()), pointerDown, pointerMove, pointerUp };
 }

@@ -1,10 +1,11 @@
 // Encoding pictures (a file, a drop, a paste, the drawing pad's canvas): preprocessed as the runtime
 // does (preprocess.js), encoded, its mean decoded again, and its point marked on the map.
 import { showMessage } from './messages.js';
-import { drawScaled, formatZ } from './pictures.js';
+import { drawScaled, fitCanvas, formatZ } from './pictures.js';
 import { preprocess, readPicture } from './preprocess.js';
 
 const $ = id => document.getElementById(id);
+const ENCODED_PIXELS = 84;  // the input and reconstruction canvases' longer side
 
 export function createEncoder(app) {
   const { state } = app;
@@ -18,12 +19,20 @@ export function createEncoder(app) {
   async function encodeRgba(rgba, width, height) {
     const input = preprocessRgba(rgba, width, height);
     const model = state.model;
+    if (input.length !== model.pixels) {
+      showMessage(`pictures are prepared at ${state.config.preprocessing.image_side}x${state.config.preprocessing.image_side} grey; ` +
+        `this model takes ${model.imageShape.join('x')} (C x H x W): encode its pictures with 'latent-atlas encode'`);
+      return null;
+    }
     const { mean, logvar } = await state.work.track(model.encode(input));
     const reconstruction = await state.work.track(model.decode(mean));
     if (model !== state.model) return null;  // a model switch came between: the point belonged to the old one
     state.encoded = { input, mean: Float32Array.from(mean), logvar: Float32Array.from(logvar), reconstruction: Float32Array.from(reconstruction) };
-    drawScaled($('encoded-input'), input, 0, 0, 84, 84);
-    drawScaled($('reconstruction'), reconstruction, 0, 0, 84, 84);
+    for (const [id, image] of [['encoded-input', input], ['reconstruction', reconstruction]]) {
+      const canvas = $(id);
+      fitCanvas(canvas, model.imageShape, ENCODED_PIXELS);
+      drawScaled(canvas, image, 0, 0, canvas.width, canvas.height, model.imageShape);
+    }
     $('encoded-z').textContent = `z = (${formatZ(mean)})`;
     app.map.drawOverlay();
     return state.encoded;

@@ -23,14 +23,14 @@ export function createGrid(app) {
   async function decode() {
     if (!state.model) return;
     const n = state.gridSize(sizeField.value, sizeField.defaultValue);
-    const { extent, base } = state.gridRequest(n, $('grid-source').value, app.map.visibleExtent());
-    const points = gridPoints(n, extent, base);
+    const { extent, base, dims } = state.gridRequest(n, $('grid-source').value, app.map.visibleExtent());
+    const points = gridPoints(n, extent, base, dims);
     const started = performance.now();
     const model = state.model;
     const images = await state.work.track(model.decode(points));
     if (model !== state.model) return;  // a model switch came between: the grid belonged to the old one
     const tile = Math.max(1, Math.floor(GRID_PIXELS / n));
-    drawMosaic(canvas, images, n, tile);
+    drawMosaic(canvas, images, n, tile, model.imageShape);
     const elapsed = performance.now() - started;
     state.grid = { n, extent, points, tile, tiles: n * n, ms: elapsed, images: Float32Array.from(images) };
     state.lastDecodeMs = elapsed;

@@ -1,7 +1,7 @@
 // Interpolation: the A and B endpoints, the strip of decodes between them, and playing the path there
 // and back with the cursor.
 import { interpolationPath } from './latent.js';
-import { PIXELS, SIDE, drawScaled, formatZ } from './pictures.js';
+import { drawStrip as paintStrip, formatZ } from './pictures.js';
 import { playStep } from './state.js';
 
 const $ = id => document.getElementById(id);
@@ -38,10 +38,7 @@ export function createInterpolation(app) {
     const model = state.model;
     const images = await state.work.track(model.decode(path));
     if (model !== state.model) return;  // a model switch came between: the strip belonged to the old one
-    const canvas = $('strip');
-    canvas.width = SIDE * steps; canvas.height = SIDE;
-    canvas.style.width = `${STRIP_WIDTH}px`; canvas.style.height = `${STRIP_WIDTH / steps}px`;
-    for (let i = 0; i < steps; i++) drawScaled(canvas, images.subarray(i * PIXELS, (i + 1) * PIXELS), i * SIDE, 0, SIDE, SIDE);
+    paintStrip($('strip'), images, steps, model.imageShape, STRIP_WIDTH);
   }
 
   function setMethod(method) {

@@ -27,8 +27,9 @@ export function linspace(low, high, n) {
   return Array.from({ length: n }, (_, i) => (n === 1 ? (low + high) / 2 : low + (high - low) * i / (n - 1)));
 }
 
-/** n x n latent points over ((x0, x1), (y0, y1)), row-major, top row = largest y; other dims at `base`. */
-export function gridPoints(n, extent, base) {
+/** n x n latent points over ((x0, x1), (y0, y1)) in dims (dx, dy), row-major, top row = largest y; other
+ * dims at `base`. */
+export function gridPoints(n, extent, base, [dx, dy] = [0, 1]) {
   const dim = base.length;
   const xs = linspace(extent[0][0], extent[0][1], n), ys = linspace(extent[1][0], extent[1][1], n).reverse();
   const out = new Float32Array(n * n * dim);
@@ -36,8 +37,8 @@ export function gridPoints(n, extent, base) {
     for (let col = 0; col < n; col++) {
       const at = (row * n + col) * dim;
       out.set(base, at);
-      out[at] = xs[col];
-      out[at + 1] = ys[row];
+      out[at + dx] = xs[col];
+      out[at + dy] = ys[row];
     }
   }
   return out;

@@ -124,6 +124,8 @@ export function createLoader(app, params) {
       if (previous) await previous.release();
       app.map.buildLegend();
       app.map.fitView();
+      app.dims.rebuild();
+      app.pad.configure();
       clearResults();
       await app.preview.move(start);
       updateStatus(state);

@@ -3,6 +3,7 @@
 // onnxruntime-web; the site is static (config.json, models/, ort/ beside this app). The rules live in
 // state.js, each part of the page in its module; this file only starts them and wires the events.
 import { fileSource, urlSource } from './bundle.js';
+import { createDims } from './dims.js';
 import { createDrawPad } from './drawpad.js';
 import { createEncoder } from './encode.js';
 import { createGrid } from './grid.js';
@@ -30,6 +31,7 @@ app.grid = createGrid(app);
 app.interpolation = createInterpolation(app);
 app.encoder = createEncoder(app);
 app.pad = createDrawPad(app);
+app.dims = createDims(app);
 app.loader = createLoader(app, params);
 
 function selectedModel() {
@@ -55,6 +57,8 @@ on('set-a', 'click', setEndAtCursor('a'));
 on('set-b', 'click', setEndAtCursor('b'));
 on('play-button', 'click', app.interpolation.play);
 on('interp-method', 'change', event => app.interpolation.setMethod(event.target.value));
+on('dim-x', 'change', app.dims.pick);
+on('dim-y', 'change', app.dims.pick);
 
 // Encoding: files, drops, pastes and the pad
 on('image-file', 'change', event => { if (event.target.files[0]) app.encoder.encodeBlob(event.target.files[0]); });

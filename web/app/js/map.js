@@ -34,14 +34,14 @@ export function createMap(app) {
     sizeCanvas(overlay);
     if (!state.model) return;
     const { z, labels, count } = state.model.atlas;
-    const dim = state.model.dim;
+    const dim = state.model.dim, [dx, dy] = state.dims;
     ctx.globalAlpha = 0.55;
     for (const { colour, label } of pointGroups(state.rules, state.model.classNames)) {
       ctx.fillStyle = colour;
       ctx.beginPath();
       for (let i = 0; i < count; i++) {
         if (label !== null && labels[i] !== label) continue;
-        const [sx, sy] = screenOf(z[i * dim], z[i * dim + 1]);
+        const [sx, sy] = screenOf(z[i * dim + dx], z[i * dim + dy]);
         ctx.rect(sx - 1.2, sy - 1.2, 2.4, 2.4);
       }
       ctx.fill();
@@ -52,7 +52,7 @@ export function createMap(app) {
 
   function drawMarker(ctx, point, colour, label, radius = 6) {
     if (!point) return;
-    const [sx, sy] = screenOf(point[0], point[1]);
+    const [sx, sy] = screenOf(...state.shown(point));
     ctx.strokeStyle = colour; ctx.lineWidth = 2;
     ctx.beginPath(); ctx.arc(sx, sy, radius, 0, 2 * Math.PI); ctx.stroke();
     if (label) { ctx.fillStyle = colour; ctx.font = 'bold 12px system-ui'; ctx.fillText(label, sx + radius + 2, sy - radius); }
@@ -69,7 +69,7 @@ export function createMap(app) {
       ctx.strokeStyle = '#444'; ctx.setLineDash([4, 3]); ctx.lineWidth = 1.5;
       ctx.beginPath();
       for (let i = 0; i < PATH_POINTS; i++) {
-        const [sx, sy] = screenOf(path[i * state.model.dim], path[i * state.model.dim + 1]);
+        const [sx, sy] = screenOf(...state.shown(path.subarray(i * state.model.dim, (i + 1) * state.model.dim)));
         i ? ctx.lineTo(sx, sy) : ctx.moveTo(sx, sy);
       }
       ctx.stroke(); ctx.setLineDash([]);
@@ -79,7 +79,7 @@ export function createMap(app) {
     if (state.encoded) drawMarker(ctx, state.encoded.mean, '#6a1b9a', 'encoded', 7);
     const c = state.cursor;
     if (c) {
-      const [sx, sy] = screenOf(c[0], c[1]);
+      const [sx, sy] = screenOf(...state.shown(c));
       ctx.strokeStyle = '#000'; ctx.lineWidth = 1.5;
       ctx.beginPath(); ctx.moveTo(sx - 9, sy); ctx.lineTo(sx + 9, sy); ctx.moveTo(sx, sy - 9); ctx.lineTo(sx, sy + 9); ctx.stroke();
     }

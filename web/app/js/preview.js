@@ -3,10 +3,11 @@
 // samples move the cursor too.
 import { priorSample } from './latent.js';
 import { updateStatus } from './messages.js';
-import { clearCanvas, drawScaled, formatZ } from './pictures.js';
+import { clearCanvas, drawScaled, fitCanvas, formatZ } from './pictures.js';
 import { ModelWork } from './state.js';
 
 const $ = id => document.getElementById(id);
+const PREVIEW_PIXELS = 280;  // the preview canvas's longer side
 
 /** `seed`: the first prior sample's (the page's ?seed=), each sample the next. */
 export function createPreview(app, seed) {
@@ -19,7 +20,9 @@ export function createPreview(app, seed) {
     const decodeStart = performance.now();
     const image = await model.decode(z);
     const decodeMs = performance.now() - decodeStart;
-    drawScaled($('preview'), image, 0, 0, 280, 280);
+    const canvas = $('preview');
+    fitCanvas(canvas, model.imageShape, PREVIEW_PIXELS);
+    drawScaled(canvas, image, 0, 0, canvas.width, canvas.height, model.imageShape);
     state.recordFrame(z, image, decodeMs, performance.now() - started, performance.now());
     updateStatus(state);
   }
@@ -31,6 +34,7 @@ export function createPreview(app, seed) {
     const started = performance.now();
     const z = state.moveCursor(point);
     app.map.drawOverlay();
+    app.dims.show();
     $('coordinates').textContent = `z = (${formatZ(z)})`;
     return state.work.frames.push({ model: state.model, z, started });
   }

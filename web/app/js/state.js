@@ -116,10 +116,30 @@ export function pannedView(view, dx, dy) {
   return { ...view, cx: view.cx - dx / view.scale, cy: view.cy + dy / view.scale };
 }
 
-/** The box of two percentile keys of latent_stats, in dims 0 and 1. */
-export function percentileBox(stats, [lowKey, highKey]) {
-  return [[stats[lowKey][0], stats[highKey][0]], [stats[lowKey][1], stats[highKey][1]]];
+/** The box of two percentile keys of latent_stats, in the map's two dims (0 and 1 unless given). */
+export function percentileBox(stats, [lowKey, highKey], [dx, dy] = [0, 1]) {
+  return [[stats[lowKey][dx], stats[highKey][dx]], [stats[lowKey][dy], stats[highKey][dy]]];
 }
+
+/** A slider's range for one of the dims the map does not show: the test set's min..max widened by the
+ * rules' margin on each side, or the prior's range for a dim the test set never moves (as the desktop's). */
+export function sliderRange(rules, stats, dim) {
+  const { margin, prior_range: prior } = rules.dim_slider;
+  const low = stats.min[dim], high = stats.max[dim];
+  if (!(high - low > 1e-6)) return [-prior, prior];
+  const pad = margin * (high - low);
+  return [low - pad, high + pad];
+}
+
+/** Whether the map may show dims (x, y) of a model with `dim` latent dims: two different ones within it. */
+export function checkDims(x, y, dim) {
+  if (!Number.isInteger(x) || !Number.isInteger(y) || x === y || x < 0 || y < 0 || x >= dim || y >= dim) {
+    throw new Error(`the map needs two different dims in [0, ${dim}), got ${x}, ${y}`);
+  }
+}
+
+/** Colour models have no draw pad (its black ink on white is a grey picture): only C = 1 models draw. */
+export const padAvailable = shape => shape[0] === 1;
 
 /** (name, colour) rows of the legend: none for an unlabelled bundle or more classes than fit. */
 export function legendRows(rules, classNames) {
@@ -159,8 +179,9 @@ export class ExplorerState {
     this.view = { cx: 0, cy: 0, scale: 100 };
     this.cursor = null;                   // Float32Array [dim]
     this.base = null;                     // the dims other than the map's two, held at the prior mean
+    this.dims = [0, 1];                   // the two latent dims the map shows (x, y)
     this.interpMethod = null;             // the interpolation method chosen
-    this.lastImage = null;                // the last decoded preview, Float32Array(784)
+    this.lastImage = null;                // the last decoded preview, Float32Array(C * H * W)
     this.lastZ = null;                    // the latent point of that preview
     this.lastDecodeMs = null;
     this.frameTimes = [];                 // each cursor frame, move to painted preview, ms
@@ -203,6 +224,7 @@ export class ExplorerState {
     this.modelLabel = label;
     this.layout = this.layoutFor(model.manifest);
     this.base = new Float32Array(model.dim);
+    this.dims = [0, 1];
     this.cursor = null;
     this.grid = null;
     this.ends = { a: null, b: null };
@@ -218,7 +240,7 @@ export class ExplorerState {
 
   /** The view that fits the VIEW_PERCENTILES box plus the home margin into a map of `size`. */
   homeView(size) {
-    const [[x0, x1], [y0, y1]] = percentileBox(this.model.manifest.latent_stats, this.rules.view_percentiles);
+    const [[x0, x1], [y0, y1]] = percentileBox(this.model.manifest.latent_stats, this.rules.view_percentiles, this.dims);
     const grow = 1 + 2 * this.rules.home_margin;
     const spanX = Math.max(x1 - x0, 1e-6) * grow, spanY = Math.max(y1 - y0, 1e-6) * grow;
     return { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, scale: Math.min(size.width / spanX, size.height / spanY) };
@@ -227,8 +249,36 @@ export class ExplorerState {
   /** A full latent point: the cursor's (else the base's) dims with the map's two set to (x, y). */
   pointAt(x, y) {
     const point = Float32Array.from(this.cursor ?? this.base);
-    point[0] = x; point[1] = y;
+    point[this.dims[0]] = x; point[this.dims[1]] = y;
     return point;
+  }
+
+  /** The map's (x, y) of a full latent point. */
+  shown(point) {
+    return [point[this.dims[0]], point[this.dims[1]]];
+  }
+
+  /** The map shows dims (x, y) from now on; the other dims keep the cursor's values. The grid belongs to
+   * the old pair and goes. */
+  setDims(x, y) {
+    checkDims(x, y, this.model.dim);
+    this.dims = [x, y];
+    this.grid = null;
+  }
+
+  /** The cursor with one dim set to `value` (a slider moved). */
+  withDimValue(dim, value) {
+    const point = Float32Array.from(this.cursor ?? this.base);
+    point[dim] = value;
+    return point;
+  }
+
+  /** The dims the map does not show, each with its slider range: [{dim, range}]. */
+  sliderDims() {
+    const stats = this.model.manifest.latent_stats;
+    return Array.from({ length: this.model.dim }, (_, dim) => dim)
+      .filter(dim => !this.dims.includes(dim))
+      .map(dim => ({ dim, range: sliderRange(this.rules, stats, dim) }));
   }
 
   /** The cursor moves (before its image is decoded). */
@@ -262,8 +312,8 @@ export class ExplorerState {
       throw new Error(`grid source must be one of ${Object.keys(this.rules.grid_sources).join(', ')}, got ${source}`);
     }
     const extent = source === 'percentiles'
-      ? percentileBox(this.model.manifest.latent_stats, this.rules.grid_percentiles) : visible;
-    return { n, extent, base: Float32Array.from(this.cursor ?? this.base) };
+      ? percentileBox(this.model.manifest.latent_stats, this.rules.grid_percentiles, this.dims) : visible;
+    return { n, extent, dims: [...this.dims], base: Float32Array.from(this.cursor ?? this.base) };
   }
 
   /** The latent point of a grid's tile. */
