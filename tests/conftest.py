@@ -5,10 +5,12 @@ trained run and its export serve the whole session; each test is marked with the
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,6 +63,67 @@ def shared_bundle(tmp_path_factory, shared_run, data_dir) -> Path:
 def shared_run_copy(shared_run, tmp_path) -> Path:
     """A private copy of the shared run, for a test that resumes, damages or overwrites it."""
     return Path(shutil.copytree(shared_run, tmp_path / "run"))
+
+
+@pytest.fixture(scope="session")
+def bundle_3d(tmp_path_factory) -> Path:
+    """A 3-D bundle made from the bundled MNIST one: z = (z0, z1, z2) decodes as MNIST's (z0 + z2, z1 + z2),
+    and the encoder puts z2 = 0. The third dim thus visibly moves the picture, which the sliders need."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from latent_atlas.runtime import bundle as bundle_format
+
+    source = bundle_format.read("mnist")
+    target = tmp_path_factory.mktemp("bundle-3d")
+
+    def constants(graph, **arrays) -> None:
+        graph.initializer.extend(numpy_helper.from_array(np.asarray(v), name) for name, v in arrays.items())
+
+    def declare_3d(proto, values) -> None:
+        for value in values:
+            value.type.tensor_type.shape.dim[1].dim_value = 3
+        for prop in proto.metadata_props:
+            if prop.key == "latent_atlas.latent_dim":
+                prop.value = "3"
+        # MNIST's fitted prior is 2-D: the 3-D model keeps N(0, I)
+        kept = [prop for prop in proto.metadata_props if prop.key != "latent_atlas.prior"]
+        del proto.metadata_props[:]
+        proto.metadata_props.extend(kept)
+
+    decoder = onnx.load(source.decoder_path)
+    constants(decoder.graph, d0=np.array([0]), d2=np.array([2]), d3=np.array([3]), axis=np.array([1]))
+    for node in decoder.graph.node:  # the original graph now reads the 2-D point made below
+        node.input[:] = ["z_2d" if name == "z" else name for name in node.input]
+    nodes = [helper.make_node("Slice", ["z", "d0", "d2", "axis"], ["z01"]),
+             helper.make_node("Slice", ["z", "d2", "d3", "axis"], ["z2"]),
+             helper.make_node("Add", ["z01", "z2"], ["z_2d"]), *decoder.graph.node]
+    del decoder.graph.node[:]
+    decoder.graph.node.extend(nodes)  # the graph's nodes must stay in topological order
+    declare_3d(decoder, decoder.graph.input)
+    onnx.save(decoder, target / bundle_format.DECODER)
+
+    encoder = onnx.load(source.encoder_path)
+    constants(encoder.graph, e0=np.array([0]), e1=np.array([1]), axis=np.array([1]), zero=np.zeros(1, np.float32))
+    for output in ("z_mean", "z_logvar"):
+        two = f"{output}_2d"
+        for node in encoder.graph.node:
+            node.output[:] = [two if name == output else name for name in node.output]
+        encoder.graph.node.extend([helper.make_node("Slice", [two, "e0", "e1", "axis"], [f"{output}_col"]),
+                                   helper.make_node("Mul", [f"{output}_col", "zero"], [f"{output}_zeros"]),
+                                   helper.make_node("Concat", [two, f"{output}_zeros"], [output], axis=1)])
+    declare_3d(encoder, encoder.graph.output)
+    onnx.save(encoder, target / bundle_format.ENCODER)
+
+    z, labels = source.read_atlas()
+    bundle_format.write_npz(target / bundle_format.ATLAS, z_mean=np.c_[z, 0.5 * z[:, :1]], labels=labels)
+    manifest = json.loads((source.path / bundle_format.MANIFEST).read_text())
+    manifest.update(name="mnist-3d", latent_dim=3, files=bundle_format.file_entries(target))
+    manifest.pop("prior", None)
+    for values in manifest["latent_stats"].values():
+        values.append(0.5 * values[0])
+    (target / bundle_format.MANIFEST).write_text(json.dumps(manifest))
+    return target
 
 
 # --- tiers -----------------------------------------------------------------------------------------

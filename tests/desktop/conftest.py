@@ -1,11 +1,10 @@
-"""Fixtures for the explorer's tests: offscreen Qt, the bundled models, a 3-D bundle, a ready window.
+"""Fixtures for the explorer's tests: offscreen Qt, the bundled models, a ready window (the 3-D bundle is tests/conftest.py's).
 
 QT_QPA_PLATFORM must be set before Qt is first imported, so it is set at the top of this file.
 """
 
 from __future__ import annotations
 
-import json
 import os
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -13,7 +12,6 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from latent_atlas import runtime  # noqa: E402
@@ -85,65 +83,6 @@ def open_explorer(qtbot, settings_path):
 @pytest.fixture
 def explorer(open_explorer):
     return open_explorer()
-
-
-@pytest.fixture(scope="session")
-def bundle_3d(tmp_path_factory) -> Path:
-    """A 3-D bundle made from the bundled MNIST one: z = (z0, z1, z2) decodes as MNIST's (z0 + z2, z1 + z2),
-    and the encoder puts z2 = 0. The third dim thus visibly moves the picture, which the sliders need."""
-    import onnx
-    from onnx import helper, numpy_helper
-
-    source = bundle_format.read(require_bundled("mnist"))
-    target = tmp_path_factory.mktemp("bundle-3d")
-
-    def constants(graph, **arrays) -> None:
-        graph.initializer.extend(numpy_helper.from_array(np.asarray(v), name) for name, v in arrays.items())
-
-    def declare_3d(proto, values) -> None:
-        for value in values:
-            value.type.tensor_type.shape.dim[1].dim_value = 3
-        for prop in proto.metadata_props:
-            if prop.key == "latent_atlas.latent_dim":
-                prop.value = "3"
-        # MNIST's fitted prior is 2-D: the 3-D model keeps N(0, I)
-        kept = [prop for prop in proto.metadata_props if prop.key != "latent_atlas.prior"]
-        del proto.metadata_props[:]
-        proto.metadata_props.extend(kept)
-
-    decoder = onnx.load(source.decoder_path)
-    constants(decoder.graph, d0=np.array([0]), d2=np.array([2]), d3=np.array([3]), axis=np.array([1]))
-    for node in decoder.graph.node:  # the original graph now reads the 2-D point made below
-        node.input[:] = ["z_2d" if name == "z" else name for name in node.input]
-    nodes = [helper.make_node("Slice", ["z", "d0", "d2", "axis"], ["z01"]),
-             helper.make_node("Slice", ["z", "d2", "d3", "axis"], ["z2"]),
-             helper.make_node("Add", ["z01", "z2"], ["z_2d"]), *decoder.graph.node]
-    del decoder.graph.node[:]
-    decoder.graph.node.extend(nodes)  # the graph's nodes must stay in topological order
-    declare_3d(decoder, decoder.graph.input)
-    onnx.save(decoder, target / bundle_format.DECODER)
-
-    encoder = onnx.load(source.encoder_path)
-    constants(encoder.graph, e0=np.array([0]), e1=np.array([1]), axis=np.array([1]), zero=np.zeros(1, np.float32))
-    for output in ("z_mean", "z_logvar"):
-        two = f"{output}_2d"
-        for node in encoder.graph.node:
-            node.output[:] = [two if name == output else name for name in node.output]
-        encoder.graph.node.extend([helper.make_node("Slice", [two, "e0", "e1", "axis"], [f"{output}_col"]),
-                                   helper.make_node("Mul", [f"{output}_col", "zero"], [f"{output}_zeros"]),
-                                   helper.make_node("Concat", [two, f"{output}_zeros"], [output], axis=1)])
-    declare_3d(encoder, encoder.graph.output)
-    onnx.save(encoder, target / bundle_format.ENCODER)
-
-    z, labels = source.read_atlas()
-    bundle_format.write_npz(target / bundle_format.ATLAS, z_mean=np.c_[z, 0.5 * z[:, :1]], labels=labels)
-    manifest = json.loads((source.path / bundle_format.MANIFEST).read_text())
-    manifest.update(name="mnist-3d", latent_dim=3, files=bundle_format.file_entries(target))
-    manifest.pop("prior", None)
-    for values in manifest["latent_stats"].values():
-        values.append(0.5 * values[0])
-    (target / bundle_format.MANIFEST).write_text(json.dumps(manifest))
-    return target
 
 
 @pytest.fixture
