@@ -49,6 +49,7 @@ def site_config(models: list[dict], ort_version: str) -> dict:
             "ink_threshold": preprocessing.INK_THRESHOLD,
             "work_side": preprocessing.WORK_SIDE,
             "layouts": {name: asdict(layout) for name, layout in preprocessing.LAYOUTS.items()},
+            "default_layouts": {"grey": preprocessing.DEFAULT_GREY_LAYOUT, "colour": preprocessing.DEFAULT_COLOUR_LAYOUT},
         },
         "explorer": explorer_rules.site_config(),
         # The bounds the page applies to bundles a user opens (web/app/js/untrusted.js), the runtime's own.

@@ -4,8 +4,12 @@ each exercising several features."""
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw
 
 from latent_atlas import runtime
 
@@ -71,3 +75,50 @@ def test_three_dims_pick_the_maps_pair_and_slide_the_third(browser_context, site
         assert page.errors == []
     finally:
         page.close()
+
+
+def colour_pictures() -> dict[str, Image.Image]:
+    """Colour pictures of several aspects, one with transparency, one grey, one large enough to be shrunk."""
+    rng = np.random.default_rng(1)
+    wide = Image.fromarray(rng.integers(0, 256, (30, 70, 3), dtype=np.uint8))
+    ImageDraw.Draw(wide).ellipse((20, 5, 50, 25), fill=(250, 40, 30))
+    tall = Image.new("RGB", (40, 90), (20, 90, 200))
+    ImageDraw.Draw(tall).rectangle((8, 20, 30, 70), fill=(240, 220, 10))
+    clear = Image.new("RGBA", (50, 50), (0, 0, 0, 0))
+    ImageDraw.Draw(clear).ellipse((5, 5, 45, 45), fill=(200, 30, 160, 255))
+    grey = Image.new("L", (36, 36), 200)
+    ImageDraw.Draw(grey).line((4, 30, 30, 4), fill=20, width=5)
+    big = Image.fromarray(np.clip(np.linspace(0, 255, 1100)[None, :, None] + rng.normal(0, 6, (160, 1100, 3)), 0, 255).astype(np.uint8))
+    return {"wide": wide, "tall": tall, "transparent": clear, "grey": grey, "big": big}
+
+
+@pytest.mark.parametrize("shape, layouts", [((3, 32, 24), ("pad", "crop", "resize")), ((1, 32, 40), ("mnist", "pad", "crop")),
+                                            ((1, 28, 28), ("pad",))])
+def test_preprocessing_for_any_image_shape_matches_python(page, shape, layouts):
+    """preprocess.js against runtime/preprocessing.py for colour and grey models of other sizes and layouts."""
+    from latent_atlas.runtime.preprocessing import preprocess
+
+    for name, image in colour_pictures().items():
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        rgba = base64.b64encode(np.asarray(image.convert("RGBA"), dtype=np.uint8).tobytes()).decode()
+        results = page.evaluate("""async ([rgba, width, height, shape, layouts]) => {
+            const { preprocess, readPicture } = await import('./js/preprocess.js');
+            const constants = window.__atlas.state.config.preprocessing;
+            const bytes = Uint8ClampedArray.from(atob(rgba), c => c.charCodeAt(0));
+            const picture = readPicture(bytes, width, height, constants.work_side, shape[0]);
+            return layouts.map(layout => Array.from(preprocess(picture.planes, picture.width, picture.height,
+                                                               constants.layouts[layout], constants, shape)));
+        }""", [rgba, image.width, image.height, list(shape), list(layouts)])
+        for layout, got in zip(layouts, results):
+            expected = preprocess(buffer.getvalue(), layout, shape)
+            if shape[0] == 3:
+                expected = expected.transpose(2, 0, 1)  # the model's channels-first input
+            assert np.abs(np.array(got, dtype=np.float32).reshape(expected.shape) - expected).max() <= 2e-3, (name, layout)
+    refused = page.evaluate("""async () => {
+        const { preprocess } = await import('./js/preprocess.js');
+        const constants = window.__atlas.state.config.preprocessing;
+        try { preprocess([new Float32Array(4), new Float32Array(4), new Float32Array(4)], 2, 2, constants.layouts.mnist, constants, [3, 8, 8]); }
+        catch (error) { return error.message; }
+    }""")
+    assert "a colour model (3x8x8) takes a whole-picture layout" in refused

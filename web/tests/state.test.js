@@ -24,7 +24,7 @@ const RULES = {
   dim_slider: { margin: 0.25, prior_range: 5 },
 };
 const LAYOUTS = { mnist: { box: 20 }, 'fashion-mnist': { box: 28 }, resize: { box: 28 } };
-const CONFIG = { explorer: RULES, preprocessing: { layouts: LAYOUTS } };
+const CONFIG = { explorer: RULES, preprocessing: { layouts: LAYOUTS, default_layouts: { grey: 'mnist', colour: 'resize' } } };
 const STATS = {
   mean: [0.5, -0.5, 0.25],
   min: [-3, -2, 0.25], max: [3, 4, 0.25],
@@ -184,7 +184,11 @@ test('a model switch resets what belongs to the old latent space and starts at t
   assert.equal(state.modelLabel, 'second');
   const mean = state.install(fakeModel({ name: 'own-pictures' }), { provider: 'wasm', numThreads: 1, label: 'x' });
   assert.deepEqual(Array.from(mean), STATS.mean);
-  assert.equal(state.layout, LAYOUTS.mnist);  // a dataset the site knows no layout for
+  assert.equal(state.layout, LAYOUTS.mnist);  // a dataset the site knows no layout for: a grey model's default
+  const colour = fakeModel({ name: 'sprites' });
+  colour.manifest.image_shape = [3, 64, 64];
+  state.install(colour, { provider: 'wasm', numThreads: 1, label: 'x' });
+  assert.equal(state.layout, LAYOUTS.resize);  // a colour model's default (made up: runtime's is "pad")
 });
 
 test('a point on the map keeps the cursor\'s other dims', () => {

@@ -10,20 +10,16 @@ const ENCODED_PIXELS = 84;  // the input and reconstruction canvases' longer sid
 export function createEncoder(app) {
   const { state } = app;
 
+  /** RGBA bytes -> the model in use's input, C x H x W (its image_shape). */
   function preprocessRgba(rgba, width, height) {
-    const constants = state.config.preprocessing;
-    const picture = readPicture(rgba, width, height, constants.work_side);
-    return preprocess(picture.gray, picture.width, picture.height, state.layout, constants);
+    const constants = state.config.preprocessing, shape = state.model.imageShape;
+    const picture = readPicture(rgba, width, height, constants.work_side, shape[0]);
+    return preprocess(picture.planes, picture.width, picture.height, state.layout, constants, shape);
   }
 
   async function encodeRgba(rgba, width, height) {
     const input = preprocessRgba(rgba, width, height);
     const model = state.model;
-    if (input.length !== model.pixels) {
-      showMessage(`pictures are prepared at ${state.config.preprocessing.image_side}x${state.config.preprocessing.image_side} grey; ` +
-        `this model takes ${model.imageShape.join('x')} (C x H x W): encode its pictures with 'latent-atlas encode'`);
-      return null;
-    }
     const { mean, logvar } = await state.work.track(model.encode(input));
     const reconstruction = await state.work.track(model.decode(mean));
     if (model !== state.model) return null;  // a model switch came between: the point belonged to the old one

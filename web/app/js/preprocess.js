@@ -1,14 +1,23 @@
 // A port of runtime/preprocessing.py's `preprocess`: any picture of one digit (or Fashion-MNIST
-// object) -> Float32Array(28 * 28) in [0, 1], light-on-dark, cropped, fitted into the layout's box
-// and placed the way the dataset did. The constants (box sizes, thresholds, centre) come from the
-// site's config.json, which `latent-atlas web` writes from the Python module: one definition.
+// object) -> the model's input in [0, 1], light-on-dark, cropped, fitted into the layout's box and
+// placed the way the dataset did; or, with a whole-picture layout ("resize", "pad", "crop"), the whole
+// picture brought to the model's field. Models of any image shape [C, H, W]: the box and the centre scale
+// with the field; a colour model (C = 3) keeps the picture's colour (a grey picture gives three equal
+// channels) and takes a whole-picture layout; a grey model gets a colour picture's luma. The result is
+// channels first (C x H x W), as the encoder takes it. The constants (box sizes, thresholds, centre)
+// come from the site's config.json, which `latent-atlas web` writes from the Python module: one definition.
 // The Lanczos resize repeats Pillow's float ("F" mode) resampling exactly, so both give the same
 // pixels (tests/web compares them on the same pictures).
 
-/** RGBA bytes (ImageData) of a picture -> {gray: float [0, 1], width, height}, as read_gray reads the
- * same picture from a file: Pillow's grey, and pictures over `workSide` shrunk the way Pillow shrinks
- * them (exactly for opaque ones; transparent ones, which Pillow shrinks premultiplied, within a grey level). */
-export function readPicture(rgba, width, height, workSide) {
+/** RGBA bytes (ImageData) of a picture -> {planes: [float [0, 1] per channel], width, height}, as
+ * read_gray (channels 1) or read_colour (channels 3) reads the same picture from a file: Pillow's grey or
+ * RGB, and pictures over `workSide` shrunk the way Pillow shrinks them (exactly for opaque ones;
+ * transparent ones, which Pillow shrinks premultiplied, within a grey level). */
+export function readPicture(rgba, width, height, workSide, channels = 1) {
+  return channels === 3 ? readColour(rgba, width, height, workSide) : readGray(rgba, width, height, workSide);
+}
+
+function readGray(rgba, width, height, workSide) {
   const n = width * height;
   let opaque = true, colour = false;
   for (let i = 0; i < n; i++) {
@@ -28,20 +37,45 @@ export function readPicture(rgba, width, height, workSide) {
       luma = resizeLanczos8(luma, width, height, w, h);
       width = w; height = h;
     }
-    return { gray: Float32Array.from(luma, v => v / 255), width, height };
+    return { planes: [Float32Array.from(luma, v => v / 255)], width, height };
   }
-  // Transparent pixels go over a background that contrasts with the opaque content (as in Python).
-  const gray = new Float32Array(n), alpha = new Float32Array(n);
+  const { luma, alpha, background } = overBackground(rgba, n);
+  for (let i = 0; i < n; i++) luma[i] = luma[i] * alpha[i] + background * (1 - alpha[i]);
+  return { planes: [luma], width, height };
+}
+
+// Transparent pixels go over a background that contrasts with the opaque content's luma (as in Python).
+function overBackground(rgba, n) {
+  const luma = new Float32Array(n), alpha = new Float32Array(n);
   let weight = 0, inkSum = 0;
   for (let i = 0; i < n; i++) {
-    gray[i] = (0.299 * rgba[4 * i] + 0.587 * rgba[4 * i + 1] + 0.114 * rgba[4 * i + 2]) / 255;
+    luma[i] = (0.299 * rgba[4 * i] + 0.587 * rgba[4 * i + 1] + 0.114 * rgba[4 * i + 2]) / 255;
     alpha[i] = rgba[4 * i + 3] / 255;
     weight += alpha[i];
-    inkSum += gray[i] * alpha[i];
+    inkSum += luma[i] * alpha[i];
   }
-  const background = (weight > 0 ? inkSum / weight : 0) < 0.5 ? 1 : 0;
-  for (let i = 0; i < n; i++) gray[i] = gray[i] * alpha[i] + background * (1 - alpha[i]);
-  return { gray, width, height };
+  return { luma, alpha, background: (weight > 0 ? inkSum / weight : 0) < 0.5 ? 1 : 0 };
+}
+
+function readColour(rgba, width, height, workSide) {
+  const n = width * height;
+  let opaque = true;
+  for (let i = 0; i < n; i++) if (rgba[4 * i + 3] !== 255) { opaque = false; break; }
+  if (opaque) {
+    let bytes = [0, 1, 2].map(c => Uint8Array.from({ length: n }, (_, i) => rgba[4 * i + c]));
+    if (Math.max(width, height) > workSide) {
+      const [w, h] = containSize(width, height, workSide);
+      bytes = bytes.map(plane => resizeLanczos8(plane, width, height, w, h));
+      width = w; height = h;
+    }
+    return { planes: bytes.map(plane => Float32Array.from(plane, v => v / 255)), width, height };
+  }
+  const { alpha, background } = overBackground(rgba, n);
+  const planes = [0, 1, 2].map(c => Float32Array.from({ length: n }, (_, i) => {
+    const value = Math.fround(rgba[4 * i + c] / 255);
+    return value * alpha[i] + background * (1 - alpha[i]);
+  }));
+  return { planes, width, height };
 }
 
 /** Pillow's ImageOps.contain(image, (side, side)) size. */
@@ -50,29 +84,91 @@ function containSize(width, height, side) {
   return width > height ? [side, pyRound(height / width * side)] : [pyRound(width / height * side), side];
 }
 
-/** grey float [H, W] -> Float32Array(side * side): the model's input. A layout with crop: false (the
- * "resize" layout) takes the whole picture, grey as it is, resized to side x side. */
-export function preprocess(gray, width, height, layout, constants) {
-  const side = constants.image_side;
+/** The seed models' image shape, [C, H, W] (runtime/image_shape.py SEED_IMAGE_SHAPE). */
+const SEED_SHAPE = [1, 28, 28];
+
+/** planes (readPicture's: one grey or three RGB, float [H, W]) -> Float32Array(C * H * W): the model's
+ * input for `shape` [C, H, W]. A layout with crop: false takes the whole picture, brought to the field by
+ * its `fit` ("stretch", "pad" or "crop"); a colour model takes only such a layout. */
+export function preprocess(planes, width, height, layout, constants, shape = SEED_SHAPE) {
+  const [channels, fieldHeight, fieldWidth] = shape;
+  if (planes.length !== channels) throw new Error(`a ${channels}-channel model needs a picture read with ${channels} channel(s), got ${planes.length}`);
+  if (channels !== 1 && layout.crop !== false) {
+    throw new Error(`an ink layout finds light ink on a dark ground in grey pictures; a colour model (${shape.join('x')}) takes a whole-picture layout`);
+  }
   if (Math.max(width, height) > constants.work_side) {
     const scale = constants.work_side / Math.max(width, height);
     const w = Math.max(1, pyRound(width * scale)), h = Math.max(1, pyRound(height * scale));
-    gray = resizeLanczos(gray, width, height, w, h);
+    planes = planes.map(plane => resizeLanczos(plane, width, height, w, h));
     width = w; height = h;
   }
-  if (layout.crop === false) return resizeWhole(gray, width, height, side);
-  const ink = inkOf(gray, width, height, constants.min_contrast);
-  if (!ink) return new Float32Array(side * side);
+  if (layout.crop === false) return concat(fill(planes, width, height, layout.fit ?? 'stretch', fieldHeight, fieldWidth));
+  const ink = inkOf(planes[0], width, height, constants.min_contrast);
+  if (!ink) return new Float32Array(fieldHeight * fieldWidth);
   const cropped = crop(ink, width, height, constants.ink_threshold);
-  const fitted = fitBox(cropped, layout.box);
-  return place(fitted, layout, side, constants.centre);
+  const side = constants.image_side;  // the seed's: the layouts' box and centre scale from it
+  const fitted = fitBox(cropped, pyRound(layout.box * Math.min(fieldHeight, fieldWidth) / side));
+  return place(fitted, layout, fieldHeight, fieldWidth, constants.centre * fieldHeight / side, constants.centre * fieldWidth / side);
 }
 
-function resizeWhole(gray, width, height, side) {
-  if (width === side && height === side) return Float32Array.from(gray);
-  const out = resizeLanczos(gray, width, height, side, side);
-  for (let i = 0; i < out.length; i++) out[i] = Math.min(1, Math.max(0, out[i]));  // Lanczos overshoot
+function concat(planes) {
+  const out = new Float32Array(planes.reduce((sum, plane) => sum + plane.length, 0));
+  planes.forEach((plane, c) => out.set(plane, c * planes[0].length));
   return out;
+}
+
+/** Lanczos to w x h with the overshoot clipped, as Python's _resize. */
+function resizeClipped(plane, width, height, w, h) {
+  const out = resizeLanczos(plane, width, height, w, h);
+  for (let i = 0; i < out.length; i++) out[i] = Math.min(1, Math.max(0, out[i]));
+  return out;
+}
+
+/** The whole picture (each plane [height, width]) brought to fieldWidth x fieldHeight, as Python's _fill. */
+function fill(planes, width, height, fit, fieldHeight, fieldWidth) {
+  if (width === fieldWidth && height === fieldHeight) return planes.map(plane => Float32Array.from(plane));
+  if (fit === 'crop') {
+    let [x0, y0, w, h] = [0, 0, width, height];
+    if (width * fieldHeight > height * fieldWidth) {  // wider than the field: keep the middle columns
+      w = Math.max(1, pyRound(height * fieldWidth / fieldHeight));
+      x0 = Math.floor((width - w) / 2);
+    } else {
+      h = Math.max(1, pyRound(width * fieldHeight / fieldWidth));
+      y0 = Math.floor((height - h) / 2);
+    }
+    planes = planes.map(plane => window_(plane, width, x0, y0, w, h));
+    width = w; height = h;
+  } else if (fit === 'pad') {
+    const scale = Math.min(fieldWidth / width, fieldHeight / height);
+    const w = Math.min(fieldWidth, Math.max(1, pyRound(width * scale))), h = Math.min(fieldHeight, Math.max(1, pyRound(height * scale)));
+    const top = Math.floor((fieldHeight - h + 1) / 2), left = Math.floor((fieldWidth - w + 1) / 2);
+    return planes.map(plane => {
+      const fitted = w !== width || h !== height ? resizeClipped(plane, width, height, w, h) : plane;
+      const out = new Float32Array(fieldWidth * fieldHeight).fill(median(ringOf(plane, width, height)));
+      for (let y = 0; y < h; y++) out.set(fitted.subarray(y * w, (y + 1) * w), (top + y) * fieldWidth + left);
+      return out;
+    });
+  }
+  return planes.map(plane => resizeClipped(plane, width, height, fieldWidth, fieldHeight));
+}
+
+/** The w x h box at (x0, y0) of a plane `width` wide. */
+function window_(plane, width, x0, y0, w, h) {
+  const out = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) out.set(plane.subarray((y0 + y) * width + x0, (y0 + y) * width + x0 + w), y * w);
+  return out;
+}
+
+/** The picture's outer ring (a fiftieth of the shorter side, at least one pixel), as Python's _border. */
+function ringOf(plane, width, height) {
+  const band = Math.max(1, Math.floor(Math.min(width, height) / 50));
+  const ring = [];
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (y < band || y >= height - band || x < band || x >= width - band) ring.push(plane[y * width + x]);
+    }
+  }
+  return ring;
 }
 
 function median(values) {
@@ -82,13 +178,7 @@ function median(values) {
 }
 
 function inkOf(gray, width, height, minContrast) {
-  const band = Math.max(1, Math.floor(Math.min(width, height) / 50));
-  const ring = [];
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      if (y < band || y >= height - band || x < band || x >= width - band) ring.push(gray[y * width + x]);
-    }
-  }
+  const ring = ringOf(gray, width, height);
   let background = median(ring);
   let darkest = Infinity, lightest = -Infinity;
   for (const v of gray) { if (v < darkest) darkest = v; if (v > lightest) lightest = v; }
@@ -141,7 +231,7 @@ function fitBox(digit, box) {
   return { data, width: w, height: h };
 }
 
-function place(digit, layout, side, centre) {
+function place(digit, layout, fieldHeight, fieldWidth, centreRow, centreCol) {
   const { width, height, data } = digit;
   let top, left;
   if (layout.centre_of_mass) {
@@ -152,16 +242,16 @@ function place(digit, layout, side, centre) {
         mass += v; rowMoment += v * y; colMoment += v * x;
       }
     }
-    top = pyRound(centre - rowMoment / mass);
-    left = pyRound(centre - colMoment / mass);
+    top = pyRound(centreRow - rowMoment / mass);
+    left = pyRound(centreCol - colMoment / mass);
   } else {
-    top = Math.floor((side - height + 1) / 2);
-    left = Math.floor((side - width + 1) / 2);
+    top = Math.floor((fieldHeight - height + 1) / 2);
+    left = Math.floor((fieldWidth - width + 1) / 2);
   }
-  top = Math.min(Math.max(top, 0), side - height);
-  left = Math.min(Math.max(left, 0), side - width);
-  const out = new Float32Array(side * side);
-  for (let y = 0; y < height; y++) out.set(data.subarray(y * width, (y + 1) * width), (top + y) * side + left);
+  top = Math.min(Math.max(top, 0), fieldHeight - height);
+  left = Math.min(Math.max(left, 0), fieldWidth - width);
+  const out = new Float32Array(fieldHeight * fieldWidth);
+  for (let y = 0; y < height; y++) out.set(data.subarray(y * width, (y + 1) * width), (top + y) * fieldWidth + left);
   return out;
 }
 

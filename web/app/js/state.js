@@ -209,10 +209,12 @@ export class ExplorerState {
     return Boolean(this.work?.frames.busy);
   }
 
-  /** The preprocessing layout of a bundle's dataset (mnist's when the site knows no other). */
+  /** The preprocessing layout of a bundle's dataset; when the site knows no other, the default for the
+   * model's channels (runtime/preprocessing.py default_layout: grey pictures as MNIST's, colour ones whole). */
   layoutFor(manifest) {
-    const layouts = this.config.preprocessing.layouts;
-    return layouts[manifest.dataset.layout ?? manifest.dataset.name] ?? layouts.mnist;
+    const { layouts, default_layouts: defaults } = this.config.preprocessing;
+    const channels = (manifest.image_shape ?? [1])[0];
+    return layouts[manifest.dataset.layout ?? manifest.dataset.name] ?? layouts[channels === 1 ? defaults.grey : defaults.colour];
   }
 
   /** Puts a loaded model in use. Cursor, grid, endpoints, encoding and playing belong to the old model's
