@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from . import explorer_rules as rules
+from .bundle_schema import FACTOR_NAME
 from .limits import MAX_LATENT_DIM
 
 SCHEMA_FILE = "view_state.schema.json"
@@ -38,7 +39,7 @@ QUERY_DIGITS = 7
 # A bundled model's name, a factor's name; a location has a "/" or is an http(s) URL.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 LOCATION_PATTERN = r"^(https?://[^\s]+|[^\s:]*/[^\s]*)$"
-POINTS_PATTERN = rf"^(class|error|{rules.FACTOR_PREFIX}[A-Za-z0-9][A-Za-z0-9 ._-]{{0,63}})$"
+POINTS_PATTERN = rf"^(class|error|{rules.FACTOR_PREFIX}{FACTOR_NAME})$"
 NUMBER_PATTERN = r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 BOOLEANS = {"1": True, "true": True, "0": False, "false": False}
 FIELDS = ("model", "compare", "dims", "cursor", "view", "a", "b", "layer", "points", "grid", "uncertainty",
