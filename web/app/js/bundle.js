@@ -12,6 +12,10 @@ export class BundleError extends Error {}
 // `latent-atlas web` puts the schema at the site's root, beside index.html and js/.
 const SCHEMA_URL = new URL('../bundle.schema.json', import.meta.url);
 const MODEL_FILES = ['encoder.onnx', 'decoder.onnx', 'atlas.npz'];
+// Optional (runtime/bundle.py ATLAS_EXTRA): thumbnails, posterior log-variances, reconstruction errors and
+// known factors of the atlas points. Without it (or with a broken one) the model still loads, and the
+// neighbours panel, the aggregate layer and the error colouring say why they are empty.
+const EXTRA_FILE = 'atlas_extra.npz';
 
 /** A source of bundle files: a URL folder of the site, or a File list from the disk. `label` names it in
  * the status bar, `prefix` starts the messages about its files. */
@@ -133,7 +137,43 @@ export async function readBundle(source, reads = startReads(source)) {
       `z_mean ${z ? `${z.dtype} [${z.shape}]` : 'missing'}, labels ${labels ? `[${labels.shape}]` : 'missing'}`);
   }
   const labelValues = Array.from(labels.data, Number);
-  return { manifest, files, atlas: { z: z.data, labels: labelValues, count: z.shape[0] } };
+  const extra = await readExtra(source, manifest, z.shape[0]);
+  return { manifest, files, atlas: { z: z.data, labels: labelValues, count: z.shape[0], extra } };
+}
+
+/** The bundle's atlas_extra.npz as {arrays: {thumbnails, z_logvar, recon_error, factors}} checked as Python's
+ * _check_atlas_extra checks it, or {problem} saying why there is none. */
+async function readExtra(source, manifest, points) {
+  const label = source.prefix;
+  if (!manifest.files?.[EXTRA_FILE]) return { problem: `this bundle has no ${EXTRA_FILE} (export it without --no-atlas-extra)` };
+  let bytes;
+  try {
+    bytes = await source.read(EXTRA_FILE);
+  } catch (error) {
+    return { problem: error.message };
+  }
+  if (globalThis.crypto?.subtle && await sha256Hex(bytes) !== manifest.files[EXTRA_FILE].sha256) {
+    return { problem: `${label}${EXTRA_FILE}: SHA-256 does not match bundle.json (corrupt or modified file)` };
+  }
+  let arrays;
+  try {
+    arrays = await readNpz(bytes, { rows: true });
+  } catch (error) {
+    return { problem: `${label}${EXTRA_FILE}: not readable (${error.message})` };
+  }
+  const dim = manifest.latent_dim, factorNames = manifest.dataset.factor_names ?? [];
+  const { thumbnails: thumbs, z_logvar: logvar, recon_error: error, factors } = arrays;
+  const finite = array => array.data.every(Number.isFinite);
+  const good = thumbs?.dtype === '|u1' && [3, 4].includes(thumbs.shape.length) && thumbs.shape[0] === points
+    && (thumbs.shape.length === 3 || thumbs.shape[3] === 3) && Math.min(thumbs.shape[1], thumbs.shape[2]) > 0
+    && logvar?.dtype === '<f4' && logvar.shape.join() === `${points},${dim}` && finite(logvar)
+    && error?.dtype === '<f4' && error.shape.join() === `${points}` && finite(error)
+    && (factorNames.length ? factors?.dtype === '<f4' && factors.shape.join() === `${points},${factorNames.length}` && finite(factors) : !factors);
+  if (!good) {
+    const found = Object.entries(arrays).map(([k, v]) => `${k} ${v.dtype} [${v.shape}]`).join(', ') || 'no arrays';
+    return { problem: `${label}${EXTRA_FILE}: expected thumbnails uint8 [${points}, h, w(, 3)], z_logvar float32 [${points}, ${dim}], recon_error float32 [${points}]${factorNames.length ? `, factors float32 [${points}, ${factorNames.length}]` : ''}, all finite; found ${found}` };
+  }
+  return { arrays };
 }
 
 /** An onnxruntime-web session of one of the bundle's ONNX files, or a BundleError that says why not. */
@@ -192,6 +232,7 @@ export class Model {
     this.imageShape = bundle.manifest.image_shape ?? SEED_SHAPE;  // [C, H, W]; the schema checked it
     this.pixels = pixelCount(this.imageShape);
     this.classNames = bundle.manifest.dataset.class_names ?? [];  // empty or absent: unlabelled
+    this.factorNames = bundle.manifest.dataset.factor_names ?? [];
     const onnx = bundle.manifest.onnx || {};
     this.decoderInput = Object.keys(onnx.decoder?.inputs || { z: 0 })[0];
     this.decoderOutput = Object.keys(onnx.decoder?.outputs || { image: 0 })[0];

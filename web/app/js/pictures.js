@@ -88,3 +88,47 @@ export function clearCanvas(canvas) {
   ctx.fillStyle = '#000';
   ctx.fillRect(0, 0, canvas.width, canvas.height);
 }
+
+/** Atlas thumbnails (atlas_extra.npz: uint8 [M, h, w] grey or [M, h, w, 3] colour) of `indices`, in a row
+ * into `canvas` (one pixel per thumbnail pixel, `gap` pixels apart); scaled by CSS to `cssHeight`. */
+export function drawThumbnails(canvas, thumbnails, indices, gap, cssHeight) {
+  const [, h, w] = thumbnails.shape, colour = thumbnails.shape.length === 4;
+  const size = h * w * (colour ? 3 : 1), data = thumbnails.data;
+  canvas.width = Math.max(1, indices.length * (w + gap) - gap);
+  canvas.height = h;
+  canvas.style.height = `${cssHeight}px`;
+  canvas.style.width = `${cssHeight * canvas.width / h}px`;
+  const ctx = canvas.getContext('2d');
+  const image = ctx.createImageData(canvas.width, h);
+  indices.forEach((index, slot) => {
+    const x0 = slot * (w + gap), offset = index * size;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const at = 4 * (y * canvas.width + x0 + x), p = offset + (y * w + x) * (colour ? 3 : 1);
+        image.data[at] = data[p];
+        image.data[at + 1] = data[colour ? p + 1 : p];
+        image.data[at + 2] = data[colour ? p + 2 : p];
+        image.data[at + 3] = 255;
+      }
+    }
+  });
+  ctx.putImageData(image, 0, 0);
+}
+
+/** Values in [-1, 1] (a difference image, CHW) as RGB of a diverging colour map: `rgb` is
+ * explain.js mapColours' bytes for the image's pixels, channel-averaged first for colour models. */
+export function drawRgb(canvas, rgb, [, h, w], box) {
+  const scratch = document.createElement('canvas');
+  scratch.width = w; scratch.height = h;
+  const context = scratch.getContext('2d');
+  const image = context.createImageData(w, h);
+  for (let i = 0; i < w * h; i++) {
+    image.data.set(rgb.subarray(3 * i, 3 * i + 3), 4 * i);
+    image.data[4 * i + 3] = 255;
+  }
+  context.putImageData(image, 0, 0);
+  fitCanvas(canvas, [1, h, w], box);
+  const ctx = canvas.getContext('2d');
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(scratch, 0, 0, canvas.width, canvas.height);
+}

@@ -167,6 +167,106 @@ export function playStep(i, frames) {
   return k < frames ? k : 2 * frames - k;
 }
 
+// ---- issue 47: what the page asks runtime/explain.py's port (explain.js) for, and its view state ----
+
+/** The page's own query parameters, which are not part of the view state (view_state.js reads the rest). */
+export const PAGE_PARAMS = ['provider', 'threads', 'seed', 'bundle'];
+
+/** The cells a layer is computed on: the visible box at the layer's coarse resolution (rules.layer_cell_pixels
+ * screen pixels a cell), and the key its cache keeps it under: the view, the map's size, its dims and the
+ * values of the other dims (a 2-D model's layer does not change with the cursor). null for no layer. */
+export function layerRequest(rules, layer, view, size, dims, point) {
+  if (layer === 'none') return null;
+  if (!(layer in rules.layer_cell_pixels)) throw new Error(`a layer is one of ${Object.keys(rules.layers).join(', ')}, got ${layer}`);
+  const cell = rules.layer_cell_pixels[layer];
+  const cols = Math.max(1, Math.ceil(size.width / cell)), rows = Math.max(1, Math.ceil(size.height / cell));
+  const [xRange, yRange] = visibleExtent(view, size);
+  const others = Array.from(point, (v, d) => (dims.includes(d) ? null : v)).filter(v => v !== null);
+  const key = JSON.stringify([layer, view.cx, view.cy, view.scale, size.width, size.height, dims, others]);
+  return { layer, key, xRange, yRange, cols, rows };
+}
+
+/** Layers by their cache key; the oldest goes once `capacity` are kept. */
+export class LayerCache {
+  #entries = new Map();
+
+  constructor(capacity) {
+    this.capacity = capacity;
+  }
+
+  get(key) {
+    return this.#entries.get(key) ?? null;
+  }
+
+  set(key, value) {
+    this.#entries.delete(key);
+    this.#entries.set(key, value);
+    while (this.#entries.size > this.capacity) this.#entries.delete(this.#entries.keys().next().value);
+  }
+
+  clear() {
+    this.#entries.clear();
+  }
+
+  get size() {
+    return this.#entries.size;
+  }
+}
+
+/** "class" | "error" | "factor:NAME" -> {kind, factor (index), name}; or an Error naming the choices. */
+export function parsePoints(points, rules, factorNames = []) {
+  if (points === 'class' || points === 'error') return { kind: points };
+  if (typeof points === 'string' && points.startsWith(rules.factor_prefix)) {
+    const name = points.slice(rules.factor_prefix.length);
+    const factor = factorNames.indexOf(name);
+    if (factor >= 0) return { kind: 'factor', factor, name };
+  }
+  const choices = [...rules.point_colourings, ...factorNames.map(n => rules.factor_prefix + n)];
+  throw new Error(`points are coloured by ${choices.join(', ')}; got ${points}`);
+}
+
+/** Why the explorer cannot show something that needs a bundle's atlas_extra.npz, or null when it can. */
+export function extraProblem(extra, what) {
+  if (extra?.arrays) return null;
+  return `${what}: ${extra?.problem ?? 'this bundle has no atlas_extra.npz'}`;
+}
+
+/** Why `other` cannot be compared with `model` (a one-line message), or null when it can. */
+export function compareProblem(model, other, label) {
+  if (other.dim !== model.dim) {
+    return `${label}: latent size ${other.dim}, but the model shown has ${model.dim}; two models are compared under one cursor only at the same latent size`;
+  }
+  return null;
+}
+
+/** The view that shows latent box {x: [x0, x1], y: [y0, y1]} whole in a map of `size`. */
+export function viewOfRanges({ x: [x0, x1], y: [y0, y1] }, size) {
+  return { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, scale: Math.min(size.width / (x1 - x0), size.height / (y1 - y0)) };
+}
+
+/** `run` at most once per `ms`: a call within the wait is run at its end, with the latest arguments. */
+export function throttle(run, ms, { now = () => performance.now(), later = setTimeout } = {}) {
+  let last = -Infinity, pending = null;
+  return (...args) => {
+    const wait = last + ms - now();
+    if (wait <= 0 && pending === null) {
+      last = now();
+      run(...args);
+      return;
+    }
+    if (pending !== null) { pending.args = args; return; }
+    pending = { args };
+    later(() => {
+      const { args: latest } = pending;
+      pending = null;
+      last = now();
+      run(...latest);
+    }, Math.max(0, wait));
+  };
+}
+
+const list = values => (values ? Array.from(values, Number) : null);
+
 export class ExplorerState {
   constructor() {
     this.config = null;                   // the site's config.json
@@ -195,6 +295,16 @@ export class ExplorerState {
     this.loads = 0;                       // finished model loads, successful or not
     this.timings = {};                    // when the last load's steps finished, ms after navigation start
     this.work = null;                     // the ModelWork of the page (set by whoever decodes)
+    this.modelName = null;                // the view state's `model`: a bundled name or a bundle location
+    this.layer = 'none';                  // the map's background layer
+    this.points = 'class';                // what colours the atlas points
+    this.uncertainty = false;             // posterior ellipses and samples of the encoded image
+    this.neighbours = 0;                  // k real neighbours under the cursor (the rules' default)
+    this.samples = null;                  // the last posterior samples' decodes
+    this.compare = null;                  // {model, name, label} of the second model, or null
+    this.compareOverlay = true;           // the second model's atlas drawn on the map
+    this.lastCompare = null;              // {image, difference} of the cursor under the second model
+    this.nearest = null;                  // {indices, distances} of the cursor's real neighbours
   }
 
   /** Takes the site's config.json, read at start-up. */
@@ -202,6 +312,33 @@ export class ExplorerState {
     this.config = config;
     this.rules = config.explorer;
     this.interpMethod = this.rules.interpolation_methods[0];
+    this.neighbours = this.rules.default_neighbours;
+  }
+
+  /** The view state (view_state.js's JSON form) of what the page shows in a map of `size`. */
+  viewState(size, grid) {
+    const [x, y] = visibleExtent(this.view, size);
+    return {
+      model: this.modelName, compare: this.compare?.name ?? null, dims: [...this.dims], cursor: list(this.cursor),
+      view: { x, y }, a: list(this.ends.a), b: list(this.ends.b), layer: this.layer, points: this.points,
+      grid, uncertainty: this.uncertainty, neighbours: this.neighbours,
+    };
+  }
+
+  setLayer(layer) {
+    if (!(layer in this.rules.layers)) throw new Error(`a layer is one of ${Object.keys(this.rules.layers).join(', ')}, got ${layer}`);
+    this.layer = layer;
+  }
+
+  /** Colours the points by `points` (checked against the model's factors); returns the parsed choice. */
+  setPoints(points) {
+    const parsed = parsePoints(points, this.rules, this.model?.factorNames ?? []);
+    this.points = points;
+    return parsed;
+  }
+
+  setNeighbours(k) {
+    this.neighbours = clampInt(k, this.rules.neighbour_counts, this.rules.default_neighbours);
   }
 
   /** A cursor frame is being decoded (tests and benchmarks wait on this). */
@@ -232,6 +369,12 @@ export class ExplorerState {
     this.ends = { a: null, b: null };
     this.encoded = null;
     this.playing = false;
+    this.samples = null;
+    this.nearest = null;
+    this.lastCompare = null;
+    if (this.points !== 'class') {
+      try { parsePoints(this.points, this.rules, model.factorNames ?? []); } catch { this.points = 'class'; }
+    }
     return Float32Array.from(model.manifest.latent_stats.mean ?? this.base);
   }
 
