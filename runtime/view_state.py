@@ -38,10 +38,15 @@ MAX_QUERY_CHARS = 32_768
 QUERY_DIGITS = 7
 # A bundled model's name, a factor's name; a location has a "/" or is an http(s) URL.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-LOCATION_PATTERN = r"^(https?://[^\s]+|[^\s:]*/[^\s]*)$"
-POINTS_PATTERN = rf"^(class|error|{rules.FACTOR_PREFIX}{FACTOR_NAME})$"
+# No spaces or control characters (spelt out: Python's and JavaScript's \s differ), no scheme but http(s).
+LOCATION_PATTERN = r"^(https?://[^\x00-\x20\x7f]+|[^\x00-\x20\x7f:]*/[^\x00-\x20\x7f]*)$"
+POINTS_PATTERN = rf"^({'|'.join(rules.POINT_COLOURINGS)}|{rules.FACTOR_PREFIX}{FACTOR_NAME})$"
+MAX_POINTS_CHARS = 100
 NUMBER_PATTERN = r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 BOOLEANS = {"1": True, "true": True, "0": False, "false": False}
+# Keys a message may show as they are; any other is shown as KEY_STAND_IN (it may be huge or hold anything).
+SHOWN_KEY_PATTERN = r"^[A-Za-z0-9_.-]{1,40}$"
+KEY_STAND_IN = "(a key that cannot be shown)"
 FIELDS = ("model", "compare", "dims", "cursor", "view", "a", "b", "layer", "points", "grid", "uncertainty",
           "neighbours")
 
@@ -63,7 +68,7 @@ class ViewState:
     b: tuple[float, ...] | None = None
     layer: str = rules.LAYERS[0]
     points: str = rules.POINT_COLOURINGS[0]
-    grid_n: int = 10
+    grid_n: int = 20
     grid_source: str = rules.GRID_SOURCES[0]
     uncertainty: bool = False
     neighbours: int = rules.DEFAULT_NEIGHBOURS
@@ -84,6 +89,9 @@ class ViewState:
         return urlencode(pairs, safe=",/:")
 
 
+DEFAULT = ViewState()
+
+
 def _number_text(value: float) -> str:
     text = f"{float(value):.{QUERY_DIGITS}g}"
     return "0" if text == "-0" else text
@@ -98,14 +106,21 @@ def _query_value(value: Any) -> str:
         return ",".join(_query_value(v) for v in value)
     if isinstance(value, float):
         return _number_text(value)
+    if isinstance(value, int):
+        return _number_text(value)
     return str(value)
 
 
 # --- reading: never raises, repairs and says so ---------------------------------------------------------
 
+def _matches(pattern: str, text: str) -> bool:
+    """JavaScript's RegExp.test of an anchored ^...$ pattern (Python's $ also matches before a final newline)."""
+    return re.fullmatch(pattern.removeprefix("^").removesuffix("$"), text) is not None
+
+
 def _name(key: Any) -> str:
     """A key as a message may show it: itself when it is a short plain word, else a stand-in."""
-    return key if isinstance(key, str) and re.match(r"^[A-Za-z0-9_.-]{1,40}$", key) else "(a key that cannot be shown)"
+    return key if isinstance(key, str) and _matches(SHOWN_KEY_PATTERN, key) else KEY_STAND_IN
 
 
 def _is_number(value: Any) -> bool:
@@ -133,11 +148,11 @@ class _Reader:
             self.say(key, f"expected a model name or bundle location; {fallback}")
         elif len(value) > MAX_LOCATION_CHARS:
             self.say(key, f"longer than {MAX_LOCATION_CHARS} characters; {fallback}")
-        elif re.match(NAME_PATTERN, value):
+        elif _matches(NAME_PATTERN, value):
             if self.models is None or value in self.models:
                 return value
             self.say(key, f"no bundled model is called {value}; {fallback}")
-        elif re.match(LOCATION_PATTERN, value):
+        elif _matches(LOCATION_PATTERN, value):
             return value
         else:
             self.say(key, f"not a model name or an http(s) URL or path of a bundle; {fallback}")
@@ -168,8 +183,8 @@ class _Reader:
         if (isinstance(value, list) and len(value) == 2 and all(_is_integer(v) for v in value)
                 and value[0] != value[1] and all(0 <= v < size for v in value)):
             return int(value[0]), int(value[1])
-        self.say("dims", f"expected two different latent dims in 0..{size - 1}; 0,1 shown")
-        return 0, 1
+        self.say("dims", f"expected two different latent dims in 0..{size - 1}; {_query_value(list(DEFAULT.dims))} shown")
+        return DEFAULT.dims
 
     def view(self, value: Any) -> tuple[tuple[float, float], tuple[float, float]] | None:
         if value is None:
@@ -195,9 +210,10 @@ class _Reader:
         return default
 
     def points(self, value: Any) -> str:
-        if isinstance(value, str) and len(value) <= 100 and re.match(POINTS_PATTERN, value):
+        if isinstance(value, str) and len(value) <= MAX_POINTS_CHARS and _matches(POINTS_PATTERN, value):
             return value
-        self.say("points", f"expected class, error or {rules.FACTOR_PREFIX}NAME; class shown")
+        self.say("points", f"expected {', '.join(rules.POINT_COLOURINGS)} or {rules.FACTOR_PREFIX}NAME; "
+                           f"{rules.POINT_COLOURINGS[0]} shown")
         return rules.POINT_COLOURINGS[0]
 
     def count(self, key: str, value: Any, bounds: tuple[int, int], default: int) -> int:
@@ -240,10 +256,11 @@ def from_json(value: Any, models=None, latent_dim: int | None = None) -> tuple[V
     cursor, a, b = (reader.vector(key, get(key), size) for key in ("cursor", "a", "b"))
     sizes = {len(v) for v in (cursor, a, b) if v is not None}
     if size is None and len(sizes) > 1:  # vectors of different sizes cannot all be the model's
-        reader.say("a, b", "their sizes differ from the cursor's; ignored")
+        reader.say("a, b", "vectors of different sizes (cursor, a, b); ignored")
         a = b = None
     if size is None and cursor is not None and max(dims) >= len(cursor):
-        reader.say("dims", f"expected two different latent dims in 0..{len(cursor) - 1}; 0,1 shown")
+        reader.say("dims", f"expected two different latent dims in 0..{len(cursor) - 1}; "
+                           f"{_query_value(list(default.dims))} shown")
         dims = default.dims
     view = reader.view(get("view"))
     layer = reader.choice("layer", get("layer"), rules.LAYERS, default.layer) if "layer" in value else default.layer
@@ -259,7 +276,7 @@ def from_json(value: Any, models=None, latent_dim: int | None = None) -> tuple[V
 
 
 def _parse_token(token: str) -> Any:
-    return float(token) if re.match(NUMBER_PATTERN, token) else token
+    return float(token) if _matches(NUMBER_PATTERN, token) else token
 
 
 def _from_query_value(key: str, text: str) -> Any:
@@ -315,8 +332,9 @@ def _model_schema(description: str) -> dict:
 
 
 def json_schema() -> dict:
-    """The JSON Schema of ViewState.to_json (json_schema.py's subset, so both explorers can check it)."""
-    return {
+    """The JSON Schema of ViewState.to_json (json_schema.py's subset, so both explorers can check it); each
+    property's "default" is ViewState()'s, which the JavaScript reader starts from."""
+    schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Latent Atlas view state",
         "description": "What an explorer shows: the browser's URL and the desktop app's session file "
@@ -336,7 +354,7 @@ def json_schema() -> dict:
             "a": _vector_schema("interpolation endpoint A; null: unset"),
             "b": _vector_schema("interpolation endpoint B; null: unset"),
             "layer": {"type": "string", "description": "the map's background layer", "enum": list(rules.LAYERS)},
-            "points": {"type": "string", "description": "how atlas points are coloured", "maxLength": 100,
+            "points": {"type": "string", "description": "how atlas points are coloured", "maxLength": MAX_POINTS_CHARS,
                        "pattern": POINTS_PATTERN},
             "grid": {"type": "object", "description": "the grid panel", "required": ["n", "source"],
                      "additionalProperties": False,
@@ -349,6 +367,9 @@ def json_schema() -> dict:
                            "minimum": rules.NEIGHBOUR_COUNTS[0], "maximum": rules.NEIGHBOUR_COUNTS[1]},
         },
     }
+    for key, value in DEFAULT.to_json().items():
+        schema["properties"][key]["default"] = value
+    return schema
 
 
 SCHEMA = json_schema()
@@ -368,4 +389,6 @@ def write_schema(path: Path = SCHEMA_PATH) -> Path:
 def browser_rules() -> dict:
     """The reader's bounds the schema cannot hold, as the site's config.json carries them (web/site.py)."""
     return {"max_query_chars": MAX_QUERY_CHARS, "query_digits": QUERY_DIGITS, "name_pattern": NAME_PATTERN,
-            "location_pattern": LOCATION_PATTERN, "number_pattern": NUMBER_PATTERN, "fields": list(FIELDS)}
+            "location_pattern": LOCATION_PATTERN, "number_pattern": NUMBER_PATTERN, "fields": list(FIELDS),
+            "booleans": dict(BOOLEANS), "shown_key_pattern": SHOWN_KEY_PATTERN, "key_stand_in": KEY_STAND_IN,
+            "point_colourings": list(rules.POINT_COLOURINGS), "factor_prefix": rules.FACTOR_PREFIX}

@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from latent_atlas.runtime import bundle as bundle_format
-from latent_atlas.runtime import bundle_schema, explorer_rules, preprocessing, untrusted, view_state
+from latent_atlas.runtime import bundle_schema, explain, explorer_rules, preprocessing, untrusted, view_state
 from latent_atlas.runtime.files import staged_folder
 
 from . import onnxruntime_web
@@ -57,6 +57,8 @@ def site_config(models: list[dict], ort_version: str) -> dict:
         "untrusted": untrusted.browser_limits(),
         # How the page reads a state from its URL (web/app/js/view_state.js), beside view_state.schema.json.
         "view_state": view_state.browser_rules(),
+        # The constants of runtime/explain.py's computations, which web/app/js/explain.js ports.
+        "explain": explain.browser_constants(),
     }
 
 

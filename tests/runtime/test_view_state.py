@@ -93,7 +93,7 @@ def test_vectors_of_another_latent_size_are_dropped_once_the_size_is_known():
     value = {"cursor": [0.0, 1.0, 2.0], "a": [1.0, 2.0], "dims": [0, 2]}
     unknown, messages = vs.from_json(value)
     assert unknown.cursor == (0.0, 1.0, 2.0) and unknown.a is None and unknown.dims == (0, 2)
-    assert messages == ["a, b: their sizes differ from the cursor's; ignored"]
+    assert messages == ["a, b: vectors of different sizes (cursor, a, b); ignored"]
     known, messages = vs.from_json(value, latent_dim=2)
     assert known.cursor is None and known.a == (1.0, 2.0) and known.dims == (0, 1)
     assert messages == ["dims: expected two different latent dims in 0..1; 0,1 shown",
@@ -120,3 +120,12 @@ def test_the_site_ships_the_schema_and_the_readers_bounds():
     config = site.site_config([], "0.0.0")
     assert config["view_state"] == vs.browser_rules()
     assert config["view_state"]["max_query_chars"] == vs.MAX_QUERY_CHARS
+    from latent_atlas.runtime import explain
+
+    assert config["explain"] == explain.browser_constants()
+
+
+def test_a_trailing_newline_is_no_name():
+    state, messages = vs.from_json({"model": "mnist\n", "points": "class\n"}, models=["mnist"])
+    assert (state.model, state.points) == (None, "class") and len(messages) == 2
+    assert all("\n" not in message for message in messages)
