@@ -31,6 +31,10 @@ ZOOM_STEP = 1.25
 # on each side; a dim the test set never moves gets +-SLIDER_PRIOR_RANGE (the prior's bulk) instead.
 SLIDER_MARGIN = 0.1
 SLIDER_PRIOR_RANGE = 3.0
+# bundle.json metrics a comparison of two models lists: (key, label, unit, decimals shown).
+HEADLINE_METRICS: tuple[tuple[str, str, str, int], ...] = (
+    ("test_neg_elbo", "test −ELBO", "nats", 2), ("test_iw_nll", "test IW NLL", "nats", 2),
+    ("test_bits_per_dim", "test bits/dim", "bits/dim", 3))
 # More classes than this and the legend is left out rather than covering the map.
 MAX_LEGEND_ROWS = 12
 # Tableau-10: distinguishable on the desktop's dark map and on the browser's white one, and the usual
@@ -172,4 +176,5 @@ def site_config() -> dict:
         "layer_colour_maps": dict(LAYER_COLOUR_MAPS),
         "legend_ticks": LEGEND_TICKS,
         "dim_slider": {"margin": SLIDER_MARGIN, "prior_range": SLIDER_PRIOR_RANGE},
+        "headline_metrics": [list(metric) for metric in HEADLINE_METRICS],
     }

@@ -18,10 +18,12 @@ const MODEL_FILES = ['encoder.onnx', 'decoder.onnx', 'atlas.npz'];
 const EXTRA_FILE = 'atlas_extra.npz';
 
 /** A source of bundle files: a URL folder of the site, or a File list from the disk. `label` names it in
- * the status bar, `prefix` starts the messages about its files. */
-export function urlSource(base) {
+ * the status bar, `prefix` starts the messages about its files, `name` in a link's view state (a bundled
+ * model's name or the folder's location; none for files from the disk, which a link cannot reopen). */
+export function urlSource(base, name = base) {
   const folder = base.endsWith('/') ? base : base + '/';
   return {
+    name,
     label: folder,
     prefix: folder,
     async read(name) {
@@ -41,6 +43,7 @@ export function fileSource(files) {
   const byName = new Map([...files].map(file => [file.name, file]));
   const folder = files[0]?.webkitRelativePath?.split('/')[0] || '';
   return {
+    name: null,
     label: folder || 'the chosen files',
     prefix: folder ? `${folder}/` : '',
     async read(name) {

@@ -27,7 +27,10 @@ export function createDims(app) {
       const input = document.createElement('input');
       Object.assign(input, { type: 'range', min: 0, max: SLIDER_TICKS, step: 1 });
       input.dataset.dim = d;
-      input.addEventListener('input', () => app.preview.move(state.withDimValue(d, fromTicks(range, Number(input.value)))));
+      input.addEventListener('input', () => {
+        app.preview.move(state.withDimValue(d, fromTicks(range, Number(input.value))));
+        app.landscape.update();  // a layer of a model with more dims depends on the others' values
+      });
       row.append(label, input);
       sliders.set(d, { input, label, range });
       return row;
@@ -51,8 +54,8 @@ export function createDims(app) {
     if (x === y) { rebuild(); return; }
     state.setDims(x, y);
     rebuild();
+    app.neighbours.rebuild();
     app.map.fitView();
-    app.onViewChange?.();
   }
 
   return { rebuild, show, pick };

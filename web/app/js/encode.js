@@ -31,6 +31,7 @@ export function createEncoder(app) {
     }
     $('encoded-z').textContent = `z = (${formatZ(mean)})`;
     app.map.drawOverlay();
+    await app.uncertainty.encoded();
     return state.encoded;
   }
 
@@ -58,6 +59,7 @@ export function createEncoder(app) {
 
   function clearResult() {
     state.encoded = null;
+    app.uncertainty.clear();
     app.map.drawOverlay();
   }
 

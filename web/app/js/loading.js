@@ -122,11 +122,16 @@ export function createLoader(app, params) {
       // Work of the previous model may still be running: its sessions go once it has settled.
       await state.work.idle();
       if (previous) await previous.release();
+      state.modelName = source.name ?? null;
+      app.landscape.modelChanged();
+      app.neighbours.rebuild();
+      app.uncertainty.clear();
       app.map.buildLegend();
       app.map.fitView();
       app.dims.rebuild();
       app.pad.configure();
       clearResults();
+      await app.compare.recheck();
       await app.preview.move(start);
       updateStatus(state);
       try {
@@ -153,5 +158,11 @@ export function createLoader(app, params) {
     return switches(() => load(source, label));
   }
 
-  return { loadModel, clearResults };
+  /** A model of `source`, both sessions checked, not put in use (the second model of a comparison). */
+  async function openModel(source) {
+    const provider = state.provider ?? await chooseProvider(app.providerChoice());
+    return (await open(source, provider)).model;
+  }
+
+  return { loadModel, openModel, clearResults };
 }

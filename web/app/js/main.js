@@ -1,20 +1,28 @@
 // The Latent Atlas browser explorer: the latent map, live decoding, grid, interpolation, encoding of
-// drawings and pictures, prior samples, model and provider switching. Everything runs in the page with
+// drawings and pictures, prior samples, model and provider switching; and what explains the model: the
+// posterior's uncertainty, real neighbours, landscape layers, a second model side by side, more than two
+// latent dims, the view in the address, and export. Everything runs in the page with
 // onnxruntime-web; the site is static (config.json, models/, ort/ beside this app). The rules live in
 // state.js, each part of the page in its module; this file only starts them and wires the events.
 import { fileSource, urlSource } from './bundle.js';
+import { createCompare } from './compare.js';
 import { createDims } from './dims.js';
 import { createDrawPad } from './drawpad.js';
 import { createEncoder } from './encode.js';
 import { createGrid } from './grid.js';
 import { createInterpolation } from './interpolation.js';
 import { interpolationPath } from './latent.js';
+import { createLandscape } from './landscape.js';
 import { createLoader, webgpuAvailable } from './loading.js';
 import { createMap } from './map.js';
+import { createExport } from './map_export.js';
 import { showMessage } from './messages.js';
+import { createNeighbours } from './neighbours.js';
 import { createPreview } from './preview.js';
 import { ExplorerState } from './state.js';
+import { createUncertainty } from './uncertainty.js';
 import { setLimits } from './untrusted.js';
+import { createUrlState } from './url_state.js';
 
 const params = new URLSearchParams(location.search);
 const $ = id => document.getElementById(id);
@@ -32,11 +40,22 @@ app.interpolation = createInterpolation(app);
 app.encoder = createEncoder(app);
 app.pad = createDrawPad(app);
 app.dims = createDims(app);
+app.uncertainty = createUncertainty(app);
+app.neighbours = createNeighbours(app);
+app.landscape = createLandscape(app);
+app.compare = createCompare(app);
+app.urlState = createUrlState(app);
+app.exporter = createExport(app);
 app.loader = createLoader(app, params);
+/** A bundle's source from a view state's `model` or `compare`: a bundled name or a location. */
+app.sourceOf = name => {
+  const entry = state.config.models.find(m => m.name === name);
+  return entry ? urlSource(entry.path, entry.name) : urlSource(name);
+};
 
 function selectedModel() {
   const entry = state.config.models.find(m => m.name === $('model-select').value);
-  return app.loader.loadModel(urlSource(entry.path), entry.name);
+  return app.loader.loadModel(urlSource(entry.path, entry.name), entry.name);
 }
 
 const setEndAtCursor = which => () => app.interpolation.setEnd(which, state.cursor);
@@ -59,6 +78,24 @@ on('play-button', 'click', app.interpolation.play);
 on('interp-method', 'change', event => app.interpolation.setMethod(event.target.value));
 on('dim-x', 'change', app.dims.pick);
 on('dim-y', 'change', app.dims.pick);
+on('grid-n', 'change', () => app.urlState.changed());
+on('grid-source', 'change', () => app.urlState.changed());
+
+// Explaining: uncertainty, neighbours, layers and point colours, the second model, export
+on('uncertainty', 'change', event => app.uncertainty.setOn(event.target.checked));
+on('samples-button', 'click', app.uncertainty.decodeSamples);
+on('neighbours-k', 'change', event => app.neighbours.setK(event.target.value));
+on('layer-select', 'change', event => app.landscape.setLayer(event.target.value));
+on('points-select', 'change', event => app.landscape.setPoints(event.target.value));
+on('compare-select', 'change', event => app.compare.pick(event.target.value));
+on('open-compare-folder', 'change', event => {
+  if (event.target.files.length) app.compare.openFiles(event.target.files);
+  event.target.value = '';
+});
+on('compare-overlay', 'change', event => app.compare.setOverlay(event.target.checked));
+on('export-png', 'click', app.exporter.mapPng);
+on('export-svg', 'click', app.exporter.mapSvgDownload);
+on('export-grid', 'click', app.exporter.gridPng);
 
 // Encoding: files, drops, pastes and the pad
 on('image-file', 'change', event => { if (event.target.files[0]) app.encoder.encodeBlob(event.target.files[0]); });
@@ -121,15 +158,26 @@ async function start() {
   }
   app.grid.configure();
   app.interpolation.configure();
+  app.neighbours.configure();
+  app.landscape.configure();
+  app.compare.configure();
   const select = $('model-select');
   for (const entry of state.config.models) select.add(new Option(entry.name, entry.name));
   if (params.get('provider')) $('provider-select').value = params.get('provider');
-  const bundleUrl = params.get('bundle');
-  if (bundleUrl) return app.loader.loadModel(urlSource(bundleUrl));
-  const wanted = params.get('model');
-  if (wanted && state.config.models.some(m => m.name === wanted)) select.value = wanted;
-  if (!state.config.models.length) { showMessage('This site holds no model bundles; open one with "Open bundle folder…"'); return; }
-  return selectedModel();
+  try {
+    await app.urlState.load();
+  } catch (error) {
+    showMessage(`view_state.schema.json could not be read (${error.message})`);
+    return;
+  }
+  // The address's view state: its model first, then the rest once the model's latent size is known.
+  const [view, messages] = app.urlState.read();
+  const bundleUrl = params.get('bundle') ?? (view.model && !state.config.models.some(m => m.name === view.model) ? view.model : null);
+  if (view.model && state.config.models.some(m => m.name === view.model)) select.value = view.model;
+  if (!bundleUrl && !state.config.models.length) { showMessage('This site holds no model bundles; open one with "Open bundle folder…"'); return; }
+  const loaded = await (bundleUrl ? app.loader.loadModel(urlSource(bundleUrl)) : selectedModel());
+  if (loaded) return app.urlState.restore(messages);
+  app.urlState.abandon(messages);
 }
 
 // A hook for tests and benchmarks: exact numbers without reading pixels back.
@@ -148,4 +196,9 @@ window.__atlas = {
   webgpuAvailable,
   /** Paints the map and legend again from the state (after a test changed it). */
   redraw: () => { app.map.buildLegend(); app.map.drawPoints(); },
+  setLayer: layer => app.landscape.setLayer(layer),
+  setPoints: points => app.landscape.setPoints(points),
+  compare: name => app.compare.pick(name),
+  mapSvg: () => app.exporter.mapSvg(),
+  mapPngBytes: async () => Array.from(new Uint8Array(await (await new Promise(r => app.exporter.composed().toBlob(r, 'image/png'))).arrayBuffer())),
 };

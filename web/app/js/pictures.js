@@ -115,8 +115,8 @@ export function drawThumbnails(canvas, thumbnails, indices, gap, cssHeight) {
   ctx.putImageData(image, 0, 0);
 }
 
-/** Values in [-1, 1] (a difference image, CHW) as RGB of a diverging colour map: `rgb` is
- * explain.js mapColours' bytes for the image's pixels, channel-averaged first for colour models. */
+/** RGB bytes (3 per pixel, an h x w image's, as explain.js mapColours gives them) into `canvas`, fitted
+ * into a box of `box` pixels. */
 export function drawRgb(canvas, rgb, [, h, w], box) {
   const scratch = document.createElement('canvas');
   scratch.width = w; scratch.height = h;

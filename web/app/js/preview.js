@@ -23,6 +23,7 @@ export function createPreview(app, seed) {
     const canvas = $('preview');
     fitCanvas(canvas, model.imageShape, PREVIEW_PIXELS);
     drawScaled(canvas, image, 0, 0, canvas.width, canvas.height, model.imageShape);
+    await app.compare.frame(z, image);
     state.recordFrame(z, image, decodeMs, performance.now() - started, performance.now());
     updateStatus(state);
   }
@@ -33,6 +34,7 @@ export function createPreview(app, seed) {
   function move(point) {
     const started = performance.now();
     const z = state.moveCursor(point);
+    app.neighbours.show(z);
     app.map.drawOverlay();
     app.dims.show();
     $('coordinates').textContent = `z = (${formatZ(z)})`;

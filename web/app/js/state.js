@@ -239,6 +239,14 @@ export function compareProblem(model, other, label) {
   return null;
 }
 
+/** [label, first model's value, second's] of the rules' headline metrics either bundle.json records. */
+export function headlineRows(rules, first, second) {
+  const shown = (metrics, key, unit, decimals) => (typeof metrics?.[key] === 'number' ? `${metrics[key].toFixed(decimals)} ${unit}` : '–');
+  return rules.headline_metrics
+    .filter(([key]) => typeof first?.[key] === 'number' || typeof second?.[key] === 'number')
+    .map(([key, label, unit, decimals]) => [label, shown(first, key, unit, decimals), shown(second, key, unit, decimals)]);
+}
+
 /** The view that shows latent box {x: [x0, x1], y: [y0, y1]} whole in a map of `size`. */
 export function viewOfRanges({ x: [x0, x1], y: [y0, y1] }, size) {
   return { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, scale: Math.min(size.width / (x1 - x0), size.height / (y1 - y0)) };
