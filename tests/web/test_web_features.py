@@ -72,6 +72,18 @@ def test_three_dims_pick_the_maps_pair_and_slide_the_third(browser_context, site
         points = np.array(hook(page, "Array.from(s.grid.points)")).reshape(9, 3)
         stats = model.latent_stats
         assert np.allclose(points[0], [stats["p05"][0], z[1], stats["p95"][2]], atol=1e-5)
+        # This bundle has no atlas_extra.npz: the neighbours panel, the aggregate layer and the error
+        # colouring say why, and the neighbours' labels still show.
+        labels = page.inner_text("#neighbours-labels")
+        assert labels.startswith("no thumbnails: this bundle has no atlas_extra.npz") and "labels: " in labels
+        assert page.is_hidden("#neighbours-strip")
+        page.select_option("#layer-select", "aggregate")
+        assert "the aggregate layer needs the atlas posteriors: this bundle has no atlas_extra.npz" in page.inner_text("#message")
+        page.select_option("#points-select", "error")
+        assert "colouring points by error: this bundle has no atlas_extra.npz" in page.inner_text("#message")
+        # The other layers work on 3 dims: the prior at the cursor's third value.
+        page.select_option("#layer-select", "prior")
+        page.wait_for_function("window.__atlas.state.layerShown && window.__atlas.state.layerShown.layer === 'prior'")
         assert page.errors == []
     finally:
         page.close()
@@ -122,3 +134,154 @@ def test_preprocessing_for_any_image_shape_matches_python(page, shape, layouts):
         catch (error) { return error.message; }
     }""")
     assert "a colour model (3x8x8) takes a whole-picture layout" in refused
+
+
+def layer_grid(shown):
+    from latent_atlas.runtime.explain import LayerGrid
+
+    return LayerGrid(tuple(shown["xRange"]), tuple(shown["yRange"]), shown["cols"], shown["rows"])
+
+
+def wait_layer(page, layer):
+    page.wait_for_function(f"window.__atlas.state.layerShown && window.__atlas.state.layerShown.layer === '{layer}'",
+                           timeout=120_000)
+    return hook(page, "({...s.layerShown, values: Array.from(s.layerShown.values)})")
+
+
+def test_uncertainty_neighbours_layers_compare_export_and_the_address(open_explorer, mnist):
+    """One page: each issue-47 feature against runtime/explain.py on the same bundle and inputs; then the
+    address it wrote opens the same view in a second page."""
+    from latent_atlas.runtime.explain import (NeighbourIndex, aggregate_log_density, decoder_entropy,
+                                              difference_image, posterior_ellipses, prior_log_density)
+
+    page = open_explorer("?provider=wasm")
+    page.set_viewport_size({"width": 1100, "height": 700})
+    extra = mnist.atlas_extra
+    z_atlas, labels = mnist.bundle.read_atlas()
+
+    # Uncertainty: an encoded image's 1- and 2-sigma ellipses and its posterior samples.
+    page.check("#uncertainty")
+    image = np.zeros((28, 28), np.uint8)
+    image[6:22, 12:16] = 255  # a "1"
+    rgba = np.repeat(image[..., None], 4, axis=2)
+    rgba[..., 3] = 255
+    page.evaluate(f"window.__atlas.encodeRgba({rgba.ravel().tolist()}, 28, 28)")
+    page.wait_for_function("window.__atlas.state.samples !== null")
+    encoded = hook(page, "({mean: Array.from(s.encoded.mean), logvar: Array.from(s.encoded.logvar)})")
+    ellipses = hook(page, "a.ellipses()")
+    expected = posterior_ellipses(encoded["mean"], encoded["logvar"], (0, 1), (1, 2))
+    assert np.allclose(ellipses, expected, atol=1e-6)
+    samples = hook(page, "({z: Array.from(s.samples.z), images: Array.from(s.samples.images)})")
+    z_samples = np.array(samples["z"], np.float32).reshape(8, 2)
+    assert np.abs(np.array(samples["images"]).reshape(8, 28, 28) - mnist.decode(z_samples)).max() <= EXACT
+    assert hook(page, "document.getElementById('samples').width") == 9 * 28  # the mean's decode, then 8 samples
+
+    # Neighbours: the exact k nearest atlas means of the cursor, their thumbnails and labels.
+    page.evaluate("window.__atlas.moveCursor([0.3, -0.4])")
+    wait_idle(page)
+    nearest = hook(page, "s.nearest.indices")
+    indices, _ = NeighbourIndex(z_atlas).query(np.array([0.3, -0.4]), 8)
+    assert nearest == indices.tolist()
+    assert page.inner_text("#neighbours-labels").split(" · ") == [mnist.class_names[labels[i]] for i in indices]
+    assert hook(page, "document.getElementById('neighbours-strip').width") == 8 * (extra.thumbnails.shape[2] + 2) - 2
+    page.fill("#neighbours-k", "3")
+    page.dispatch_event("#neighbours-k", "change")
+    assert len(hook(page, "s.nearest.indices")) == 3
+
+    # Layers: the prior, the aggregate posterior and the decoder's entropy over the visible region.
+    page.select_option("#layer-select", "prior")
+    shown = wait_layer(page, "prior")
+    grid = layer_grid(shown)
+    values = np.array(shown["values"]).reshape(grid.rows, grid.cols)
+    assert np.allclose(values, prior_log_density(mnist.prior, grid), atol=1e-6)
+    assert page.is_visible("#scale-legend") and "prior log-density" in page.inner_text("#scale-legend")
+    page.select_option("#layer-select", "aggregate")
+    shown = wait_layer(page, "aggregate")
+    values = np.array(shown["values"]).reshape(grid.rows, grid.cols)
+    assert np.allclose(values, aggregate_log_density(z_atlas, extra.z_logvar, layer_grid(shown)), atol=1e-6)
+    page.select_option("#layer-select", "entropy")
+    shown = wait_layer(page, "entropy")
+    grid = layer_grid(shown)
+    decoded = mnist.decode(grid.points(2))
+    expected = decoder_entropy(decoded).reshape(grid.rows, grid.cols)
+    assert np.abs(np.array(shown["values"]).reshape(grid.rows, grid.cols) - expected).max() <= 1e-4
+    # A view seen before is taken from the cache: no second computation.
+    page.select_option("#layer-select", "prior")
+    assert hook(page, "s.layerShown && s.layerShown.layer") == "prior"  # at once, from the cache
+
+    # Points by reconstruction error, with its scale in the legend and no class legend.
+    page.select_option("#points-select", "error")
+    assert "reconstruction error" in page.inner_text("#scale-legend")
+    assert page.locator("#legend div").count() == 0
+
+    # A second model: both decodes, their difference, its atlas and both bundles' metrics.
+    binarized = runtime.load("mnist-binarized", providers="cpu")
+    page.select_option("#compare-select", "mnist-binarized")
+    page.wait_for_function("window.__atlas.state.compare !== null")
+    page.evaluate("window.__atlas.moveCursor([-0.5, 0.8])")
+    page.wait_for_function("window.__atlas.state.lastCompare && Math.abs(window.__atlas.state.lastCompare.z[0] + 0.5) < 1e-6")
+    wait_idle(page)
+    compared = hook(page, "({image: Array.from(s.lastCompare.image), difference: Array.from(s.lastCompare.difference)})")
+    second = binarized.decode([-0.5, 0.8])
+    assert np.abs(np.array(compared["image"]).reshape(28, 28) - second).max() <= EXACT
+    expected = difference_image(mnist.decode([-0.5, 0.8]), second)
+    assert np.abs(np.array(compared["difference"]).reshape(28, 28) - expected).max() <= 2 * EXACT
+    metrics = page.inner_text("#compare-metrics")
+    assert "test −ELBO" in metrics and f"{mnist.bundle.manifest.metrics['test_neg_elbo']:.2f}" in metrics
+    assert f"{binarized.bundle.manifest.metrics['test_neg_elbo']:.2f}" in metrics
+
+    # Export: the SVG holds every point and the markers; the PNG is the composed map.
+    svg = page.evaluate("window.__atlas.mapSvg()")
+    assert svg.startswith("<svg") and svg.count("<rect") >= len(z_atlas) and "<ellipse" in svg and "<image" in svg
+    png = bytes(page.evaluate("window.__atlas.mapPngBytes()"))
+    with Image.open(io.BytesIO(png)) as picture:
+        assert picture.size[0] >= 400 and np.asarray(picture.convert("RGB")).std() > 10
+    with page.expect_download() as download:
+        page.click("#export-svg")
+    assert download.value.suggested_filename == "mnist-map.svg"
+
+    # The address holds the view; a second page opened on it shows the same.
+    page.wait_for_function("window.location.search.includes('compare=mnist-binarized')")
+    page.wait_for_timeout(400)  # the throttled last write
+    query = page.evaluate("location.search")
+    assert "layer=prior" in query and "points=error" in query and "neighbours=3" in query and "uncertainty=1" in query
+    expected_state = hook(page, "({cursor: Array.from(s.cursor), view: {...s.view}})")
+    again = open_explorer(query)
+    again.set_viewport_size({"width": 1100, "height": 700})
+    again.wait_for_function("window.__atlas.state.compare !== null && window.__atlas.state.lastZ")
+    restored = hook(again, "({cursor: Array.from(s.cursor), layer: s.layer, points: s.points, k: s.neighbours, "
+                           "compare: s.compare.name, messages: s.urlMessages})")
+    assert np.allclose(restored["cursor"], expected_state["cursor"], atol=1e-5)
+    assert (restored["layer"], restored["points"], restored["k"], restored["compare"]) == ("prior", "error", 3, "mnist-binarized")
+    assert restored["messages"] == []
+    assert page.errors == [] and again.errors == []
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return runtime.load("mnist", providers="cpu")
+
+
+HOSTILE = {
+    "huge cursor": ("?provider=wasm&cursor=1e300,-1e300&dims=0,7", ["cursor: numbers beyond", "dims: expected two different latent dims"]),
+    "unknown model and keys": ("?provider=wasm&model=nope&colour=red&layer=volcano",
+                               ["model: no bundled model is called nope", "colour: not a view-state key", "layer: expected one of"]),
+    "huge string": ("?provider=wasm&points=" + "x" * 5000, ["points: expected class, error or factor:NAME"]),
+    "oversize query": ("?provider=wasm&a=" + ",".join(["1"] * 20000), ["more than the 32768 characters"]),
+    "wrong sizes": ("?provider=wasm&cursor=1,2,3&view=5,1,0,1&neighbours=1000&compare=../x",
+                    ["cursor: expected 2 numbers", "view: a range is empty", "neighbours: expected 1..32; clamped"]),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_a_hostile_address_is_repaired_with_messages_not_a_broken_page(open_explorer, case):
+    query, words = HOSTILE[case]
+    page = open_explorer(query)
+    page.wait_for_function("window.__atlas.state.urlMessages !== undefined")
+    message = page.inner_text("#message")
+    for word in words:
+        assert word in message, (case, message)
+    assert "model mnist" in page.inner_text("#status")
+    page.evaluate("window.__atlas.moveCursor([0.2, 0.1])")
+    wait_idle(page)
+    assert page.errors == []

@@ -18,6 +18,15 @@ export function createLandscape(app) {
   const worker = new Worker(new URL('./layer_worker.js', import.meta.url), { type: 'module' });
   const waiting = new Map();  // worker request id -> resolve
   let nextId = 0, wanted = null, pointColours = null;
+  const problems = { layer: null, points: null };  // why a chosen layer or colouring is not shown
+
+  /** The message box says why each chosen layer or point colouring is not shown (a line each). */
+  function noteProblem(which, problem) {
+    if (problems[which] === problem) return;
+    problems[which] = problem;
+    const lines = Object.values(problems).filter(Boolean);
+    if (lines.length || problem === null) showMessage(lines.join('\n'));
+  }
 
   worker.onmessage = ({ data }) => {
     waiting.get(data.id)?.(data);
@@ -104,9 +113,9 @@ export function createLandscape(app) {
     if (request && request.key === state.layerShown?.key) return;  // shown already
     wanted = request?.key ?? null;
     state.layerShown = null;
-    if (!request) { paint(null, null); showLegend(); return; }
-    const problem = layerProblem(request.layer);
-    if (problem) { paint(null, null); showMessage(problem); showLegend(); return; }
+    const problem = request ? layerProblem(request.layer) : null;
+    noteProblem('layer', problem);
+    if (!request || problem) { paint(null, null); showLegend(); return; }
     const cached = cache.get(request.key);
     if (cached) { paint(request, cached); return; }
     const model = state.model;
@@ -132,10 +141,10 @@ export function createLandscape(app) {
     if (!state.model) return null;
     if (pointColours?.model === state.model && pointColours.points === state.points) return pointColours;
     const parsed = parsePoints(state.points, state.rules, state.model.factorNames);
-    if (parsed.kind === 'class') return null;
     const extra = state.model.atlas.extra;
-    const problem = extraProblem(extra, `colouring points by ${parsed.kind}`);
-    if (problem) { showMessage(problem); return null; }
+    const problem = parsed.kind === 'class' ? null : extraProblem(extra, `colouring points by ${parsed.kind}`);
+    noteProblem('points', problem);
+    if (parsed.kind === 'class' || problem) return null;
     let values, range, colourMap;
     if (parsed.kind === 'error') {
       values = extra.arrays.recon_error.data;

@@ -200,5 +200,6 @@ window.__atlas = {
   setPoints: points => app.landscape.setPoints(points),
   compare: name => app.compare.pick(name),
   mapSvg: () => app.exporter.mapSvg(),
+  ellipses: () => app.uncertainty.ellipses(),
   mapPngBytes: async () => Array.from(new Uint8Array(await (await new Promise(r => app.exporter.composed().toBlob(r, 'image/png'))).arrayBuffer())),
 };

@@ -32,7 +32,7 @@ export function createNeighbours(app) {
     const names = state.model.classNames;
     const problem = extraProblem(extra, 'no thumbnails');
     if (!problem) drawThumbnails($('neighbours-strip'), extra.arrays.thumbnails, state.nearest.indices, GAP, STRIP_HEIGHT);
-    $('neighbours-strip').hidden = Boolean(problem);
+    $('neighbours-strip').style.display = problem ? 'none' : '';  // (CSS gives canvases display: block)
     const shown = state.nearest.indices.map(i => (names.length ? names[labels[i]] ?? labels[i] : `#${i}`)).join(' · ');
     $('neighbours-labels').textContent = problem ? `${problem}; labels: ${shown}` : shown;
   }
