@@ -285,3 +285,64 @@ def test_a_hostile_address_is_repaired_with_messages_not_a_broken_page(open_expl
     page.evaluate("window.__atlas.moveCursor([0.2, 0.1])")
     wait_idle(page)
     assert page.errors == []
+
+
+@pytest.fixture(scope="module")
+def colour_site(colour_bundle):
+    process, url = start_server(str(colour_bundle))
+    yield url
+    stop_server(process)
+
+
+def canvas_rgb(page, element_id: str) -> np.ndarray:
+    width, height = page.evaluate(f"[document.getElementById('{element_id}').width, document.getElementById('{element_id}').height]")
+    data = page.evaluate(f"Array.from(document.getElementById('{element_id}').getContext('2d').getImageData(0, 0, {width}, {height}).data)")
+    return np.array(data, dtype=np.float32).reshape(height, width, 4)[..., :3] / 255
+
+
+def test_a_colour_model_shows_colour_tiles_and_encodes_colour_pictures_as_python(browser_context, colour_site, colour_bundle):
+    model = runtime.load(colour_bundle, providers="cpu")
+    channels, height, width = model.image_shape
+    page = open_page(browser_context, colour_site, "?provider=wasm")
+    try:
+        assert page.is_hidden("#message"), page.inner_text("#message")
+        wait_idle(page)
+        # The preview: the decoder's CHW output, painted as RGB.
+        z = np.array(hook(page, "Array.from(s.lastZ)"), dtype=np.float32)
+        expected = model.decode(z)  # [H, W, 3]
+        assert expected.shape == (height, width, 3)
+        image = np.array(hook(page, "Array.from(s.lastImage)"), dtype=np.float32).reshape(channels, height, width)
+        assert np.abs(image.transpose(1, 2, 0) - expected).max() <= EXACT
+        preview = canvas_rgb(page, "preview")
+        scale = preview.shape[0] / height
+        centres = ((np.arange(height) + 0.5) * scale).astype(int)
+        assert np.abs(preview[np.ix_(centres, centres)] - expected).max() <= 1 / 255 + 1e-6
+        # A grid of colour tiles.
+        page.fill("#grid-n", "3")
+        page.click("#grid-button")
+        page.wait_for_function("window.__atlas.state.grid && window.__atlas.state.grid.n === 3")
+        points = np.array(hook(page, "Array.from(s.grid.points)"), dtype=np.float32).reshape(9, 2)
+        tile = hook(page, "s.grid.tile")
+        grid = canvas_rgb(page, "grid")
+        centres = (np.arange(height) * tile / height + tile / (2 * height)).astype(int)
+        assert np.abs(grid[np.ix_(centres, centres)] - model.decode(points[0])).max() <= 1 / 255 + 1e-6
+        # Colour thumbnails of the real neighbours.
+        thumbnails = canvas_rgb(page, "neighbours-strip")
+        first = hook(page, "s.nearest.indices[0]")
+        assert np.abs(thumbnails[:, :width] - model.atlas_extra.thumbnail(first)).max() <= 1 / 255 + 1e-6
+        # No draw pad on a colour model; a colour picture is encoded as Python encodes it.
+        assert page.is_visible("#pad-note")
+        picture = Image.new("RGB", (50, 40), (30, 120, 220))
+        ImageDraw.Draw(picture).ellipse((10, 8, 40, 34), fill=(240, 60, 20))
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        page.set_input_files("#image-file", files=[{"name": "sprite.png", "mimeType": "image/png", "buffer": buffer.getvalue()}])
+        page.wait_for_function("window.__atlas.state.encoded !== null")
+        encoded = hook(page, "({input: Array.from(s.encoded.input), mean: Array.from(s.encoded.mean)})")
+        layout = model.bundle.manifest.dataset.layout
+        python_input = runtime.preprocess(buffer.getvalue(), layout=layout, image_shape=model.image_shape)
+        assert np.abs(np.array(encoded["input"]).reshape(channels, height, width).transpose(1, 2, 0) - python_input).max() <= EXACT
+        assert np.abs(np.array(encoded["mean"]) - model.encode(buffer.getvalue()).mean).max() <= EXACT
+        assert page.errors == []
+    finally:
+        page.close()
