@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import {
-  ExplorerState, FRAME_HISTORY, LatestOnlyQueue, ModelWork, checkDims, clampInt, legendRows, padAvailable, pannedView,
-  playStep, pointGroups, serial, sliderRange, tileAt, toLatent, toScreen, visibleExtent, zoomedView,
+  ExplorerState, FRAME_HISTORY, LatestOnlyQueue, LayerCache, ModelWork, checkDims, clampInt, compareProblem, extraProblem,
+  headlineRows, layerRequest, legendRows, padAvailable, pannedView, parsePoints, playStep, pointGroups, serial, sliderRange,
+  throttle, tileAt, toLatent, toScreen, viewOfRanges, visibleExtent, zoomedView,
 } from '../app/js/state.js';
 
 const RULES = {
@@ -22,6 +23,13 @@ const RULES = {
   class_colours: ['#111111', '#222222'],
   unlabelled_colour: '#999999',
   dim_slider: { margin: 0.25, prior_range: 5 },
+  default_neighbours: 5,
+  neighbour_counts: [2, 6],
+  layers: { none: 'nothing', prior: 'the prior', entropy: 'blur' },
+  layer_cell_pixels: { prior: 10, entropy: 25 },
+  point_colourings: ['class', 'error'],
+  factor_prefix: 'f=',
+  headline_metrics: [['loss', 'the loss', 'nats', 1], ['bpd', 'bits', 'b/d', 3]],
 };
 const LAYOUTS = { mnist: { box: 20 }, 'fashion-mnist': { box: 28 }, resize: { box: 28 } };
 const CONFIG = { explorer: RULES, preprocessing: { layouts: LAYOUTS, default_layouts: { grey: 'mnist', colour: 'resize' } } };
@@ -318,4 +326,102 @@ test('the draw pad is offered on grey models only', () => {
   assert.equal(padAvailable([1, 28, 28]), true);
   assert.equal(padAvailable([1, 64, 48]), true);
   assert.equal(padAvailable([3, 64, 64]), false);
+});
+
+test('a layer is computed on coarse cells over the visible box, cached by view, dims and the other dims', () => {
+  const view = { cx: 1, cy: 2, scale: 10 }, size = { width: 95, height: 40 };
+  assert.equal(layerRequest(RULES, 'none', view, size, [0, 1], [0, 0, 0]), null);
+  const request = layerRequest(RULES, 'prior', view, size, [0, 1], [5, 6, 7]);
+  assert.deepEqual([request.cols, request.rows], [10, 4]);  // 10 screen pixels a cell, rounded up
+  assert.deepEqual([request.xRange, request.yRange], visibleExtent(view, size));
+  assert.equal(layerRequest(RULES, 'entropy', view, size, [0, 1], [5, 6, 7]).cols, 4);
+  // The cursor's shown dims do not change the key; the others do, and so do the view and the dims.
+  const key = request.key;
+  assert.equal(layerRequest(RULES, 'prior', view, size, [0, 1], [-5, 9, 7]).key, key);
+  assert.notEqual(layerRequest(RULES, 'prior', view, size, [0, 1], [5, 6, 8]).key, key);
+  assert.notEqual(layerRequest(RULES, 'prior', { ...view, scale: 11 }, size, [0, 1], [5, 6, 7]).key, key);
+  assert.notEqual(layerRequest(RULES, 'prior', view, size, [0, 2], [5, 6, 7]).key, key);
+  assert.throws(() => layerRequest(RULES, 'volcano', view, size, [0, 1], [0, 0]), /one of none, prior, entropy, got volcano/);
+  const cache = new LayerCache(2);
+  cache.set('a', 1); cache.set('b', 2); cache.get('a'); cache.set('c', 3);
+  assert.deepEqual([cache.get('a'), cache.get('b'), cache.get('c'), cache.size], [null, 2, 3, 2]);  // the oldest set goes
+  cache.set('a', 4); cache.set('d', 5);
+  assert.deepEqual([cache.get('a'), cache.get('c')], [4, null]);
+});
+
+test('points are coloured by class, error or a factor the bundle names', () => {
+  assert.deepEqual(parsePoints('class', RULES), { kind: 'class' });
+  assert.deepEqual(parsePoints('error', RULES), { kind: 'error' });
+  assert.deepEqual(parsePoints('f=scale', RULES, ['shape', 'scale']), { kind: 'factor', factor: 1, name: 'scale' });
+  assert.throws(() => parsePoints('f=colour', RULES, ['shape']), /coloured by class, error, f=shape; got f=colour/);
+  assert.throws(() => parsePoints('labels', RULES), /got labels/);
+  const state = configured();
+  state.install({ ...fakeModel(), factorNames: ['size'] }, { provider: 'wasm', numThreads: 1, label: 'x' });
+  state.setPoints('f=size');
+  assert.equal(state.points, 'f=size');
+  assert.throws(() => state.setPoints('f=hue'), /got f=hue/);
+  assert.equal(state.points, 'f=size');  // a refused choice keeps the one before
+  // A model without that factor goes back to the classes.
+  state.install(fakeModel(), { provider: 'wasm', numThreads: 1, label: 'y' });
+  assert.equal(state.points, 'class');
+});
+
+test('what needs atlas_extra.npz says why it is empty', () => {
+  assert.equal(extraProblem({ arrays: {} }, 'thumbnails'), null);
+  assert.equal(extraProblem({ problem: 'x.npz: broken' }, 'thumbnails'), 'thumbnails: x.npz: broken');
+  assert.equal(extraProblem(null, 'the layer'), 'the layer: this bundle has no atlas_extra.npz');
+});
+
+test('a second model of another latent size is refused in one line; metrics of either are listed', () => {
+  assert.equal(compareProblem({ dim: 2 }, { dim: 2 }, 'b'), null);
+  assert.equal(compareProblem({ dim: 2 }, { dim: 4 }, 'other/'),
+    'other/: latent size 4, but the model shown has 2; two models are compared under one cursor only at the same latent size');
+  assert.deepEqual(headlineRows(RULES, { loss: 100.04, bpd: 'n/a' }, { loss: 98 }), [['the loss', '100.0 nats', '98.0 nats']]);
+  assert.deepEqual(headlineRows(RULES, {}, { bpd: 1.23456 }), [['bits', '–', '1.235 b/d']]);
+  assert.deepEqual(headlineRows(RULES, undefined, undefined), []);
+});
+
+test('a view state\'s ranges become a view that shows them whole; the page\'s view state', () => {
+  const size = { width: 200, height: 100 };
+  const view = viewOfRanges({ x: [-1, 3], y: [0, 1] }, size);
+  assert.deepEqual(view, { cx: 1, cy: 0.5, scale: 50 });
+  const [[x0, x1], [y0, y1]] = visibleExtent(view, size);
+  assert.ok(x0 <= -1 && x1 >= 3 && y0 <= 0 && y1 >= 1);
+  const state = configured();
+  assert.equal(state.neighbours, RULES.default_neighbours);
+  state.install(fakeModel(), { provider: 'wasm', numThreads: 1, label: 'mnist' });
+  state.modelName = 'mnist';
+  state.moveCursor([1, 2, 3]);
+  state.setEnd('a', [0, 0, 0]);
+  state.setLayer('prior');
+  state.setNeighbours(99);
+  state.view = view;
+  const written = state.viewState(size, { n: 4, source: 'view' });
+  assert.deepEqual(written, {
+    model: 'mnist', compare: null, dims: [0, 1], cursor: [1, 2, 3], view: { x: [-1, 3], y: [-0.5, 1.5] }, a: [0, 0, 0], b: null,
+    layer: 'prior', points: 'class', grid: { n: 4, source: 'view' }, uncertainty: false, neighbours: 6,
+  });
+  assert.throws(() => state.setLayer('aggregate'), /one of none, prior, entropy, got aggregate/);
+});
+
+test('throttle runs at once, then at most once a period with the latest arguments', () => {
+  let time = 0;
+  const timers = [], runs = [];
+  const throttled = throttle(value => runs.push([time, value]), 100, { now: () => time, later: (f, ms) => timers.push([time + ms, f]) });
+  throttled(1);
+  throttled(2);
+  throttled(3);
+  assert.deepEqual(runs, [[0, 1]]);
+  assert.equal(timers.length, 1);
+  time = timers[0][0];
+  timers.shift()[1]();
+  assert.deepEqual(runs, [[0, 1], [100, 3]]);
+  time = 150;
+  throttled(4);  // within the period after the last run: waits for its end
+  assert.deepEqual(timers.map(t => t[0]), [200]);
+  time = 200;
+  timers.shift()[1]();
+  time = 500;
+  throttled(5);  // long after: at once
+  assert.deepEqual(runs.map(r => r[1]), [1, 3, 4, 5]);
 });
