@@ -29,6 +29,7 @@ export function createInterpolation(app) {
     state.setEnd(which, point);
     showEnds();
     app.map.drawOverlay();
+    app.urlState.changed();
     if (state.hasBothEnds) drawStrip();
   }
 

@@ -11,7 +11,7 @@ const STRIP_HEIGHT = 30;  // CSS pixels
 
 export function createNeighbours(app) {
   const { state } = app;
-  let index = null;  // for the model and dims in use
+  let index = null, indexed = null;  // the index, and the model it was built for
 
   /** The index over the atlas' means, bucketed on the map's dims (after a load or a change of dims). */
   function rebuild() {
@@ -20,12 +20,13 @@ export function createNeighbours(app) {
     if (!state.model || !state.model.atlas.count) return;
     const { z, count } = state.model.atlas;
     index = new NeighbourIndex({ data: z, shape: [count, state.model.dim] }, state.dims, state.config.explain);
+    indexed = state.model;
     $('neighbours-k').value = state.neighbours;
   }
 
   /** The cursor's neighbours, found and shown (each cursor frame). */
   function show(z) {
-    if (!index || !state.neighbours) return;
+    if (!index || indexed !== state.model || !state.neighbours) return;  // (a switch rebuilds it)
     const [indices, distances] = index.query(z, state.neighbours);
     state.nearest = { indices: Array.from(indices), distances: Array.from(distances) };
     const { extra, labels } = state.model.atlas;

@@ -37,6 +37,7 @@ export function createPreview(app, seed) {
     app.neighbours.show(z);
     app.map.drawOverlay();
     app.dims.show();
+    app.urlState.changed();
     $('coordinates').textContent = `z = (${formatZ(z)})`;
     return state.work.frames.push({ model: state.model, z, started });
   }
