@@ -140,8 +140,9 @@ export async function readBundle(source, reads = startReads(source)) {
       `z_mean ${z ? `${z.dtype} [${z.shape}]` : 'missing'}, labels ${labels ? `[${labels.shape}]` : 'missing'}`);
   }
   const labelValues = Array.from(labels.data, Number);
-  const extra = await readExtra(source, manifest, z.shape[0]);
-  return { manifest, files, atlas: { z: z.data, labels: labelValues, count: z.shape[0], extra } };
+  // Off the first image's path: what explains the model arrives after it (Model.attachExtra).
+  const extraReady = readExtra(source, manifest, z.shape[0]);
+  return { manifest, files, atlas: { z: z.data, labels: labelValues, count: z.shape[0], extra: { problem: `${EXTRA_FILE} is still loading` }, extraReady } };
 }
 
 /** The bundle's atlas_extra.npz as {arrays: {thumbnails, z_logvar, recon_error, factors}} checked as Python's
@@ -241,6 +242,12 @@ export class Model {
     this.decoderOutput = Object.keys(onnx.decoder?.outputs || { image: 0 })[0];
     this.encoderInput = Object.keys(onnx.encoder?.inputs || { image: 0 })[0];
     this.encoderOutputs = Object.keys(onnx.encoder?.outputs || { z_mean: 0, z_logvar: 0 });
+  }
+
+  /** Waits for the bundle's atlas_extra.npz ({arrays} or {problem}) and keeps it with the atlas. */
+  async attachExtra() {
+    this.atlas.extra = await this.atlas.extraReady;
+    return this.atlas.extra;
   }
 
   async openEncoder(bytes, label) {

@@ -41,6 +41,7 @@ export function createLandscape(app) {
   function modelChanged() {
     cache.clear();
     pointColours = null;
+    state.layerShown = null;
     const model = state.model, extra = model.atlas.extra;
     const factors = model.factorNames.map(name => state.rules.factor_prefix + name);
     $('points-select').replaceChildren(...[...state.rules.point_colourings, ...factors].map(p => new Option(p, p)));

@@ -141,6 +141,8 @@ export function createLoader(app, params) {
         throw error;
       }
       state.timings.encoder = performance.now();
+      await model.attachExtra();
+      if (state.model === model) app.explainReady();
       return true;
     } catch (error) {
       // The model in use (if any) stays; the page says what was wrong.

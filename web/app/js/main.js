@@ -47,6 +47,13 @@ app.compare = createCompare(app);
 app.urlState = createUrlState(app);
 app.exporter = createExport(app);
 app.loader = createLoader(app, params);
+/** The model's atlas_extra.npz arrived (after its first image): what explains the model takes it. */
+app.explainReady = () => {
+  app.landscape.modelChanged();
+  app.map.drawPoints();
+  if (state.cursor) app.neighbours.show(state.cursor);
+  app.map.drawOverlay();
+};
 /** A bundle's source from a view state's `model` or `compare`: a bundled name or a location. */
 app.sourceOf = name => {
   const entry = state.config.models.find(m => m.name === name);
