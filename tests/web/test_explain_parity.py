@@ -120,7 +120,9 @@ def test_colours_ranges_and_ticks(js, mnist):
                 div: Array.from(explain.mapColours(v, -1, 1, 'diverging', r)),
                 error: explain.errorRange(errors, r),
                 ticks: [[-14.2, -2.2], [0, 0.693], [-1, 1], [120, 980], [0.013, 0.019], [-3e5, 7e5], [2.5, 2.6],
-                        [low, high]].map(([a, b]) => explain.legendTicks(a, b, r.legend_ticks))}; }""",
+                        [low, high]].map(([a, b]) => explain.legendTicks(a, b, r.legend_ticks)),
+                shapes: [['aggregate', 640, 480], ['entropy', 1013, 777], ['prior', 3840, 2160], ['prior', 0, 3]]
+                  .map(([layer, w, h]) => explain.layerShape(layer, w, h, r))}; }""",
              values.tolist(), errors.tolist(), low, high)
     assert got["range"] == list(rules.layer_range("aggregate", values))
     assert got["entropy"] == list(rules.layer_range("entropy", values))
@@ -129,6 +131,8 @@ def test_colours_ranges_and_ticks(js, mnist):
     assert got["error"] == list(rules.error_range(errors))
     pairs = [(-14.2, -2.2), (0, 0.693), (-1, 1), (120, 980), (0.013, 0.019), (-3e5, 7e5), (2.5, 2.6), (low, high)]
     assert got["ticks"] == [[list(tick) for tick in rules.legend_ticks(a, b)] for a, b in pairs]
+    sizes = [("aggregate", 640, 480), ("entropy", 1013, 777), ("prior", 3840, 2160), ("prior", 0, 3)]
+    assert got["shapes"] == [list(rules.layer_shape(*size)) for size in sizes]
 
 
 STATES = [vs.ViewState(),
