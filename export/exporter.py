@@ -328,8 +328,7 @@ def _seal(tmp: Path, manifest: fmt.Manifest, source: ExportSource, means: np.nda
     it back."""
     _stamp_metadata(tmp, manifest)
     fmt.write_npz(tmp / fmt.ATLAS, z_mean=means.astype(np.float32), labels=source.dataset.atlas_labels())
-    extra = [atlas_extra.for_export(tmp, source.dataset, source.state.config.binarize == "dynamic", manifest)
-             ] if with_atlas_extra else []
+    extra = [atlas_extra.for_export(tmp, source, manifest)] if with_atlas_extra else []
     ort_files = mobile.write_ort(tmp, manifest.ort_optimization_style) if manifest.ort_optimization_style else []
     latent, batch = source.model.latent_dim, manifest.static_batch or "N"
     manifest = manifest.replace(

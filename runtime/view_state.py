@@ -38,8 +38,9 @@ MAX_QUERY_CHARS = 32_768
 QUERY_DIGITS = 7
 # A bundled model's name, a factor's name; a location has a "/" or is an http(s) URL.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-# No spaces or control characters (spelt out: Python's and JavaScript's \s differ), no scheme but http(s).
-LOCATION_PATTERN = r"^(https?://[^\x00-\x20\x7f]+|[^\x00-\x20\x7f:]*/[^\x00-\x20\x7f]*)$"
+# A location: an http(s) URL, or a path with a separator (a Windows drive letter allowed); no control
+# characters (spelt out: Python's and JavaScript's \s differ) and no other scheme (javascript:, data:).
+LOCATION_PATTERN = r"^(https?://[^\x00-\x1f\x7f]+|([A-Za-z]:)?[^\x00-\x1f\x7f:]*[/\\][^\x00-\x1f\x7f]*)$"
 POINTS_PATTERN = rf"^({'|'.join(rules.POINT_COLOURINGS)}|{rules.FACTOR_PREFIX}{FACTOR_NAME})$"
 MAX_POINTS_CHARS = 100
 NUMBER_PATTERN = r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"

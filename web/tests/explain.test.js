@@ -5,13 +5,13 @@ import { test } from 'node:test';
 
 import {
   LayerGrid, NeighbourIndex, aggregateLogDensity, decoderEntropy, differenceImage, errorRange, gridShape, layerRange,
-  legendTicks, mapColours, percentile, posteriorEllipses, posteriorSamples, priorLogDensity,
+  layerShape, legendTicks, mapColours, percentile, posteriorEllipses, posteriorSamples, priorLogDensity,
 } from '../app/js/explain.js';
 
 const CONSTANTS = { points_per_cell: 3, max_index_side: 50, bound_slack: 1e-9, underflow: 1e-280, max_layer_cells: 5000 };
 const RULES = {
   colour_maps: { up: ['#000000', '#ff8000', '#ffffff'], both: ['#0000ff', '#ffffff', '#ff0000'] },
-  log_density_span: 5, error_percentiles: [10, 90],
+  log_density_span: 5, error_percentiles: [10, 90], layer_cell_pixels: { hills: 5 }, max_layer_cells: 100,
 };
 const LOG_2PI = Math.log(2 * Math.PI);
 
@@ -121,4 +121,7 @@ test('entropy, difference, colours, ranges and ticks', () => {
   assert.deepEqual(legendTicks(-1, 1, 5), [[-1, '-1.0'], [-0.5, '-0.5'], [0, '0.0'], [0.5, '0.5'], [1, '1.0']]);
   assert.deepEqual(legendTicks(120, 980, 5).map(t => t[1]), ['200', '400', '600', '800']);
   assert.deepEqual(legendTicks(1, 1, 5), []);
+  assert.deepEqual(layerShape('hills', 40, 30, RULES), [8, 6]);
+  assert.deepEqual(layerShape('hills', 400, 100, RULES), [20, 5]);
+  assert.deepEqual(layerShape('hills', 0, 3, RULES), [1, 1]);
 });

@@ -337,6 +337,18 @@ export function differenceImage(a, b) {
 
 // --- layer rules (runtime/explorer_rules.py; `rules` is config.json "explorer") --------------------------
 
+/** [cols, rows] of a layer over a map of width x height screen pixels (see Python's layer_shape). */
+export function layerShape(layer, width, height, rules) {
+  const pixels = rules.layer_cell_pixels[layer], limit = rules.max_layer_cells;
+  let cols = Math.max(1, Math.floor(width / pixels)), rows = Math.max(1, Math.floor(height / pixels));
+  if (cols * rows > limit) {
+    const shrink = Math.sqrt(limit / (cols * rows));
+    cols = Math.max(1, Math.floor(cols * shrink));
+    rows = Math.max(1, Math.floor(rows * shrink));
+  }
+  return [cols, rows];
+}
+
 const rgb = colour => [1, 3, 5].map(k => parseInt(colour.slice(k, k + 2), 16));
 
 /** RGB bytes (Uint8ClampedArray(3 n)) of `values` on rules.colour_maps[colourMap] spanning low..high. */
