@@ -27,6 +27,7 @@ const RULES = {
   neighbour_counts: [2, 6],
   layers: { none: 'nothing', prior: 'the prior', entropy: 'blur' },
   layer_cell_pixels: { prior: 10, entropy: 25 },
+  max_layer_cells: 30,
   point_colourings: ['class', 'error'],
   factor_prefix: 'f=',
   headline_metrics: [['loss', 'the loss', 'nats', 1], ['bpd', 'bits', 'b/d', 3]],
@@ -332,9 +333,9 @@ test('a layer is computed on coarse cells over the visible box, cached by view, 
   const view = { cx: 1, cy: 2, scale: 10 }, size = { width: 95, height: 40 };
   assert.equal(layerRequest(RULES, 'none', view, size, [0, 1], [0, 0, 0]), null);
   const request = layerRequest(RULES, 'prior', view, size, [0, 1], [5, 6, 7]);
-  assert.deepEqual([request.cols, request.rows], [10, 4]);  // 10 screen pixels a cell, rounded up
+  assert.deepEqual([request.cols, request.rows], [8, 3]);  // 10 pixels a cell (9 x 4), scaled down to 30 cells
   assert.deepEqual([request.xRange, request.yRange], visibleExtent(view, size));
-  assert.equal(layerRequest(RULES, 'entropy', view, size, [0, 1], [5, 6, 7]).cols, 4);
+  assert.equal(layerRequest(RULES, 'entropy', view, size, [0, 1], [5, 6, 7]).cols, 3);
   // The cursor's shown dims do not change the key; the others do, and so do the view and the dims.
   const key = request.key;
   assert.equal(layerRequest(RULES, 'prior', view, size, [0, 1], [-5, 9, 7]).key, key);

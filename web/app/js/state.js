@@ -2,6 +2,7 @@
 // endpoints, grid requests, what a model switch resets and the decode queue's policy. No DOM, no
 // onnxruntime: `node --test web/tests` runs it. The ranges, margin and colours come from the site's
 // config.json ("explorer", written from runtime/explorer_rules.py): nothing here retypes them.
+import { layerShape } from './explain.js';
 
 /** How many cursor frames the benchmarks' history keeps. */
 export const FRAME_HISTORY = 2000;
@@ -172,14 +173,13 @@ export function playStep(i, frames) {
 /** The page's own query parameters, which are not part of the view state (view_state.js reads the rest). */
 export const PAGE_PARAMS = ['provider', 'threads', 'seed', 'bundle'];
 
-/** The cells a layer is computed on: the visible box at the layer's coarse resolution (rules.layer_cell_pixels
- * screen pixels a cell), and the key its cache keeps it under: the view, the map's size, its dims and the
+/** The cells a layer is computed on: the visible box at the layer's coarse resolution (explain.js layerShape,
+ * runtime/explorer_rules.py's layer_shape), and the key its cache keeps it under: the view, the map's size, its dims and the
  * values of the other dims (a 2-D model's layer does not change with the cursor). null for no layer. */
 export function layerRequest(rules, layer, view, size, dims, point) {
   if (layer === 'none') return null;
   if (!(layer in rules.layer_cell_pixels)) throw new Error(`a layer is one of ${Object.keys(rules.layers).join(', ')}, got ${layer}`);
-  const cell = rules.layer_cell_pixels[layer];
-  const cols = Math.max(1, Math.ceil(size.width / cell)), rows = Math.max(1, Math.ceil(size.height / cell));
+  const [cols, rows] = layerShape(layer, size.width, size.height, rules);
   const [xRange, yRange] = visibleExtent(view, size);
   const others = Array.from(point, (v, d) => (dims.includes(d) ? null : v)).filter(v => v !== null);
   const key = JSON.stringify([layer, view.cx, view.cy, view.scale, size.width, size.height, dims, others]);
