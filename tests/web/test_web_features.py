@@ -269,7 +269,8 @@ HOSTILE = {
     "huge string": ("?provider=wasm&points=" + "x" * 5000, ["points: expected class, error or factor:NAME"]),
     "oversize query": ("?provider=wasm&a=" + ",".join(["1"] * 20000), ["more than the 32768 characters"]),
     "wrong sizes": ("?provider=wasm&cursor=1,2,3&view=5,1,0,1&neighbours=1000&compare=../x",
-                    ["cursor: expected 2 numbers", "view: a range is empty", "neighbours: expected 1..32; clamped"]),
+                    ["cursor: expected 2 numbers", "view: a range is empty", "neighbours: expected 1..32; clamped",
+                     "compare: ../x/bundle.json: missing (HTTP 404)"]),
 }
 
 
@@ -326,6 +327,10 @@ def test_a_colour_model_shows_colour_tiles_and_encodes_colour_pictures_as_python
         grid = canvas_rgb(page, "grid")
         centres = (np.arange(height) * tile / height + tile / (2 * height)).astype(int)
         assert np.abs(grid[np.ix_(centres, centres)] - model.decode(points[0])).max() <= 1 / 255 + 1e-6
+        with page.expect_download() as download:
+            page.click("#export-grid")
+        with Image.open(download.value.path()) as png:
+            assert png.size == (3 * tile, 3 * tile)
         # Colour thumbnails of the real neighbours.
         thumbnails = canvas_rgb(page, "neighbours-strip")
         first = hook(page, "s.nearest.indices[0]")

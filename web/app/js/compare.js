@@ -1,7 +1,7 @@
 // Two models side by side: a second bundle (a bundled model or a folder from disk) of the same latent size
 // under the one cursor: both decodes and their difference image (explain.js), its atlas on the map (a
 // toggle), and both bundles' headline metrics. A bundle of another latent size is refused in one line.
-import { urlSource, fileSource } from './bundle.js';
+import { fileSource } from './bundle.js';
 import { differenceImage, mapColours } from './explain.js';
 import { showMessage } from './messages.js';
 import { drawRgb, drawScaled, fitCanvas } from './pictures.js';
@@ -35,20 +35,20 @@ export function createCompare(app) {
   }
 
   /** Opens `source` as the second model; `name` is what the view state records (a bundled name or a
-   * location). Resolves to whether it is now compared. */
-  async function open(source, name, label = name) {
+   * location). Resolves to whether it is now compared; `report` takes the one-line reason when not. */
+  async function open(source, name, label = name ?? source.label, report = showMessage) {
     if (!state.model) return false;
     let model;
     try {
       model = await app.loader.openModel(source);
     } catch (error) {
-      showMessage(error.message);
+      report(error.message);
       return false;
     }
     const problem = compareProblem(state.model, model, label);
     if (problem) {
       await model.release();
-      showMessage(problem);
+      report(problem);
       return false;
     }
     await close();
@@ -101,13 +101,11 @@ export function createCompare(app) {
 
   function pick(name) {
     if (!name) { close(); app.urlState?.changed(); return Promise.resolve(false); }
-    const entry = state.config.models.find(m => m.name === name);
-    return open(urlSource(entry.path), name).finally(() => app.urlState?.changed());
+    return open(app.sourceOf(name), name).finally(() => app.urlState?.changed());
   }
 
   function openFiles(files) {
-    const source = fileSource(files);
-    return open(source, null, source.label);
+    return open(fileSource(files), null);
   }
 
   function setOverlay(on) {

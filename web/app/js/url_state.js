@@ -79,11 +79,7 @@ export function createUrlState(app) {
     app.map.buildLegend();
     app.map.drawPoints();
     if (view.cursor) await app.preview.move(Float32Array.from(view.cursor));
-    if (view.compare) {
-      const bundled = state.config.models.some(m => m.name === view.compare);
-      if (bundled) await app.compare.pick(view.compare);
-      else await app.compare.open(app.sourceOf(view.compare), view.compare);
-    }
+    if (view.compare) await app.compare.open(app.sourceOf(view.compare), view.compare, view.compare, text => problems.push(`compare: ${text}`));
     if (view.uncertainty) app.uncertainty.setOn(true);
     const shown = [...all, ...problems];
     if (shown.length) showMessage(`This link's view state was repaired:\n${shown.join('\n')}`);
