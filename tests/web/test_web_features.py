@@ -351,3 +351,50 @@ def test_a_colour_model_shows_colour_tiles_and_encodes_colour_pictures_as_python
         assert page.errors == []
     finally:
         page.close()
+
+
+@pytest.fixture(scope="module")
+def factor_bundle(tmp_path_factory, mnist):
+    """The MNIST bundle with one known factor, "width" (a made-up number per atlas point: its mean's first
+    coordinate), as a sprites bundle names its factors in dataset.factor_names."""
+    import json
+    import shutil
+
+    from latent_atlas.runtime import bundle as bundle_format
+
+    target = tmp_path_factory.mktemp("factor") / "mnist-factor"
+    shutil.copytree(mnist.bundle.path, target)
+    extra = mnist.atlas_extra
+    z, _ = mnist.bundle.read_atlas()
+    bundle_format.write_npz(target / bundle_format.ATLAS_EXTRA, thumbnails=extra.thumbnails, z_logvar=extra.z_logvar,
+                            recon_error=extra.recon_error, factors=z[:, :1].astype(np.float32))
+    manifest = json.loads((target / bundle_format.MANIFEST).read_text())
+    manifest["name"] = "mnist-factor"
+    manifest["dataset"]["factor_names"] = ["width"]
+    manifest["files"] = bundle_format.file_entries(target, tuple(manifest["files"]))
+    (target / bundle_format.MANIFEST).write_text(json.dumps(manifest))
+    return target
+
+
+def test_points_coloured_by_a_known_factor_and_kept_in_the_address(browser_context, factor_bundle):
+    from latent_atlas.runtime.explorer_rules import COLOUR_MAPS, map_colours
+
+    process, url = start_server(str(factor_bundle))
+    try:
+        page = open_page(browser_context, url, "?provider=wasm&points=factor:width")
+        page.wait_for_function("window.__atlas.state.urlMessages !== undefined")
+        assert hook(page, "s.points") == "factor:width" and page.is_hidden("#message")
+        assert "points: width" in page.inner_text("#scale-legend")
+        # Each point's colour is the factor's on the sequential map over the factor's range.
+        z, _ = runtime.load(factor_bundle, providers="cpu").bundle.read_atlas()
+        colours = hook(page, "a.pointColours().slice(0, 50)")
+        expected = map_colours(z[:50, 0], float(z[:, 0].min()), float(z[:, 0].max()), "sequential")
+        assert [f"rgb({r},{g},{b})" for r, g, b in expected] == colours and len(COLOUR_MAPS["sequential"]) > 2
+        page.wait_for_function("window.location.search.includes('points=factor:width')")
+        # A factor the bundle does not name is repaired to the classes, with its message.
+        other = open_page(browser_context, url, "?provider=wasm&points=factor:hue")
+        other.wait_for_function("window.__atlas.state.urlMessages !== undefined")
+        assert "points: points are coloured by class, error, factor:width; got factor:hue; class shown" in other.inner_text("#message")
+        assert page.errors == [] and other.errors == []
+    finally:
+        stop_server(process)

@@ -208,5 +208,6 @@ window.__atlas = {
   compare: name => app.compare.pick(name),
   mapSvg: () => app.exporter.mapSvg(),
   ellipses: () => app.uncertainty.ellipses(),
+  pointColours: () => app.landscape.colours()?.css ?? null,
   mapPngBytes: async () => Array.from(new Uint8Array(await (await new Promise(r => app.exporter.composed().toBlob(r, 'image/png'))).arrayBuffer())),
 };
