@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from latent_atlas.runtime.images import grid_image
+from PIL import Image
+
+from latent_atlas.runtime.images import check_scale, grid_image, tile, to_uint8
 from latent_atlas.runtime.latent import grid_points, normal_quantiles
 
 from .model import VAE
@@ -27,7 +29,7 @@ def _probs(model: VAE, z: np.ndarray | torch.Tensor, device) -> np.ndarray:
 @torch.no_grad()
 def save_epoch_plots(model: VAE, x_test: torch.Tensor, labels: np.ndarray, class_names: list[str],
                      out_dir: Path, epoch: int, seed: int = 0) -> list[Path]:
-    """Writes this epoch's PNGs into out_dir and returns their paths. x_test: float [N, 1, 28, 28]."""
+    """Writes this epoch's PNGs into out_dir and returns their paths. x_test: float [N, C, H, W]."""
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     device = x_test.device
@@ -36,23 +38,36 @@ def save_epoch_plots(model: VAE, x_test: torch.Tensor, labels: np.ndarray, class
 
     cols = min(8, len(x_test))  # up to 4 rows of 8; fewer for a small dataset of your own
     originals = x_test[: min(32, len(x_test)) // cols * cols]
-    recon = torch.sigmoid(model.decode(model.encode(originals).mode()))
-    rows = torch.stack([originals.view(-1, cols, 1, 28, 28), recon.view(-1, cols, 1, 28, 28)], dim=1).reshape(-1, 1, 28, 28)
-    paths.append(_save(grid_image(rows.float().cpu().numpy(), ncols=cols, scale=2), f"{prefix}-reconstructions.png"))
+    shape = tuple(originals.shape[1:])
+    recon = model.decode_probs(model.encode(originals).mode())
+    rows = torch.stack([originals.reshape(-1, cols, *shape), recon.reshape(-1, cols, *shape)], dim=1).reshape(-1, *shape)
+    paths.append(_save(colour_grid(rows.float().cpu().numpy(), ncols=cols, scale=2), f"{prefix}-reconstructions.png"))
 
     generator = torch.Generator().manual_seed(seed)
     z = torch.randn(64, model.latent_dim, generator=generator)
-    paths.append(_save(grid_image(_probs(model, z, device), ncols=8, scale=2), f"{prefix}-samples.png"))
+    paths.append(_save(colour_grid(_probs(model, z, device), ncols=8, scale=2), f"{prefix}-samples.png"))
 
     q = normal_quantiles(10)
     z = grid_points(q, q, latent_dim=model.latent_dim)
-    paths.append(_save(grid_image(_probs(model, z, device), ncols=10, padding=0, scale=2), f"{prefix}-manifold.png"))
+    paths.append(_save(colour_grid(_probs(model, z, device), ncols=10, padding=0, scale=2), f"{prefix}-manifold.png"))
 
     if model.latent_dim == 2:
         means = torch.cat([model.encode(b).mean.float() for b in x_test.split(1000)]).cpu().numpy()
         paths.append(latent_scatter(means, labels, class_names, Path(f"{prefix}-latent.png"),
                                     title=f"Test-set posterior means, epoch {epoch}"))
     return paths
+
+
+def colour_grid(images: np.ndarray, ncols: int | None = None, padding: int = 2, scale: int = 1) -> Image.Image:
+    """`runtime.images.grid_image` for images [N, C, H, W]: grey ones through it, RGB ones tiled channel by
+    channel with its `tile` and the same gutter."""
+    images = np.clip(np.asarray(images, dtype=np.float32), 0, 1)
+    if images.shape[1] == 1:
+        return grid_image(images, ncols, padding, scale)
+    tiled = np.stack([tile(images[:, c], ncols, padding, background=0.15) for c in range(images.shape[1])], axis=-1)
+    picture = Image.fromarray(to_uint8(tiled), "RGB")
+    scale = check_scale(scale)
+    return picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
 
 
 def _save(image, path: str) -> Path:
