@@ -548,20 +548,13 @@ def _stack(images: list[np.ndarray], image_shape: tuple[int, int, int] = SEED_IM
 
 
 def to_float(images: np.ndarray) -> np.ndarray:
-    """A dataset's uint8 images, grey [N, H, W] or colour [N, H, W, 3] -> float32 [N, C, H, W] in [0, 1],
-    the layout the model consumes."""
+    """A dataset's uint8 images, grey [N, H, W] or colour [N, H, W, 3] -> float32 [N, C, H, W] in [0, 1], the
+    layout the model consumes."""
     images = np.asarray(images)
-    if images.dtype != np.uint8 or not (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 3)):
-        raise ValueError(f"expected uint8 images of shape [N, H, W] or [N, H, W, 3], found {images.dtype} "
-                         f"{images.shape}")
-    out = images.astype(np.float32)[:, None, :, :] if images.ndim == 3 else images.transpose(0, 3, 1, 2).astype(np.float32)
+    colour = images.ndim == 4 and images.shape[-1] == 3
+    if images.dtype != np.uint8 or not (images.ndim == 3 or colour):
+        raise ValueError(f"expected uint8 images of shape [N, H, W] or [N, H, W, 3], found {images.dtype} {images.shape}")
+    out = (images.transpose(0, 3, 1, 2) if colour else images[:, None, :, :]).astype(np.float32)
     out /= PIXEL_MAX
     return out
 
-
-def to_display(images: np.ndarray) -> np.ndarray:
-    """Model layout [N, C, H, W] -> what a user sees: grey [N, H, W], colour [N, H, W, 3] (any dtype)."""
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"expected images of shape [N, 1|3, H, W], found {images.shape}")
-    return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)

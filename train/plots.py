@@ -13,9 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from PIL import Image
-
-from latent_atlas.runtime.images import check_scale, grid_image, tile, to_uint8
+from latent_atlas.runtime.images import grid_image
 from latent_atlas.runtime.latent import grid_points, normal_quantiles
 
 from .model import VAE
@@ -41,33 +39,21 @@ def save_epoch_plots(model: VAE, x_test: torch.Tensor, labels: np.ndarray, class
     shape = tuple(originals.shape[1:])
     recon = model.decode_probs(model.encode(originals).mode())
     rows = torch.stack([originals.reshape(-1, cols, *shape), recon.reshape(-1, cols, *shape)], dim=1).reshape(-1, *shape)
-    paths.append(_save(colour_grid(rows.float().cpu().numpy(), ncols=cols, scale=2), f"{prefix}-reconstructions.png"))
+    paths.append(_save(grid_image(rows.float().cpu().numpy(), ncols=cols, scale=2), f"{prefix}-reconstructions.png"))
 
     generator = torch.Generator().manual_seed(seed)
     z = torch.randn(64, model.latent_dim, generator=generator)
-    paths.append(_save(colour_grid(_probs(model, z, device), ncols=8, scale=2), f"{prefix}-samples.png"))
+    paths.append(_save(grid_image(_probs(model, z, device), ncols=8, scale=2), f"{prefix}-samples.png"))
 
     q = normal_quantiles(10)
     z = grid_points(q, q, latent_dim=model.latent_dim)
-    paths.append(_save(colour_grid(_probs(model, z, device), ncols=10, padding=0, scale=2), f"{prefix}-manifold.png"))
+    paths.append(_save(grid_image(_probs(model, z, device), ncols=10, padding=0, scale=2), f"{prefix}-manifold.png"))
 
     if model.latent_dim == 2:
         means = torch.cat([model.encode(b).mean.float() for b in x_test.split(1000)]).cpu().numpy()
         paths.append(latent_scatter(means, labels, class_names, Path(f"{prefix}-latent.png"),
                                     title=f"Test-set posterior means, epoch {epoch}"))
     return paths
-
-
-def colour_grid(images: np.ndarray, ncols: int | None = None, padding: int = 2, scale: int = 1) -> Image.Image:
-    """`runtime.images.grid_image` for images [N, C, H, W]: grey ones through it, RGB ones tiled channel by
-    channel with its `tile` and the same gutter."""
-    images = np.clip(np.asarray(images, dtype=np.float32), 0, 1)
-    if images.shape[1] == 1:
-        return grid_image(images, ncols, padding, scale)
-    tiled = np.stack([tile(images[:, c], ncols, padding, background=0.15) for c in range(images.shape[1])], axis=-1)
-    picture = Image.fromarray(to_uint8(tiled), "RGB")
-    scale = check_scale(scale)
-    return picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
 
 
 def _save(image, path: str) -> Path:
