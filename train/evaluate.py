@@ -33,6 +33,7 @@ from latent_atlas.runtime.preprocessing import PIXEL_MAX
 from . import own_data
 from .checkpoint import load_checkpoint
 from .device import pick_device
+from .likelihoods import Likelihood
 from .model import VAE, DiagonalGaussian, load_weights, log_importance_weights
 from .options import Weights
 from .run_state import RunState
@@ -63,9 +64,11 @@ def binarized_array(x: np.ndarray, seed: int = BINARIZATION_SEED) -> np.ndarray:
 
 
 @torch.no_grad()
-def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 128, seed: int = 0) -> dict[str, float]:
-    """Single-sample Monte-Carlo -ELBO over float images x [N, C, H, W] under the model's likelihood: nats
-    per image, and the -ELBO in bits per dimension."""
+def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 128, seed: int = 0,
+                  likelihood: Likelihood | None = None) -> dict[str, float]:
+    """Single-sample Monte-Carlo -ELBO over float images x [N, C, H, W] under the model's likelihood (or
+    `likelihood`, one with other parameters): nats per image, and the -ELBO in bits per dimension."""
+    likelihood = likelihood or model.likelihood
     model.eval()
     generator = torch.Generator(device=x.device).manual_seed(seed)
     # One posterior sample per image, drawn for all of them at once: the figure does not depend on the
@@ -76,11 +79,11 @@ def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 128, seed: int 
     for batch, batch_eps in zip(x.split(batch_size), eps.split(batch_size)):
         posterior = model.encode(batch)
         z = posterior.reparameterize(batch_eps)
-        recon += model.likelihood.nll(model.decode(z), batch).sum().item()
+        recon += likelihood.nll(model.decode(z), batch).sum().item()
         kl += posterior.kl().sum().item()
     n = len(x)
     return {"neg_elbo": (recon + kl) / n, "recon": recon / n, "kl": kl / n,
-            "bits_per_dim": model.likelihood.bits_per_dim((recon + kl) / n, model.architecture.pixels)}
+            "bits_per_dim": likelihood.bits_per_dim((recon + kl) / n, model.architecture.pixels)}
 
 
 @torch.no_grad()
