@@ -14,6 +14,8 @@ from latent_atlas.train import own_data
 from latent_atlas.train.config import TrainConfig
 from latent_atlas.train.sprites import FACTOR_NAMES, make_sprites, write_sprites
 
+from .test_sources import _write_idx  # the IDX writer of the grey tests
+
 COLOUR = (3, 32, 32)
 
 
@@ -127,3 +129,27 @@ def test_bad_factors_are_one_line_naming_the_file(tmp_path, arrays, message):
     with pytest.raises(ValueError, match=message) as error:
         prepare(tmp_path / "bad.npz", tmp_path / "run", image_shape=(3, 16, 16))
     assert str(error.value).startswith(str(tmp_path / "bad.npz")) and "\n" not in str(error.value)
+
+
+def test_an_idx_folder_keeps_its_own_size_and_a_colour_model_repeats_its_grey(tmp_path):
+    rng = np.random.default_rng(0)
+    images = np.zeros((24, 32, 32), np.uint8)
+    for i, image in enumerate(images):
+        image[4 + i % 5:20 + i % 5, 6:26] = 120 + 5 * i
+    images += rng.integers(0, 10, images.shape, dtype=np.uint8)
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    _write_idx(folder / "train-images-idx3-ubyte.gz", images)
+    _write_idx(folder / "train-labels-idx1-ubyte.gz", np.arange(24) % 2)
+    log = []
+    grey = prepare(folder, tmp_path / "grey", log=log, image_shape=(1, 32, 32), layout="resize")
+    rows = _rows(tmp_path / "grey", "image ")
+    np.testing.assert_array_equal(grey.test_images, images[rows])  # already the model's size: kept as it is
+    colour = prepare(folder, tmp_path / "colour", log=log, image_shape=COLOUR)
+    np.testing.assert_array_equal(colour.test_images, np.repeat(images[rows][..., None], 3, axis=-1))
+    assert any("grey pictures for a colour model" in line for line in log)
+
+
+def _rows(run_dir, marker: str) -> list[int]:
+    record = json.loads((run_dir / "dataset.json").read_text())
+    return [int(entry["image"].rsplit(marker, 1)[1]) for entry in record["images"] if entry["split"] == "test"]
