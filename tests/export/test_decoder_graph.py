@@ -81,9 +81,9 @@ def test_decoder_graph_matches_the_model_for_every_shape_and_likelihood(image_sh
 @pytest.mark.parametrize("image_shape", [(3, 64, 64), (3, 48, 64)])
 def test_every_stage_of_a_larger_decoder_is_in_phase_form(image_shape):
     model = VAE(2, image_shape=image_shape)
-    stages = model.architecture.halvings
+    stages = model.architecture.halvings  # 64 -> 32 -> 16 -> 8, 48 x 64 -> ... -> 6 x 8: three
     ops = [node.op_type for node in to_onnx_models(model)[fmt.DECODER].graph.node]
-    assert stages == 2 and ops.count("Conv") == 4 * stages and ops.count("ConvTranspose") == 1
+    assert stages == 3 and ops.count("Conv") == 4 * stages and ops.count("ConvTranspose") == 1
 
 
 @pytest.mark.slow  # an ONNX export

@@ -17,7 +17,7 @@ from PIL import Image
 from latent_atlas.cli.main import main as cli
 from latent_atlas.export.exporter import export_model
 from latent_atlas.export.onnx_export import export_onnx
-from latent_atlas.export.verify import PARITY_TOLERANCE, check_batch_sizes, check_parity
+from latent_atlas.export.verify import PARITY_TOLERANCE, ExportError, check_batch_sizes, check_parity
 from latent_atlas.runtime import bundle as fmt
 from latent_atlas.runtime import load
 from latent_atlas.runtime.bundle_schema import LIKELIHOOD_NAMES
@@ -65,8 +65,8 @@ def test_the_decoder_outputs_the_likelihoods_mean(likelihood, spread_weights, tm
 
 @pytest.fixture(scope="module")
 def sources(make_tiny_source):
-    """One tiny sprites model per shape, trained once for the module."""
-    return {shape: make_tiny_source(shape, steps=2) for shape in [(3, 32, 32), (3, 64, 64), (3, 48, 64), (1, 32, 32)]}
+    """One freshly initialised model per shape (on sprites of its shape), for the module."""
+    return {shape: make_tiny_source(shape, steps=0) for shape in [(3, 32, 32), (3, 64, 64), (3, 48, 64), (1, 32, 32)]}
 
 
 @pytest.mark.parametrize("image_shape, variant, static_batch", [
@@ -75,8 +75,8 @@ def sources(make_tiny_source):
 def test_each_form_of_the_files_exports_for_colour_and_larger_shapes(sources, colour_bundle, tmp_path, image_shape,
                                                                    variant, static_batch):
     source = sources[image_shape]
-    fp32 = export_model(source, tmp_path / "fp32", **QUIET)
-    out = export_model(source, tmp_path / variant, variant=variant, static_batch=static_batch, **QUIET)
+    fp32 = export_model(source, tmp_path / "reference", **QUIET)
+    out = export_model(source, tmp_path / "variant", variant=variant, static_batch=static_batch, **QUIET)
     manifest = json.loads((out / fmt.MANIFEST).read_text())
     batch = static_batch or "N"
     assert manifest["image_shape"] == list(image_shape) and manifest["likelihood"] == {"name": "bernoulli"}
@@ -93,6 +93,15 @@ def test_each_form_of_the_files_exports_for_colour_and_larger_shapes(sources, co
     assert model.decode(z).shape == (5, *display)
     tolerance = {"fp32": 1e-6, "fp16": 1e-2, "int8": 0.1}[variant]
     assert np.abs(model.decode(z) - reference.decode(z)).max() <= tolerance
+
+
+def test_a_variant_that_overflows_is_refused_and_nothing_is_written(make_tiny_source, tmp_path):
+    source = make_tiny_source((3, 32, 32), steps=0)
+    with torch.no_grad():  # posteriors so wide that their samples overflow float16 in the decoder (not float32)
+        source.model.encoder.z_logvar.bias.fill_(40.0)
+    with pytest.raises(ExportError, match="the fp16 files give a non-finite test_neg_elbo, test_recon"):
+        export_model(source, tmp_path / "fp16", variant="fp16", verify=False, **QUIET)
+    assert not (tmp_path / "fp16").exists()
 
 
 def test_ort_files_for_a_colour_bundle(sources, tmp_path):
@@ -137,7 +146,7 @@ def test_the_runtime_draws_a_colour_model_in_colour(colour, tmp_path):
 
 
 def test_a_colour_array_of_the_wrong_shape_is_refused_in_one_line(colour):
-    with pytest.raises(ValueError, match=r"3 x 32 x 32") as caught:
+    with pytest.raises(ValueError, match=r"images must be 32x32, got 28x28") as caught:
         colour.encode(np.zeros((2, 3, 28, 28), np.float32), preprocess=False)
     assert "\n" not in str(caught.value)
 
