@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .image_shape import SEED_IMAGE_SHAPE, check_image_shape, shape_text
+from .image_shape import SEED_IMAGE_SHAPE, check_image_shape, display_shape, shape_text
 from .limits import MAX_PIXELS
 
 IMAGE_SIDE = 28  # the seed models' side (SEED_IMAGE_SHAPE); other shapes scale the layouts' boxes from it
@@ -506,15 +506,9 @@ def prepare_batch(images: Any, preprocess_mode: str | bool = "auto", layout: str
                          f"[N, H, W, 1|3|4]; got shape {values.shape}")
     if values.shape[0] and min(values.shape[1:3]) < 1:
         raise ValueError(f"images must be at least 1x1 pixels, got shape {values.shape}")
-    if preprocess_mode is not True and values.shape[1:] == _display_shape(shape):
+    if preprocess_mode is not True and values.shape[1:] == display_shape(shape):
         return _stack(list(values), shape) if shape[0] != 1 else values[:, None].copy(), False  # the fast path
     return _stack([_one(image, preprocess_mode, layout, shape, from_array=True) for image in values], shape), False
-
-
-def _display_shape(image_shape: tuple[int, int, int]) -> tuple[int, ...]:
-    """How one image of the model's shape is laid out for a user: [H, W] grey, [H, W, 3] colour."""
-    channels, height, width = image_shape
-    return (height, width) if channels == 1 else (height, width, channels)
 
 
 def _is_file_like(item: Any) -> bool:
@@ -528,7 +522,7 @@ def _is_single_item(item: Any) -> bool:
 def _one(image: Any, preprocess_mode: str | bool, layout: Layout, image_shape: tuple[int, int, int],
          from_array: bool) -> np.ndarray:
     if preprocess_mode is True or (preprocess_mode == "auto" and not (
-            from_array and np.shape(image) == _display_shape(image_shape))):
+            from_array and np.shape(image) == display_shape(image_shape))):
         return preprocess(image, layout, image_shape)
     picture = read_image(image, image_shape[0])
     if picture.shape[:2] != image_shape[1:]:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from latent_atlas.runtime import evaluation as runtime_evaluation
+from latent_atlas.runtime.images import to_display
 from latent_atlas.runtime.limits import MAX_IW_SAMPLES
 from latent_atlas.runtime.preprocessing import PIXEL_MAX
 
@@ -106,7 +107,8 @@ def iw_log_likelihood(model: VAE, x: torch.Tensor, k: int = runtime_evaluation.D
 
 class _DecoderProbabilities:
     """A VAE's decoder in the form the runtime's numpy evaluation takes (what runtime.Decoder offers):
-    float32 latent points [N, D] in, pixel probabilities [N, C, H, W] out."""
+    float32 latent points [N, D] in, pixel probabilities out in the display layout (images.to_display:
+    [N, H, W] grey, [N, H, W, 3] colour), which the evaluation compares the images in."""
 
     def __init__(self, model: VAE):
         self.model = model
@@ -115,7 +117,7 @@ class _DecoderProbabilities:
 
     @torch.no_grad()
     def decode(self, z: np.ndarray) -> np.ndarray:
-        return self.model.decode_probs(torch.from_numpy(z).to(self.device)).float().cpu().numpy()
+        return to_display(self.model.decode_probs(torch.from_numpy(z).to(self.device)).float().cpu().numpy())
 
 
 def exact_log_likelihood(model: VAE, x: torch.Tensor,

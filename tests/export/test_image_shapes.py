@@ -104,10 +104,33 @@ def test_a_variant_that_overflows_is_refused_and_nothing_is_written(make_tiny_so
     assert not (tmp_path / "fp16").exists()
 
 
-def test_ort_files_for_a_colour_bundle(sources, tmp_path):
-    out = export_model(sources[(3, 64, 64)], tmp_path / "ort", ort_format=True, **QUIET)
-    assert {fmt.ENCODER.replace(".onnx", ".ort"), fmt.DECODER.replace(".onnx", ".ort")} <= set(
-        json.loads((out / fmt.MANIFEST).read_text())["files"])
+def test_ort_files_and_a_fitted_prior_for_a_colour_bundle(sources, tmp_path):
+    out = export_model(sources[(3, 64, 64)], tmp_path / "ort", ort_format=True, prior_components=2, **QUIET)
+    manifest = json.loads((out / fmt.MANIFEST).read_text())
+    assert {fmt.ENCODER.replace(".onnx", ".ort"), fmt.DECODER.replace(".onnx", ".ort")} <= set(manifest["files"])
+    assert manifest["prior"]["kind"] == "gaussian_mixture" and len(manifest["prior"]["weights"]) == 2
+    assert load(out, providers="cpu").sample(3, seed=0).images.shape == (3, 64, 64, 3)
+
+
+def test_a_continuous_bernoulli_model_is_measured_under_its_own_likelihood(make_tiny_source, tmp_path):
+    source = make_tiny_source((3, 32, 32), "continuous-bernoulli", steps=2)
+    out = export_model(source, tmp_path / "cb", **QUIET)
+    manifest = json.loads((out / fmt.MANIFEST).read_text())
+    assert manifest["likelihood"] == {"name": "continuous-bernoulli"}
+    metrics = manifest["metrics"]
+    assert metrics["computed_with"] == "pytorch"
+    # a density on [0, 1]: bits per dimension on the 0..255 scale (train/likelihoods.py bits_per_dim)
+    assert metrics["test_bits_per_dim"] == pytest.approx(
+        metrics["test_neg_elbo"] / (3 * 32 * 32 * math.log(2)) + 8, rel=1e-3)
+    model = load(out, providers="cpu")
+    assert model.likelihood == "continuous-bernoulli" and model.decoder.likelihood == "continuous-bernoulli"
+    from latent_atlas.runtime.evaluation import neg_elbo
+
+    with pytest.raises(ValueError, match="continuous-bernoulli likelihood; the runtime's evaluation is the Bernoulli's"):
+        neg_elbo(model.encoder, model.decoder, source.x_test)
+    with pytest.raises(ValueError, match="a fitted prior is for Bernoulli models"):
+        export_model(source, tmp_path / "prior", prior_components=2, **QUIET)
+    assert cli(["fit-prior", "-m", str(out), "--components", "2", "--out", str(tmp_path / "refit")]) == 2
 
 
 def test_the_colour_bundle_reads_back_into_pytorch(colour_bundle):
@@ -172,6 +195,18 @@ def test_the_cli_draws_a_colour_bundle(colour_bundle, tmp_path, capsys, argv, si
     assert cli([argv[0], "-m", str(colour_bundle), "--provider", "cpu", *argv[1:], "-o", str(out)]) == 0
     with Image.open(out) as picture:
         assert picture.mode == "RGB" and picture.size == size
+
+
+def test_the_cli_encodes_colour_and_grey_pictures_for_a_colour_model(colour_bundle, tmp_path, capsys):
+    colour, grey = tmp_path / "colour.png", tmp_path / "grey.png"
+    rgb = np.zeros((50, 70, 3), np.uint8)
+    rgb[10:40, 20:50] = (250, 40, 10)
+    Image.fromarray(rgb).save(colour)
+    Image.fromarray(rgb[..., 0]).save(grey)  # a grey picture for a colour model: replicated, not refused
+    assert cli(["encode", "-m", str(colour_bundle), str(colour), str(grey), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [len(row["mean"]) for row in rows] == [2, 2] and rows[0]["mean"] != rows[1]["mean"]
+    assert rows[0]["nearest_class"] in ["square", "ellipse", "triangle", "heart"]
 
 
 def test_the_cli_animates_a_colour_interpolation(colour_bundle, tmp_path, capsys):
