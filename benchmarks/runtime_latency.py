@@ -7,7 +7,10 @@ both sides compute exactly the same function (trained or not makes no difference
 Measured: single-point decode latency (p50/p99 over thousands of calls), a 30x30 grid in one call,
 single-image encode, the seed's way of drawing a 10x10 grid (100 separate single-point calls), and
 cold start to the first decoded image in a fresh process. The two sides are timed in alternating
-blocks, so a background load that comes and goes hits both alike. Results go to docs/benchmarks.md.
+blocks, so a background load that comes and goes hits both alike. Beside them, in the same run, the
+image shapes of issue 49: one point, a batch and a 10x10 grid (one call) decoded at 1x28x28 and at
+3x64x64 (the sprites demo's shape), each shape's VAE(2) exported the same way. Results go to
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -116,6 +119,57 @@ def node_profile(decoder_path: Path, point: np.ndarray, calls: int = 1000) -> st
     return ", ".join(f"{name} {us:.0f} µs" for us, name in medians)
 
 
+# The image shapes timed side by side (issue 49): the seed's, and the colour demo's 64 x 64 RGB.
+SHAPES = ((1, 28, 28), (3, 64, 64))
+BATCH = 256  # the decode-batch row: images per call
+SHAPE_GRID_SIDE = 10  # a 10 x 10 grid, decoded in one call
+
+
+def shape_timings(work: Path, scale: int) -> list[tuple]:
+    """Per image shape: (shape, ORT and PyTorch seconds for one point, a batch of BATCH, a 10x10 grid)."""
+    import torch
+
+    from latent_atlas.export.onnx_export import export_onnx
+    from latent_atlas.runtime import Decoder
+    from latent_atlas.train.model import VAE
+
+    rng = np.random.default_rng(1)
+    point = rng.standard_normal((1, 2)).astype(np.float32)
+    batch = rng.standard_normal((BATCH, 2)).astype(np.float32)
+    grid = rng.standard_normal((SHAPE_GRID_SIDE ** 2, 2)).astype(np.float32)
+    rows = []
+    for shape in SHAPES:
+        torch.manual_seed(0)
+        vae = VAE(2, image_shape=shape).eval()
+        folder = work / "x".join(map(str, shape))
+        decoder = Decoder(export_onnx(vae, folder)[1], providers="cpu")
+        print(f"timing decodes at {'x'.join(map(str, shape))} ...", flush=True)
+        with torch.inference_mode():
+            calls = {}
+            for name, z in (("one", point), ("batch", batch), ("grid", grid)):
+                t_z = torch.from_numpy(z)
+                calls[f"ort {name}"] = lambda z=z: decoder.decode(z)
+                calls[f"torch {name}"] = lambda t_z=t_z: vae.decode_probs(t_z)
+            one = alternating({k: v for k, v in calls.items() if k.endswith("one")}, repeats=2000 // scale, blocks=10)
+            many = alternating({k: v for k, v in calls.items() if not k.endswith("one")},
+                               repeats=max(4, 40 // scale), blocks=4, warmup=2)
+        rows.append((shape, {**one, **many}))
+    return rows
+
+
+def shape_table(rows: list[tuple]) -> list[str]:
+    table = ["| image shape | decode one point, p50 | decode a batch of 256 | 10×10 grid, one call | PyTorch eager: one "
+             "point / batch / grid |", "|---|---:|---:|---:|---|"]
+    for shape, t in rows:
+        batch_ms = float(np.median(t["ort batch"])) * 1e3
+        table.append(
+            f"| {' × '.join(map(str, shape))} | {percentile(t['ort one'].tolist(), 50) * 1e6:.0f} µs | "
+            f"{batch_ms:.1f} ms ({BATCH / batch_ms * 1e3:,.0f} images/s) | {float(np.median(t['ort grid'])) * 1e3:.1f} ms | "
+            f"{percentile(t['torch one'].tolist(), 50) * 1e6:.0f} µs / {float(np.median(t['torch batch'])) * 1e3:.1f} ms"
+            f" / {float(np.median(t['torch grid'])) * 1e3:.1f} ms |")
+    return table
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run, not for the docs)")
@@ -165,6 +219,7 @@ def main() -> int:
                             "torch": lambda: [vae.decode_probs(z) for z in t_seed_grid]},
                            repeats=max(4, 40 // scale), blocks=4, warmup=2)
 
+    shapes = shape_timings(work, scale)
     profile = node_profile(decoder_path, point)
     print("timing cold start ...", flush=True)
     runs = 3 if args.quick else 9
@@ -213,6 +268,11 @@ def main() -> int:
         "",
         f"Where a single-point decode's time goes (ONNX Runtime's profiler, median kernel time per node): "
         f"{profile}.",
+        "",
+        f"Image shapes (issue 49), same run: each shape's VAE(2) (train/family.py) exported the same way; medians "
+        f"(one point: p50 of {2000 // scale:,} calls). ONNX Runtime as above, PyTorch eager beside it.",
+        "",
+        *shape_table(shapes),
         "",
         "Reproduce: `python benchmarks/runtime_latency.py`; `latent-atlas bench` gives the ORT figures alone "
         "on any machine, torch not needed.",

@@ -33,7 +33,7 @@ from latent_atlas.runtime.prior import Prior, StandardNormal
 from latent_atlas.train import data, own_data
 from latent_atlas.train.config import TrainConfig
 from latent_atlas.train.evaluate import BINARIZATION_SEED, binarized_array, evaluate_elbo, load_model
-from latent_atlas.train.likelihoods import BERNOULLI, Likelihood, likelihood_for
+from latent_atlas.train.likelihoods import BERNOULLI, Likelihood
 from latent_atlas.train.model import VAE
 from latent_atlas.train.run_state import RunState
 
@@ -41,7 +41,7 @@ from . import atlas_extra, mobile
 from .onnx_export import export_onnx, save, set_metadata
 from .prior_fit import fit_prior
 from .variants import convert_fp16, quantize_int8
-from .verify import check_batch_sizes, check_parity, parity_latents
+from .verify import ExportError, check_batch_sizes, check_parity, parity_latents
 
 CALIBRATION_IMAGES = 1024
 VERSIONED_PACKAGES = ("latent-atlas", "torch", "onnx", "onnxscript", "onnxruntime")
@@ -130,7 +130,7 @@ class ExportSource:
     def from_run(cls, run_dir, weights: Weights = "best", data_dir=None, log=_stderr) -> "ExportSource":
         model, state = load_model(run_dir, weights)
         dataset = own_data.for_run(run_dir, state, data_dir, log=log)
-        return cls(model, state, dataset, likelihood_for(getattr(state.config, "likelihood", BERNOULLI.name)))
+        return cls(model, state, dataset, model.likelihood)
 
     @functools.cached_property
     def x_test(self) -> np.ndarray:
@@ -187,6 +187,7 @@ def _export(source: ExportSource, out: Path, target: str, options: ExportOptions
             manifest = manifest.replace(prior=prior.to_json())
         manifest = manifest.replace(metrics=_measure(tmp, source.state.config, source.x_test, manifest.latent_prior,
                                                      options, log, source.likelihood, source.model))
+        _check_finite(manifest.metrics, options.variant)
         if options.static_batch is not None:  # after the checks and metrics, which ran on the dynamic files
             errors = mobile.make_static_batch(tmp, options.static_batch)
             log(f"batch fixed to {options.static_batch}; max |static - dynamic| "
@@ -294,6 +295,15 @@ def _measure(tmp: Path, config: TrainConfig, x_test: np.ndarray, prior: Prior, o
             metrics[fmt.IW_NLL_STANDARD_NORMAL] = -float(iw["standard_normal"].mean())
     metrics["computed_with"] = METRICS_METHOD
     return _rounded(metrics, likelihood, x_test.shape[1:])
+
+
+def _check_finite(metrics: dict, variant: Variant) -> None:
+    """A figure that is not a number means the files' arithmetic overflowed on the test set (float16 ends at
+    65504, which a wide posterior's samples can pass); bundle.json cannot hold it, and the files are refused."""
+    bad = [key for key, value in metrics.items() if isinstance(value, float) and not math.isfinite(value)]
+    if bad:
+        raise ExportError(f"the {variant} files give a non-finite {', '.join(bad)} on the test images (arithmetic "
+                          f"beyond the {variant} range); the export was not written: export this model as fp32")
 
 
 def _rounded(metrics: dict, likelihood: Likelihood, image_shape) -> dict:

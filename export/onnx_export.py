@@ -64,7 +64,7 @@ def _to_onnx(module: nn.Module, example: torch.Tensor, input_name: str, output_n
 
 def cpu_copy(model: VAE) -> VAE:
     """A float32 CPU copy of `model` in eval mode (the exporter and the parity check run on it)."""
-    cpu = VAE(model.latent_dim, image_shape=model.image_shape)
+    cpu = VAE(model.latent_dim, image_shape=model.image_shape, likelihood=model.likelihood.name)
     cpu.load_state_dict({k: v.detach().float().cpu() for k, v in model.state_dict().items()})
     return cpu.eval()
 
@@ -75,9 +75,10 @@ def _pixels_text(likelihood: Likelihood) -> str:
             f"pixel values in [0,1] (the {likelihood.name} likelihood's mean)")
 
 
-def to_onnx_models(model: VAE, likelihood: Likelihood = BERNOULLI) -> dict[str, onnx.ModelProto]:
+def to_onnx_models(model: VAE, likelihood: Likelihood | None = None) -> dict[str, onnx.ModelProto]:
     """{"encoder.onnx": proto, "decoder.onnx": proto} for a float32 CPU copy of `model`; the decoder
-    outputs `likelihood`'s mean."""
+    outputs the mean of `likelihood` (default: the model's)."""
+    likelihood = likelihood or model.likelihood
     cpu = cpu_copy(model)
     shape = ",".join(str(v) for v in cpu.image_shape)
     encoder = _to_onnx(EncoderGraph(cpu), torch.zeros(2, *cpu.image_shape), fmt.ENCODER_INPUT, list(fmt.ENCODER_OUTPUTS))
@@ -102,9 +103,9 @@ def save(proto: onnx.ModelProto, path: Path) -> None:
 
 
 def export_onnx(model: VAE, out_dir: str | Path, metadata: dict[str, dict[str, str]] | None = None,
-                likelihood: Likelihood = BERNOULLI) -> tuple[Path, Path]:
-    """Writes encoder.onnx and decoder.onnx for `model` (its decoder giving `likelihood`'s mean) into
-    out_dir; returns their paths.
+                likelihood: Likelihood | None = None) -> tuple[Path, Path]:
+    """Writes encoder.onnx and decoder.onnx for `model` (its decoder giving the mean of `likelihood`, by
+    default the model's) into out_dir; returns their paths.
 
     `metadata` maps file name -> metadata_props. This is the low-level step; `export_bundle` makes a
     whole verified bundle."""

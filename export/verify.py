@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from latent_atlas.runtime import bundle as fmt
-from latent_atlas.train.likelihoods import BERNOULLI, Likelihood
+from latent_atlas.train.likelihoods import Likelihood
 from latent_atlas.train.model import VAE
 from latent_atlas.train.onnx_parity import beyond, cpu_session, max_differences
 
@@ -37,10 +37,11 @@ def parity_latents(latent_stats: dict, n: int = 16) -> np.ndarray:
 
 
 def check_parity(model: VAE, encoder_path, decoder_path, images: np.ndarray, latents: np.ndarray,
-                 tolerance: float | None = None, likelihood: Likelihood = BERNOULLI) -> dict[str, float]:
-    """Max abs difference ORT vs PyTorch per output; raises ExportError above `tolerance`
-    (default PARITY_TOLERANCE). images: float32 [N, C, H, W] in [0, 1] (the model's shape); latents:
-    float32 [M, D]; the decoder's output is compared with `likelihood`'s mean."""
+                 tolerance: float | None = None, likelihood: Likelihood | None = None) -> dict[str, float]:
+    """The difference ORT vs PyTorch per output (train/onnx_parity.py: absolute within +-1, relative
+    beyond); raises ExportError above `tolerance` (default PARITY_TOLERANCE). images: float32 [N, C, H, W]
+    in [0, 1] (the model's shape); latents: float32 [M, D]; the decoder's output is compared with the mean
+    of `likelihood` (default: the model's)."""
     tolerance = PARITY_TOLERANCE if tolerance is None else tolerance
     errors = max_differences(model, encoder_path, decoder_path, images, latents, likelihood)
     detail = beyond(errors, tolerance)

@@ -25,6 +25,13 @@ def shape_text(shape) -> str:
     return " x ".join(str(v) for v in shape) if isinstance(shape, (tuple, list)) else repr(shape)
 
 
+def display_shape(image_shape) -> tuple[int, ...]:
+    """How one image of `image_shape` (C, H, W) is laid out for a user: [H, W] grey, [H, W, 3] colour (the
+    model's own arrays are [N, C, H, W]; images.to_display turns them into this)."""
+    channels, height, width = image_shape
+    return (height, width) if channels == 1 else (height, width, channels)
+
+
 def check_image_shape(image_shape) -> tuple[int, int, int]:
     """`image_shape` as a tuple of three ints, or ValueError in one line saying what is supported."""
     what = f"image shape {shape_text(image_shape)}"

@@ -18,7 +18,8 @@ import numpy as np
 from PIL import Image
 
 from . import bundle as bundle_format
-from .image_shape import SEED_IMAGE_SHAPE, check_image_shape, shape_text
+from .bundle_schema import BERNOULLI
+from .image_shape import check_image_shape, display_shape, shape_text
 from .images import grid_image, to_display, to_pil
 from .latent import check_count, check_dims, grid_points, interpolation_path, manifold_axes
 from .preprocessing import LAYOUTS, pixel_values, prepare_batch
@@ -161,8 +162,7 @@ class _OnnxFile:
     @property
     def display_shape(self) -> tuple[int, ...]:
         """One image's shape as the runtime gives it: (H, W) grey, (H, W, 3) colour."""
-        channels, height, width = self.image_shape
-        return (height, width) if channels == 1 else (height, width, channels)
+        return display_shape(self.image_shape)
 
     def _latent_dim(self, static_dims: list[int | None]) -> int:
         """The latent size from the graph's static shapes and the metadata, which must agree."""
@@ -224,14 +224,6 @@ def _shape_text(shape: tuple) -> str:
     return "[" + ", ".join("N" if d is None else str(d) for d in shape) + "]"
 
 
-def _check_model_input(batch: np.ndarray, image_shape: tuple[int, int, int]) -> np.ndarray:
-    """A preprocessed batch must be the model's [N, C, H, W]: one line otherwise (never ONNX Runtime's)."""
-    if batch.shape[1:] != tuple(image_shape):
-        raise ValueError(f"expected images of {shape_text(image_shape)} (channels x height x width) for this model, "
-                         f"got a batch of shape {batch.shape}; pass preprocess=True to resize and convert them")
-    return batch
-
-
 class Encoder(_OnnxFile):
     """encoder.onnx on its own: images -> Posterior. See `encode` for what it accepts."""
 
@@ -255,8 +247,6 @@ class Encoder(_OnnxFile):
     def preprocess(self, image: Any) -> np.ndarray:
         """One picture (path, bytes, PIL image, array) -> the input this model was trained on, in the display
         layout: [H, W] grey ([28, 28] for the seed's models), [H, W, 3] colour."""
-        if self.image_shape == SEED_IMAGE_SHAPE:
-            return preprocess_image(image, self.layout)
         return preprocess_image(image, self.layout, image_shape=self.image_shape)
 
     def _prepare(self, images: Any, preprocess: str | bool) -> tuple[np.ndarray, bool]:
@@ -266,11 +256,7 @@ class Encoder(_OnnxFile):
         if (preprocess is not True and isinstance(images, np.ndarray) and images.ndim == 4
                 and images.shape[1:] == self.image_shape):
             return pixel_values(images), False
-        if self.image_shape == SEED_IMAGE_SHAPE:
-            batch, single = prepare_batch(images, preprocess, self.layout)
-        else:
-            batch, single = prepare_batch(images, preprocess, self.layout, image_shape=self.image_shape)
-        return _check_model_input(batch, self.image_shape), single
+        return prepare_batch(images, preprocess, self.layout, image_shape=self.image_shape)
 
     def encode(self, images: Any, preprocess: str | bool = "auto") -> Posterior:
         """Images -> the posterior q(z|x): `mean, logvar`, each [N, D] ([D] for a single image).
@@ -309,6 +295,12 @@ class Decoder(_OnnxFile):
         """Per-dim statistics of the test set's encodings (mean, std, min, max, p01, p05, p95, p99),
         from the bundle or the file's metadata; None when neither has them."""
         return self._latent_stats or self.metadata.get("latent_stats")
+
+    @property
+    def likelihood(self) -> str:
+        """The likelihood whose mean this file outputs (its metadata's; a file without one: the Bernoulli)."""
+        recorded = self.metadata.get("likelihood")
+        return recorded.get("name", BERNOULLI) if isinstance(recorded, dict) else BERNOULLI
 
     @property
     def prior(self) -> Prior:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .image_shape import SEED_IMAGE_SHAPE, check_image_shape, shape_text
+from .image_shape import SEED_IMAGE_SHAPE, check_image_shape, display_shape, shape_text
 from .limits import MAX_PIXELS
 
 IMAGE_SIDE = 28  # the seed models' side (SEED_IMAGE_SHAPE); other shapes scale the layouts' boxes from it
@@ -506,15 +506,9 @@ def prepare_batch(images: Any, preprocess_mode: str | bool = "auto", layout: str
                          f"[N, H, W, 1|3|4]; got shape {values.shape}")
     if values.shape[0] and min(values.shape[1:3]) < 1:
         raise ValueError(f"images must be at least 1x1 pixels, got shape {values.shape}")
-    if preprocess_mode is not True and values.shape[1:] == _display_shape(shape):
+    if preprocess_mode is not True and values.shape[1:] == display_shape(shape):
         return _stack(list(values), shape) if shape[0] != 1 else values[:, None].copy(), False  # the fast path
     return _stack([_one(image, preprocess_mode, layout, shape, from_array=True) for image in values], shape), False
-
-
-def _display_shape(image_shape: tuple[int, int, int]) -> tuple[int, ...]:
-    """How one image of the model's shape is laid out for a user: [H, W] grey, [H, W, 3] colour."""
-    channels, height, width = image_shape
-    return (height, width) if channels == 1 else (height, width, channels)
 
 
 def _is_file_like(item: Any) -> bool:
@@ -528,7 +522,7 @@ def _is_single_item(item: Any) -> bool:
 def _one(image: Any, preprocess_mode: str | bool, layout: Layout, image_shape: tuple[int, int, int],
          from_array: bool) -> np.ndarray:
     if preprocess_mode is True or (preprocess_mode == "auto" and not (
-            from_array and np.shape(image) == _display_shape(image_shape))):
+            from_array and np.shape(image) == display_shape(image_shape))):
         return preprocess(image, layout, image_shape)
     picture = read_image(image, image_shape[0])
     if picture.shape[:2] != image_shape[1:]:
@@ -548,20 +542,13 @@ def _stack(images: list[np.ndarray], image_shape: tuple[int, int, int] = SEED_IM
 
 
 def to_float(images: np.ndarray) -> np.ndarray:
-    """A dataset's uint8 images, grey [N, H, W] or colour [N, H, W, 3] -> float32 [N, C, H, W] in [0, 1],
-    the layout the model consumes."""
+    """A dataset's uint8 images, grey [N, H, W] or colour [N, H, W, 3] -> float32 [N, C, H, W] in [0, 1], the
+    layout the model consumes."""
     images = np.asarray(images)
-    if images.dtype != np.uint8 or not (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 3)):
-        raise ValueError(f"expected uint8 images of shape [N, H, W] or [N, H, W, 3], found {images.dtype} "
-                         f"{images.shape}")
-    out = images.astype(np.float32)[:, None, :, :] if images.ndim == 3 else images.transpose(0, 3, 1, 2).astype(np.float32)
+    colour = images.ndim == 4 and images.shape[-1] == 3
+    if images.dtype != np.uint8 or not (images.ndim == 3 or colour):
+        raise ValueError(f"expected uint8 images of shape [N, H, W] or [N, H, W, 3], found {images.dtype} {images.shape}")
+    out = (images.transpose(0, 3, 1, 2) if colour else images[:, None, :, :]).astype(np.float32)
     out /= PIXEL_MAX
     return out
 
-
-def to_display(images: np.ndarray) -> np.ndarray:
-    """Model layout [N, C, H, W] -> what a user sees: grey [N, H, W], colour [N, H, W, 3] (any dtype)."""
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"expected images of shape [N, 1|3, H, W], found {images.shape}")
-    return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)

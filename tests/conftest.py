@@ -143,7 +143,6 @@ def tiny_export_source(image_shape=(3, 32, 32), likelihood: str = "bernoulli", s
     from latent_atlas.export.exporter import ExportSource
     from latent_atlas.train import data, own_data, sprites
     from latent_atlas.train.config import TrainConfig
-    from latent_atlas.train.likelihoods import likelihood_for
     from latent_atlas.train.model import VAE
     from latent_atlas.train.run_state import RunState
 
@@ -156,32 +155,41 @@ def tiny_export_source(image_shape=(3, 32, 32), likelihood: str = "bernoulli", s
     images = images if channels == 3 else images.max(axis=-1)
     labels = made.labels
     torch.manual_seed(TINY_MODEL["seed"])
-    model, chosen = VAE(latent_dim, image_shape=tuple(image_shape)), likelihood_for(likelihood)
+    config = TrainConfig(seed=TINY_MODEL["seed"], latent_dim=latent_dim, image_shape=tuple(image_shape),
+                         likelihood=likelihood, layout="pad")
+    model = VAE.for_config(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     x_train = torch.from_numpy(data.to_float(images[:n_train]))
     for step in range(steps):
         x = x_train[torch.randint(0, n_train, (TINY_MODEL["batch_size"],))]
         posterior = model.encode(x)
-        loss = (chosen.nll(model.decode(posterior.sample()), x) + posterior.kl()).mean()
+        loss = (model.likelihood.nll(model.decode(posterior.sample()), x) + posterior.kl()).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     model.eval()
-    config = TrainConfig(seed=TINY_MODEL["seed"], latent_dim=latent_dim)
     state = RunState(config=config, commands=[f"tests: tiny_export_source({tuple(image_shape)}, {likelihood!r}, "
                                               f"steps={steps})"])
     counts = {"train": n_train, "validation": 0, "test": n_test}
     source = {"kind": "npz", "path": sprites.FILE_NAME, "checksum": "tiny", "counts": counts, "split_seed": None}
     empty = np.zeros((0, *images.shape[1:]), np.uint8)
-    dataset = own_data.PreparedData("sprites", sprites.SHAPES, "resize", source, images[:n_train], labels[:n_train],
-                                    empty, np.zeros(0, np.int32), images[n_train:], labels[n_train:])
-    return ExportSource(model, state, dataset, chosen)
+    dataset = own_data.PreparedData("sprites", sprites.SHAPES, config.layout, source, images[:n_train],
+                                    labels[:n_train], empty, np.zeros(0, np.int32), images[n_train:], labels[n_train:],
+                                    test_factors=made.factors[n_train:], factor_names=sprites.FACTOR_NAMES)
+    return ExportSource(model, state, dataset, model.likelihood)
+
+
+@pytest.fixture(scope="session")
+def make_tiny_source():
+    """tiny_export_source, for tests that export a tiny model of their own shape or likelihood."""
+    return tiny_export_source
 
 
 @pytest.fixture(scope="session")
 def colour_bundle(tmp_path_factory) -> Path:
     """A 3 x 32 x 32 colour bundle (fp32, Bernoulli, 2-D latent) of a tiny sprites model, with
-    dataset.class_names (the sprites' four shapes) and an atlas of its 64 test images."""
+    dataset.class_names (the sprites' four shapes) and an atlas of its 64 test images (their known factors
+    are in the ExportSource, for an exporter that writes them)."""
     from latent_atlas.export.exporter import export_model
 
     out = tmp_path_factory.mktemp("shared") / "colour"
@@ -201,6 +209,7 @@ FIXTURE_TIERS = {
     "wheel": "wheel",
     "shared_run": "slow",  # shared_bundle and shared_run_copy start from it
     "colour_bundle": "slow",  # trains and exports a tiny model
+    "make_tiny_source": "slow",
 }
 
 # The tiers, each with its per-test limit in seconds (pytest-timeout; fixture set-up counts, so the first

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from latent_atlas.runtime.images import to_display
 from latent_atlas.runtime.preprocessing import (COLOUR_LAYOUTS, default_layout, is_blank, prepare_batch, preprocess,
-                                                to_display, to_float)
+                                                to_float)
 
 COLOUR = (3, 32, 32)
 
