@@ -4,7 +4,8 @@ Everything numerical the app does (decode, encode, sampling, interpolation, mani
 preprocessing) is a call on the `latent_atlas.runtime` model an `Engine` holds (`engine.model`); the
 engine itself adds only what the explorer needs beyond the runtime.
 
-Images travel through the app as float32 [28, 28] (one) or [N, 28, 28] (several) in [0, 1].
+Images travel through the app in the runtime's display layout, float32 in [0, 1]: grey [H, W] (one) or
+[N, H, W] (several), colour [H, W, 3] or [N, H, W, 3], at the model's own size (its bundle's image_shape).
 """
 
 from __future__ import annotations
@@ -41,15 +42,15 @@ def available_providers() -> list[str]:
 class Encoding:
     """One image run through the encoder: what the network saw, where it landed, what comes back."""
     name: str
-    image: np.ndarray           # the preprocessed input, [28, 28]
+    image: np.ndarray           # the preprocessed input, [H, W] or [H, W, 3]
     z: np.ndarray               # the posterior mean, [D]
-    reconstruction: np.ndarray  # decode(z), [28, 28]
+    reconstruction: np.ndarray  # decode(z), shaped like image
 
 
 @dataclass(frozen=True)
 class Interpolation:
     path: np.ndarray    # [steps, D]
-    frames: np.ndarray  # [steps, 28, 28]
+    frames: np.ndarray  # [steps, H, W] or [steps, H, W, 3]
     method: str
 
 
@@ -76,6 +77,16 @@ class Engine:
         # times slower (docs/benchmarks.md). The grid runs on its own worker thread, no slower.
         return cls(runtime.load(source, providers=provider, threads=SESSION_THREADS, verify=verify), source)
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """The model's images as channels x height x width (its bundle's image_shape)."""
+        return tuple(int(v) for v in self.model.bundle.manifest.image_shape)
+
+    @property
+    def grey(self) -> bool:
+        """One channel: the draw pad (white ink on black) can stand in for an image."""
+        return self.image_shape[0] == 1
+
     def atlas(self) -> tuple[np.ndarray, np.ndarray]:
         """The test set's posterior means [M, D] and labels [M]; read once. An absent atlas is an empty one."""
         if not self.model.bundle.atlas_path.is_file():  # optional in the bundle format: an empty map, not an error
@@ -89,7 +100,7 @@ class Engine:
         return tuple((float(stats[low][d]), float(stats[high][d])) for d in dims)
 
     def decode(self, z: np.ndarray) -> np.ndarray:
-        """[N, D] -> [N, 28, 28]; records the call's wall time in last_decode_ms."""
+        """[N, D] -> images [N, H, W] (or [N, H, W, 3]); records the call's wall time in last_decode_ms."""
         start = time.perf_counter()
         images = self.model.decode(np.asarray(z, dtype=np.float32).reshape(-1, self.model.latent_dim))
         self.last_decode_ms = (time.perf_counter() - start) * 1000.0
@@ -102,7 +113,7 @@ class Engine:
         """Preprocesses (in the model's own layout), encodes and reconstructs one image; raises
         ValueError/TypeError on a bad one."""
         pixels = np.asarray(self.model.preprocess(image), dtype=np.float32)
-        # A grey 28 x 28 array is taken as model input as it is: the preprocessing is not repeated.
+        # An array already of the model's shape is taken as model input as it is: the preprocessing is not repeated.
         z = self.model.encode(pixels).mean
         return Encoding(name, pixels, z, self.decode_one(z))
 

@@ -311,7 +311,7 @@ class EncodePanel(QWidget):
         self.list.currentRowChanged.connect(self._picked)
         buttons = _row(_button("Open image…", "Encode an image file (Ctrl+O)", self.open_requested.emit),
                        _button("Paste", "Encode the image on the clipboard (Ctrl+V)", self.paste_requested.emit), 1)
-        hint = _caption("…or drop one on the window. Preprocessed like the model's training images: grey, 28 × 28.")
+        self.hint = hint = _caption("")
         hint.setWordWrap(True)
         pictures = QGridLayout()
         pictures.addWidget(self.input, 0, 0)
@@ -328,6 +328,17 @@ class EncodePanel(QWidget):
         layout.addWidget(self.list)
         self.setLayout(layout)
         state.markers_changed.connect(self._show_encodings)
+        state.model_changed.connect(self._show_model)
+        self._show_model()
+
+    def _show_model(self) -> None:
+        engine = self.state.engine
+        if engine is None:
+            self.hint.setText("…or drop one on the window.")
+            return
+        channels, height, width = engine.image_shape
+        self.hint.setText(f"…or drop one on the window. Preprocessed like the model's training images: "
+                          f"{'grey' if channels == 1 else 'colour'}, {height} × {width}.")
 
     def _endpoint(self, which: str) -> None:
         row = self.list.currentRow()
@@ -362,7 +373,8 @@ class EncodePanel(QWidget):
 
 
 class DrawPanel(QWidget):
-    """Draw a digit; its encoding follows the pen, its point moves on the map."""
+    """Draw a digit; its encoding follows the pen, its point moves on the map. Grey models only: a colour
+    model's place for the pad says why it is off."""
 
     def __init__(self, state: ExplorerState, parent: QWidget | None = None):
         super().__init__(parent)
@@ -374,14 +386,31 @@ class DrawPanel(QWidget):
         to_cursor = _button("Cursor ← drawing", "Move the cursor to the drawing's point", self._cursor_to_drawing)
         right = _column(self.reconstruction, _caption("reconstruction"), self.z_label, stretch_first=True)
         right.addLayout(_row(self.clear_button, to_cursor))
+        self.colour_note = _caption("")
+        self.colour_note.setWordWrap(True)
         layout = QHBoxLayout()
         layout.addWidget(self.pad, 3)
+        layout.addWidget(self.colour_note, 3)
         layout.addLayout(right, 2)
         self.setLayout(layout)
         self.pad.changed.connect(lambda: state.update_drawing(self.pad.pixels()))
         state.drawing_changed.connect(self._show_drawing)
-        # A new model re-encodes what is on the pad.
-        state.model_changed.connect(lambda: None if self.pad.empty else state.update_drawing(self.pad.pixels()))
+        state.model_changed.connect(self._show_model)
+        self._show_model()
+
+    def _show_model(self) -> None:
+        """The pad on grey models; on a colour one, a note in its place. A new model re-encodes the pad."""
+        engine = self.state.engine
+        grey = engine is None or engine.grey
+        self.pad.setVisible(grey)
+        self.colour_note.setVisible(not grey)
+        self.clear_button.setEnabled(grey)
+        if not grey:
+            channels, height, width = engine.image_shape
+            self.colour_note.setText(f"Drawing is for grey models. {engine.model.name} takes colour images "
+                                     f"({height} × {width} × {channels}): encode a picture in the Encode tab instead.")
+        elif not self.pad.empty:
+            self.state.update_drawing(self.pad.pixels())
 
     def _show_drawing(self) -> None:
         drawing = self.state.drawing

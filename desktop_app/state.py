@@ -239,8 +239,9 @@ class ExplorerState(QObject):
         self.set_cursor(self.encodings[index].z)
 
     def update_drawing(self, pixels: np.ndarray) -> None:
-        """The draw pad's current picture (uint8 [H, W], white ink on black) -> its live encoding."""
-        if self.engine is None:
+        """The draw pad's current picture (uint8 [H, W], white ink on black) -> its live encoding. Grey
+        models only: white ink on black is no picture a colour model knows (the pad says so)."""
+        if self.engine is None or not self.engine.grey:
             return
         if not np.any(pixels):
             self.clear_drawing()

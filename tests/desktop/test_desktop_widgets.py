@@ -259,3 +259,25 @@ def test_an_unlabelled_bundle_shows_an_uncoloured_map_without_a_legend(open_expl
     picture = np.zeros((40, 80), np.uint8)
     picture[5:35, 10:30] = 255
     np.testing.assert_array_equal(window.state.engine.model.preprocess(picture), runtime.preprocess(picture, "resize"))
+
+
+def test_colour_and_non_square_tiles_are_shown_and_picked(qtbot):
+    """Issue 49: a colour model's images come as [N, H, W, 3], and need not be square."""
+    from latent_atlas.desktop_app.imageview import TiledView, to_qimage
+
+    rgb = np.zeros((4, 6, 3), np.float32)
+    rgb[..., 0], rgb[1, 2] = 1.0, (0.0, 0.5, 1.0)
+    qimage = to_qimage(rgb)
+    assert (qimage.width(), qimage.height()) == (6, 4)
+    assert qimage.pixelColor(0, 0).getRgb()[:3] == (255, 0, 0)
+    assert qimage.pixelColor(2, 1).getRgb()[:3] == (0, 128, 255)
+    view = TiledView(minimum=300)
+    qtbot.addWidget(view)
+    view.resize(400, 400)
+    tiles = np.random.default_rng(0).random((6, 8, 12), np.float32)  # six 8 x 12 tiles, three per row
+    view.set_tiles(tiles, 3, padding=1)
+    assert view.tile_size == (8, 12)
+    for index in range(6):
+        assert view.tile_at(view.tile_rect(index).center()) == index
+    rect = view.tile_rect(4)
+    assert abs(rect.width() / rect.height() - 12 / 8) < 1e-6
