@@ -6,6 +6,10 @@ margin. Plain Python, no Qt, no torch: the runtime's import contracts hold here 
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from .latent import PERCENTILE_EXTENT
 from .options import INTERPOLATION_METHODS
 
@@ -32,6 +36,45 @@ CLASS_COLOURS: tuple[str, ...] = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#
 # A bundle without class names (your own unlabelled pictures): one grey cloud, no legend.
 UNLABELLED_COLOUR = "#9aa3b2"
 
+# --- explaining the model (issue 47; the computations are runtime/explain.py) ---
+# Real neighbours listed under the cursor, by default and at most/least (a row of thumbnails).
+DEFAULT_NEIGHBOURS = 8
+NEIGHBOUR_COUNTS: tuple[int, int] = (1, 32)
+# The posterior's ellipses (in standard deviations) and how many posterior samples are decoded beside the mean.
+POSTERIOR_SIGMAS: tuple[int, ...] = (1, 2)
+POSTERIOR_SAMPLES = 8
+# Background layers of the map: name -> what the legend calls it. "none" first: the default.
+LAYER_NAMES: dict[str, str] = {"none": "no layer", "prior": "prior log-density (nats)",
+                               "aggregate": "aggregate posterior log-density (nats)",
+                               "entropy": "decoder entropy (nats per pixel)"}
+LAYERS: tuple[str, ...] = tuple(LAYER_NAMES)
+# Screen pixels per layer cell: the densities are cheap, the entropy layer decodes one image per cell.
+LAYER_CELL_PIXELS: dict[str, int] = {"prior": 4, "aggregate": 4, "entropy": 12}
+# A log-density layer shows this many nats below its visible maximum; anything lower takes the bottom
+# colour (e^-12 of the peak is already invisible on a linear scale, and -inf must not squash the rest).
+LOG_DENSITY_SPAN = 12.0
+# How the atlas points are coloured: by class, by reconstruction error, or by a known factor ("factor:NAME",
+# one of the bundle's dataset.factor_names).
+POINT_COLOURINGS: tuple[str, ...] = ("class", "error")
+FACTOR_PREFIX = "factor:"
+# The error colouring spans these percentiles of the atlas' errors, so a few failures do not grey the rest.
+ERROR_PERCENTILES: tuple[float, float] = (1.0, 99.0)
+# The difference image of two decodes spans a - b in this range, white at 0.
+DIFFERENCE_RANGE: tuple[float, float] = (-1.0, 1.0)
+# Colour maps as evenly spaced stops, interpolated linearly in RGB. Sequential: viridis (perceptually
+# uniform, readable in grey and by colour-blind readers) for densities, entropy, error and factors.
+# Diverging: ColorBrewer RdBu, blue for negative, white at the centre, red for positive.
+COLOUR_MAPS: dict[str, tuple[str, ...]] = {
+    "sequential": ("#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30",
+                   "#fde725"),
+    "diverging": ("#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7", "#fddbc7", "#f4a582", "#d6604d",
+                  "#b2182b"),
+}
+LAYER_COLOUR_MAPS: dict[str, str] = {"prior": "sequential", "aggregate": "sequential", "entropy": "sequential",
+                                     "error": "sequential", "factor": "sequential", "difference": "diverging"}
+# Ticks a legend aims at along its scale (legend_ticks picks round numbers near this count).
+LEGEND_TICKS = 5
+
 
 def clamp(value: float, bounds: tuple[int, int]) -> int:
     """value rounded and held within bounds (low, high): what a spin box or number field accepts."""
@@ -45,6 +88,55 @@ def legend_rows(class_names) -> list[tuple[str, str]]:
     if len(names) > MAX_LEGEND_ROWS:
         return []
     return [(name, CLASS_COLOURS[i % len(CLASS_COLOURS)]) for i, name in enumerate(names)]
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+
+
+def map_colours(values, low: float, high: float, colour_map: str) -> np.ndarray:
+    """uint8 RGB [..., 3] of `values` on COLOUR_MAPS[colour_map] spanning low..high: below low (and NaN) the
+    first stop, above high the last; between stops linear in RGB, rounded half up."""
+    stops = np.array([_rgb(c) for c in COLOUR_MAPS[colour_map]], np.float64)
+    values = np.asarray(values, np.float64)
+    t = np.nan_to_num((values - low) / (high - low) if high > low else np.zeros_like(values), nan=0.0)
+    position = np.clip(t, 0.0, 1.0) * (len(stops) - 1)
+    index = np.minimum(np.floor(position).astype(np.int64), len(stops) - 2)
+    frac = (position - index)[..., None]
+    return np.floor(stops[index] * (1 - frac) + stops[index + 1] * frac + 0.5).astype(np.uint8)
+
+
+def layer_range(layer: str, values) -> tuple[float, float]:
+    """(low, high) a layer's colours span over its visible cells: the top LOG_DENSITY_SPAN nats of a
+    density, the whole range of the entropy; (0, 1) when no cell is finite, and never a zero width."""
+    values = np.asarray(values, np.float64)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    high = float(finite.max())
+    low = high - LOG_DENSITY_SPAN if layer in ("prior", "aggregate") else float(finite.min())
+    return (low, high) if high > low else (low, low + 1.0)
+
+
+def error_range(errors) -> tuple[float, float]:
+    """(low, high) of the error colouring: the atlas errors' ERROR_PERCENTILES (linear interpolation,
+    numpy's default), never a zero width."""
+    low, high = (float(v) for v in np.percentile(np.asarray(errors, np.float64), ERROR_PERCENTILES))
+    return (low, high) if high > low else (low, low + 1.0)
+
+
+def legend_ticks(low: float, high: float, count: int = LEGEND_TICKS) -> list[tuple[float, str]]:
+    """(value, label) of round ticks within [low, high]: the multiples of the step 1, 2 or 5 x 10^k nearest
+    (by ratio) to (high - low) / count, labelled with the step's decimals."""
+    if not (math.isfinite(low) and math.isfinite(high) and high > low):
+        return []
+    raw = (high - low) / count
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = min((m * power for m in (1, 2, 5, 10)), key=lambda step: abs(math.log(step / raw)))
+    decimals = max(0, -math.floor(math.log10(step) + 1e-12))
+    first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
+    ticks = [float(f"{k * step:.12g}") + 0.0 for k in range(first, last + 1)]  # + 0.0: no "-0"
+    return [(value, f"{value:.{decimals}f}") for value in ticks]
 
 
 def site_config() -> dict:
@@ -61,4 +153,18 @@ def site_config() -> dict:
         "max_legend_rows": MAX_LEGEND_ROWS,
         "class_colours": list(CLASS_COLOURS),
         "unlabelled_colour": UNLABELLED_COLOUR,
+        "default_neighbours": DEFAULT_NEIGHBOURS,
+        "neighbour_counts": list(NEIGHBOUR_COUNTS),
+        "posterior_sigmas": list(POSTERIOR_SIGMAS),
+        "posterior_samples": POSTERIOR_SAMPLES,
+        "layers": dict(LAYER_NAMES),
+        "layer_cell_pixels": dict(LAYER_CELL_PIXELS),
+        "log_density_span": LOG_DENSITY_SPAN,
+        "point_colourings": list(POINT_COLOURINGS),
+        "factor_prefix": FACTOR_PREFIX,
+        "error_percentiles": list(ERROR_PERCENTILES),
+        "difference_range": list(DIFFERENCE_RANGE),
+        "colour_maps": {name: list(stops) for name, stops in COLOUR_MAPS.items()},
+        "layer_colour_maps": dict(LAYER_COLOUR_MAPS),
+        "legend_ticks": LEGEND_TICKS,
     }
