@@ -37,6 +37,9 @@ def register(subparsers) -> None:
                         "model's prior: what sampling draws from and the recorded bounds use (default 0: N(0, I); "
                         "what it gains: docs/benchmarks.md, \"Fitted prior\")")
     p.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime vs PyTorch parity check")
+    p.add_argument("--no-atlas-extra", action="store_true",
+                   help="leave out atlas_extra.npz (the test images' thumbnails, posterior log-variances and "
+                        "reconstruction errors: the explorers' neighbours, aggregate layer and error colouring)")
     p.add_argument("--force", action="store_true", help="replace a different bundle already in --out")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(handler=run_export)
@@ -84,7 +87,8 @@ def run_export(args) -> int:
     options = ExportOptions(variant="int8" if args.quantize else ("fp16" if args.fp16 else "fp32"), name=args.name,
                             force=args.force, verify=not args.no_verify, iw_samples=args.iw_samples,
                             iw_images=args.iw_images, weights=args.weights, static_batch=args.static_batch,
-                            ort_format=args.ort, prior_components=args.prior_components)
+                            ort_format=args.ort, prior_components=args.prior_components,
+                            atlas_extra=not args.no_atlas_extra)
     export_bundle(args.run_dir, args.out, options, data_dir=args.data_dir,
                   command=shlex.join(["latent-atlas", *args.argv]))
     return 0

@@ -35,7 +35,7 @@ from latent_atlas.train.evaluate import BINARIZATION_SEED, binarized_array, load
 from latent_atlas.train.model import VAE
 from latent_atlas.train.run_state import RunState
 
-from . import mobile
+from . import atlas_extra, mobile
 from .onnx_export import export_onnx, save, set_metadata
 from .prior_fit import fit_prior
 from .variants import convert_fp16, quantize_int8
@@ -81,6 +81,7 @@ class ExportOptions:
     static_batch: int | None = None  # fix the batch axis (NNAPI / CoreML take no dynamic shape)
     ort_format: bool = False  # also write .ort files for onnxruntime's mobile builds (export/mobile.py)
     prior_components: int = 0  # > 0: fit a Gaussian-mixture prior to the training codes (export/prior_fit.py)
+    atlas_extra: bool = True  # write atlas_extra.npz: thumbnails, log-variances, errors (export/atlas_extra.py)
 
     def __post_init__(self) -> None:
         if self.static_batch is not None:
@@ -157,7 +158,7 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, options: ExportOptio
             errors = mobile.make_static_batch(tmp, options.static_batch)
             log(f"batch fixed to {options.static_batch}; max |static - dynamic| "
                 + ", ".join(f"{k} {v:.2g}" for k, v in errors.items()))
-        manifest = _seal(tmp, manifest, source, means, command)
+        manifest = _seal(tmp, manifest, source, means, command, options.atlas_extra)
         if _install(tmp, out, target, manifest, options.force, log):
             return out
     sizes = ", ".join(f"{f} {e['bytes'] / 1024:.0f} KiB" for f, e in manifest.files.items())
@@ -271,14 +272,18 @@ def _stamp_metadata(tmp: Path, manifest: fmt.Manifest) -> None:
         save(proto, tmp / filename)
 
 
-def _seal(tmp: Path, manifest: fmt.Manifest, source: _Source, means: np.ndarray, command: str | None) -> fmt.Manifest:
-    """Metadata into each ONNX file, the atlas, the files' hashes, bundle.json; then loads it back."""
+def _seal(tmp: Path, manifest: fmt.Manifest, source: _Source, means: np.ndarray, command: str | None,
+          with_atlas_extra: bool = True) -> fmt.Manifest:
+    """Metadata into each ONNX file, the atlas (and its extra file), the files' hashes, bundle.json; then loads
+    it back."""
     _stamp_metadata(tmp, manifest)
     fmt.write_npz(tmp / fmt.ATLAS, z_mean=means.astype(np.float32), labels=source.test_labels)
+    extra = [atlas_extra.for_export(tmp, source.dataset, source.state.config.binarize == "dynamic", manifest)
+             ] if with_atlas_extra else []
     ort_files = mobile.write_ort(tmp, manifest.ort_optimization_style) if manifest.ort_optimization_style else []
     latent, batch = source.model.latent_dim, manifest.static_batch or "N"
     manifest = manifest.replace(
-        files=fmt.file_entries(tmp, (fmt.ENCODER, fmt.DECODER, fmt.ATLAS, *ort_files)),
+        files=fmt.file_entries(tmp, (fmt.ENCODER, fmt.DECODER, fmt.ATLAS, *extra, *ort_files)),
         onnx={"opset": onnx.load(tmp / fmt.ENCODER).opset_import[0].version,
               "encoder": {"inputs": {fmt.ENCODER_INPUT: [batch, *fmt.IMAGE_SHAPE]},
                           "outputs": {o: [batch, latent] for o in fmt.ENCODER_OUTPUTS}},

@@ -40,8 +40,12 @@ MANIFEST = "bundle.json"
 ENCODER = "encoder.onnx"
 DECODER = "decoder.onnx"
 ATLAS = "atlas.npz"
-# Files a bundle may leave out: an absent atlas is an empty map, not a broken bundle.
-OPTIONAL_FILES = (ATLAS,)
+ATLAS_EXTRA = "atlas_extra.npz"
+# Files a bundle may leave out: an absent atlas is an empty map, an absent atlas_extra.npz an explorer
+# without neighbour thumbnails, aggregate layer or error colouring, not a broken bundle.
+OPTIONAL_FILES = (ATLAS, ATLAS_EXTRA)
+# The largest side of an atlas_extra.npz thumbnail: MNIST's 28 is kept whole, larger images are downscaled.
+MAX_THUMBNAIL_SIDE = 32
 
 # bundle.json "runtimes": where each form of the files is meant to run (README, "Which files for which
 # runtime"; benchmarks/opencv_dnn.py). fp32 gives the Python runtime's numbers in all of these. int8 (QDQ)
@@ -96,12 +100,15 @@ class DatasetEntry:
     class_names: tuple[str, ...]
     files: dict[str, str] = field(default_factory=dict)  # training file name -> SHA-256
     layout: str | None = None  # a key of preprocessing.LAYOUTS; None: told by the name (see layout_of)
+    factor_names: tuple[str, ...] = ()  # the columns of atlas_extra.npz `factors`; () when none
     extra: dict = field(default_factory=dict)  # keys this version does not know, written back unchanged
 
     def to_json(self) -> dict:
         out = {"name": self.name, "class_names": list(self.class_names), "files": dict(self.files)}
         if self.layout is not None:
             out["layout"] = self.layout
+        if self.factor_names:
+            out["factor_names"] = list(self.factor_names)
         return {**out, **self.extra}
 
     @classmethod
@@ -111,6 +118,7 @@ class DatasetEntry:
         known = [f.name for f in dataclasses.fields(cls) if f.name != "extra"]
         return cls(name=value.get("name", ""), class_names=tuple(value.get("class_names", [])),
                    files=dict(value.get("files", {})), layout=value.get("layout"),
+                   factor_names=tuple(value.get("factor_names", [])),
                    extra={k: v for k, v in value.items() if k not in known})
 
 
@@ -179,9 +187,13 @@ class Manifest:
         values.pop("export_command", None)
         return values
 
+    def text(self) -> str:
+        """bundle.json's exact contents."""
+        return json.dumps(self.to_json(), indent=2) + "\n"
+
     def write(self, directory: Path) -> Path:
         path = Path(directory) / MANIFEST
-        path.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+        path.write_text(self.text(), encoding="utf-8")
         return path
 
     @classmethod
@@ -252,6 +264,43 @@ def file_entries(directory: Path, filenames=(ENCODER, DECODER, ATLAS)) -> dict[s
 
 
 @dataclass(frozen=True)
+class AtlasExtra:
+    """atlas_extra.npz: per atlas point (same order as atlas.npz), what the explorers explain with."""
+
+    thumbnails: np.ndarray  # uint8 [M, h, w] grey or [M, h, w, 3] colour
+    z_logvar: np.ndarray  # float32 [M, D]: the posterior's log-variance beside atlas.npz z_mean
+    recon_error: np.ndarray  # float32 [M]: -log p(x | z = mean) in nats
+    factors: np.ndarray | None = None  # float32 [M, F], or None
+    factor_names: tuple[str, ...] = ()
+
+    def thumbnail(self, index: int) -> np.ndarray:
+        """One thumbnail as a float32 image in [0, 1] ([h, w] or [h, w, 3]), as the explorers draw images."""
+        return self.thumbnails[index].astype(np.float32) / 255.0
+
+
+def _check_atlas_extra(arrays: dict[str, np.ndarray], path: Path, points: int, latent_dim: int,
+                       factor_names: tuple[str, ...]) -> AtlasExtra:
+    """AtlasExtra of an .npz's arrays, or a BundleError saying what was expected."""
+    thumbs, logvar, error, factors = (arrays.get(k) for k in ("thumbnails", "z_logvar", "recon_error", "factors"))
+    expected = (f"thumbnails uint8 [{points}, h, w(, 3)] with sides at most {MAX_THUMBNAIL_SIDE}, z_logvar float32 "
+                f"[{points}, {latent_dim}], recon_error float32 [{points}]"
+                + (f", factors float32 [{points}, {len(factor_names)}]" if factor_names else ""))
+    good = (thumbs is not None and thumbs.dtype == np.uint8 and thumbs.ndim in (3, 4) and len(thumbs) == points
+            and (thumbs.ndim == 3 or thumbs.shape[3] == 3) and 0 < min(thumbs.shape[1:3])
+            and max(thumbs.shape[1:3]) <= MAX_THUMBNAIL_SIDE
+            and logvar is not None and logvar.dtype == np.float32 and logvar.shape == (points, latent_dim)
+            and error is not None and error.dtype == np.float32 and error.shape == (points,)
+            and (factors is None if not factor_names else
+                 factors is not None and factors.dtype == np.float32 and factors.shape == (points, len(factor_names)))
+            and np.isfinite(logvar).all() and np.isfinite(error).all()
+            and (factors is None or np.isfinite(factors).all()))
+    if not good:
+        found = ", ".join(f"{k} {v.dtype} {list(v.shape)}" for k, v in arrays.items()) or "no arrays"
+        raise BundleError(f"{path}: not a readable atlas extra (expected {expected}, all finite; found {found})")
+    return AtlasExtra(thumbs, logvar, error, factors, factor_names)
+
+
+@dataclass(frozen=True)
 class Bundle:
     path: Path
     manifest: Manifest
@@ -306,6 +355,22 @@ class Bundle:
             raise BundleError(f"{path}: not a readable atlas (expected z_mean [M, {self.latent_dim}] and labels [M]; "
                               f"found {found})")
         return z_mean.astype(np.float32), labels
+
+    @property
+    def atlas_extra_path(self) -> Path:
+        return self.path / ATLAS_EXTRA
+
+    def read_atlas_extra(self) -> AtlasExtra | None:
+        """atlas_extra.npz (thumbnails, z_logvar, recon_error, factors) checked against the atlas' M and D, read as
+        untrusted input; None when the bundle has none (an explorer then says why its panel is empty)."""
+        path = untrusted.contained(self.path, ATLAS_EXTRA, BundleError, ATLAS_EXTRA)
+        if ATLAS_EXTRA not in self.manifest.files or not path.exists():  # unlisted: no checksum vouches for it
+            return None
+        if not self.atlas_path.is_file():
+            raise BundleError(f"{path}: describes the points of {ATLAS}, which the bundle lacks")
+        arrays = untrusted.read_npz(path, BundleError, rows=True)
+        points = len(self.read_atlas()[0])
+        return _check_atlas_extra(arrays, path, points, self.latent_dim, self.manifest.dataset.factor_names)
 
     def verify_checksums(self) -> None:
         """Raises BundleError unless every file present matches the SHA-256 recorded in bundle.json

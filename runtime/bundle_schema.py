@@ -30,6 +30,8 @@ IMAGE_SHAPE = SEED_IMAGE_SHAPE  # an absent image_shape: the seed's
 OWN_DATA_SOURCE_KINDS = ("folder", "npz", "idx")
 DATA_SOURCE_KINDS = (*OWN_DATA_SOURCE_KINDS, "builtin")
 ORT_OPTIMIZATION_STYLES = ("Fixed", "Runtime")
+# A known factor's name (dataset.factor_names; the view state's "factor:NAME" colouring takes the same).
+FACTOR_NAME = r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}"
 
 COMPATIBILITY = (
     "A reader accepts exactly its own schema_version and refuses any other with a message naming both. "
@@ -46,6 +48,11 @@ FILES = (
     ("decoder.onnx", True, "z float32 [N, D] -> image float32 [N, 1, 28, 28], pixel probabilities"),
     ("atlas.npz", False, "z_mean float32 [M, D] and labels uint8 [M] of the test set (no pickles); absent: an "
                          "empty map"),
+    ("atlas_extra.npz", False, "what the explorers explain with, one row per atlas point in its order (no "
+                               "pickles): thumbnails uint8 [M, h, w] (grey) or [M, h, w, 3] (colour), sides at most "
+                               "32; z_logvar float32 [M, D]; recon_error float32 [M], -log p(x | z = mean) in nats; "
+                               "optional factors float32 [M, F] named by dataset.factor_names. Absent: no neighbour "
+                               "thumbnails, aggregate layer or error colouring (`export --no-atlas-extra`)"),
     ("encoder.ort, decoder.ort", False, "only with `export --ort`: the same graphs in onnxruntime's ORT format"),
 )
 
@@ -77,6 +84,8 @@ DATASET = _object("what the model was trained on", {
     "class_names": _typed("array", "one name per label; empty or absent: unlabelled (an uncoloured map)",
                           items={"type": "string"}, default=[]),
     "files": _map(_SHA256, "built-in datasets: each training file's SHA-256, by file name"),
+    "factor_names": _typed("array", "the known factors of variation atlas_extra.npz `factors` holds, one name per "
+                           "column; absent: none", items={"type": "string", "pattern": f"^{FACTOR_NAME}$"}),
     "layout": _typed(["string", "null"], "how preprocessing places an object (a preprocessing.LAYOUTS key); "
                      "absent: told by the dataset's name, else mnist", enum=[*LAYOUTS, None]),
     "source": _object("where the training images came from", {

@@ -40,6 +40,12 @@ UNDERFLOW = 1e-280
 FALLBACK_CHUNK = 2048
 
 
+def browser_constants() -> dict:
+    """The constants web/app/js/explain.js takes from the site's config.json ("explain"), so it retypes none."""
+    return {"points_per_cell": POINTS_PER_CELL, "max_index_side": MAX_INDEX_SIDE, "bound_slack": BOUND_SLACK,
+            "underflow": UNDERFLOW, "max_layer_cells": MAX_POINTS}
+
+
 def _vector(value, name: str, length: int | None = None) -> np.ndarray:
     array = np.asarray(value, np.float64)
     if array.ndim != 1 or (length is not None and len(array) != length) or not np.isfinite(array).all():

@@ -50,6 +50,9 @@ LAYER_NAMES: dict[str, str] = {"none": "no layer", "prior": "prior log-density (
 LAYERS: tuple[str, ...] = tuple(LAYER_NAMES)
 # Screen pixels per layer cell: the densities are cheap, the entropy layer decodes one image per cell.
 LAYER_CELL_PIXELS: dict[str, int] = {"prior": 4, "aggregate": 4, "entropy": 12}
+# Cells of a layer at most, whatever the map's size: 160 x 120 (a 640 x 480 map at 4 pixels a cell) keeps a
+# layer's computation well under a second on one core; a larger map gets proportionally larger cells.
+MAX_LAYER_CELLS = 19_200
 # A log-density layer shows this many nats below its visible maximum; anything lower takes the bottom
 # colour (e^-12 of the peak is already invisible on a linear scale, and -inf must not squash the rest).
 LOG_DENSITY_SPAN = 12.0
@@ -88,6 +91,17 @@ def legend_rows(class_names) -> list[tuple[str, str]]:
     if len(names) > MAX_LEGEND_ROWS:
         return []
     return [(name, CLASS_COLOURS[i % len(CLASS_COLOURS)]) for i, name in enumerate(names)]
+
+
+def layer_shape(layer: str, width: float, height: float) -> tuple[int, int]:
+    """(cols, rows) of a layer over a map of width x height screen pixels: LAYER_CELL_PIXELS[layer] pixels a
+    cell, scaled up together (aspect kept) when that would exceed MAX_LAYER_CELLS; at least 1 x 1."""
+    pixels = LAYER_CELL_PIXELS[layer]
+    cols, rows = max(1, math.floor(width / pixels)), max(1, math.floor(height / pixels))
+    if cols * rows > MAX_LAYER_CELLS:
+        shrink = math.sqrt(MAX_LAYER_CELLS / (cols * rows))
+        cols, rows = max(1, math.floor(cols * shrink)), max(1, math.floor(rows * shrink))
+    return cols, rows
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:
@@ -159,6 +173,7 @@ def site_config() -> dict:
         "posterior_samples": POSTERIOR_SAMPLES,
         "layers": dict(LAYER_NAMES),
         "layer_cell_pixels": dict(LAYER_CELL_PIXELS),
+        "max_layer_cells": MAX_LAYER_CELLS,
         "log_density_span": LOG_DENSITY_SPAN,
         "point_colourings": list(POINT_COLOURINGS),
         "factor_prefix": FACTOR_PREFIX,

@@ -376,6 +376,14 @@ class LatentModel:
         """How preprocessing places an object for this model (the bundle's dataset.layout)."""
         return self.encoder.layout
 
+    @property
+    def atlas_extra(self) -> bundle_format.AtlasExtra | None:
+        """The bundle's atlas_extra.npz (thumbnails, z_logvar, recon_error, factors), read once; None without one."""
+        with self._lock:
+            if not hasattr(self, "_atlas_extra"):
+                self._atlas_extra = self.bundle.read_atlas_extra()
+            return self._atlas_extra
+
     def preprocess(self, image: Any) -> np.ndarray:
         """One picture -> the [28, 28] input this model was trained on (its own layout)."""
         return self.encoder.preprocess(image)

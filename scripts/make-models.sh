@@ -45,3 +45,7 @@ done
 # K = 500 importance samples on all 10,000 binarized test images, as Davidson et al. (2018) report.
 $LA export runs/bundled-mnist-binarized-k100 --out runtime/models/mnist-binarized --name mnist-binarized \
   --iw-samples 500 --iw-images all --prior-components 100 --force
+# Each export above also writes atlas_extra.npz (thumbnails, log-variances, errors: the explorers' neighbours,
+# aggregate layer and error colouring). The shipped bundles predate it: theirs was added, leaving every other
+# file byte for byte, with the same computation:
+#   .venv/bin/python -m latent_atlas.export.atlas_extra runtime/models/{mnist,fashion-mnist,mnist-binarized}

@@ -5,6 +5,7 @@
         config.json                    the models, onnxruntime-web's files, the preprocessing constants,
                                        the explorer's rules (runtime/explorer_rules.py)
         bundle.schema.json             the bundle format's JSON Schema (runtime/bundle_schema.py), the page's check
+        view_state.schema.json         the view state's JSON Schema (runtime/view_state.py): the URL's bounds
         ort/                           onnxruntime-web's loaders and .wasm files (MIT licensed)
         models/NAME/                   each bundle's files, byte for byte (bundle.json, *.onnx, atlas.npz)
 
@@ -20,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from latent_atlas.runtime import bundle as bundle_format
-from latent_atlas.runtime import bundle_schema, explorer_rules, preprocessing, untrusted
+from latent_atlas.runtime import bundle_schema, explain, explorer_rules, preprocessing, untrusted, view_state
 from latent_atlas.runtime.files import staged_folder
 
 from . import onnxruntime_web
@@ -53,6 +54,10 @@ def site_config(models: list[dict], ort_version: str) -> dict:
         "explorer": explorer_rules.site_config(),
         # The bounds the page applies to bundles a user opens (web/app/js/untrusted.js), the runtime's own.
         "untrusted": untrusted.browser_limits(),
+        # How the page reads a state from its URL (web/app/js/view_state.js), beside view_state.schema.json.
+        "view_state": view_state.browser_rules(),
+        # The constants of runtime/explain.py's computations, which web/app/js/explain.js ports.
+        "explain": explain.browser_constants(),
     }
 
 
@@ -82,6 +87,7 @@ def build_site(bundles: list[str | Path], out: Path, quiet: bool = False) -> Pat
     with staged_folder(out) as staging:
         shutil.copytree(APP_DIR, staging, dirs_exist_ok=True)
         shutil.copy2(bundle_schema.SCHEMA_PATH, staging / bundle_schema.SCHEMA_FILE)
+        shutil.copy2(view_state.SCHEMA_PATH, staging / view_state.SCHEMA_FILE)
         (staging / ORT_DIR).mkdir()
         for name in onnxruntime_web.SITE_FILES:
             shutil.copy2(ort_dir / name, staging / ORT_DIR / name)

@@ -181,6 +181,15 @@ def test_colour_maps_run_from_the_first_to_the_last_stop_and_round_half_up():
     assert set(rules.LAYER_CELL_PIXELS) == set(rules.LAYERS) - {"none"} and rules.LAYERS[0] == "none"
 
 
+def test_a_layers_cells_follow_the_map_size_up_to_the_limit():
+    assert rules.layer_shape("aggregate", 640, 480) == (160, 120)
+    assert rules.layer_shape("entropy", 640, 480) == (53, 40)
+    cols, rows = rules.layer_shape("prior", 3840, 2160)
+    assert cols * rows <= rules.MAX_LAYER_CELLS and abs(cols / rows - 16 / 9) < 0.02
+    assert rules.layer_shape("prior", 0, 3) == (1, 1)
+    explain.LayerGrid((0.0, 1.0), (0.0, 1.0), *rules.layer_shape("prior", 10_000, 10_000))  # within LayerGrid's bound
+
+
 def test_layer_and_error_ranges():
     assert rules.layer_range("aggregate", [-np.inf, -30.0, -2.0]) == (-2.0 - rules.LOG_DENSITY_SPAN, -2.0)
     assert rules.layer_range("entropy", [0.1, 0.3, np.nan]) == (0.1, 0.3)
@@ -217,4 +226,5 @@ def test_the_site_config_carries_the_layer_rules_to_the_browser():
     assert config["error_percentiles"] == list(rules.ERROR_PERCENTILES)
     assert config["difference_range"] == list(rules.DIFFERENCE_RANGE)
     assert config["layer_cell_pixels"] == rules.LAYER_CELL_PIXELS
+    assert config["max_layer_cells"] == rules.MAX_LAYER_CELLS
     assert (config["posterior_samples"], rules.DEFAULT_NEIGHBOURS) == (rules.POSTERIOR_SAMPLES, 8)

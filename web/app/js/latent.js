@@ -61,7 +61,7 @@ export function normalSampler(seed, uniform = uniformSampler(seed)) {
 }
 
 /** Lower-triangular L with L L^T = a, for a symmetric positive-definite matrix given as rows. */
-function cholesky(a) {
+export function cholesky(a) {
   const n = a.length;
   const l = a.map(() => new Array(n).fill(0));
   for (let i = 0; i < n; i++) {
