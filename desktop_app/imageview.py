@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from PIL import Image
 from PyQt6.QtCore import QPointF, QRectF, QSize, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QImage, QPainter, QPen
 from PyQt6.QtWidgets import QSizePolicy, QWidget
@@ -36,6 +37,13 @@ def from_qimage(image: QImage) -> np.ndarray:
     grey = image.convertToFormat(QImage.Format.Format_Grayscale8)
     buffer = np.frombuffer(grey.constBits().asstring(grey.sizeInBytes()), np.uint8)
     return buffer.reshape(grey.height(), grey.bytesPerLine())[:, :grey.width()].copy()
+
+
+def qimage_to_pil(image: QImage) -> Image.Image:
+    """Keeps the alpha channel: a pasted drawing is often dark ink on a transparent background."""
+    rgba = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    data = rgba.constBits().asstring(rgba.sizeInBytes())
+    return Image.frombuffer("RGBA", (rgba.width(), rgba.height()), data, "raw", "RGBA", rgba.bytesPerLine(), 1).copy()
 
 
 class ImageView(QWidget):

@@ -16,7 +16,8 @@ from PyQt6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter
 from PyQt6.QtTest import QTest
 from PyQt6.QtWidgets import QApplication, QWidget
 
-from .window import MainWindow, qimage_to_pil
+from .imageview import qimage_to_pil
+from .window import MainWindow
 
 WINDOW_SIZE = (1440, 900)
 GRID_SIZE = 20
