@@ -39,6 +39,7 @@ CURSOR_RADIUS = 9
 CLASS_RGB = np.array([c.getRgb()[:3] for c in theme.CLASS_COLOURS], np.uint8)
 UNLABELLED_RGB = np.array(theme.UNLABELLED.getRgb()[:3], np.uint8)
 OTHER_ATLAS_RGB = np.array(theme.OTHER_ATLAS.getRgb()[:3], np.uint8)
+LAYER_OPACITY = 0.7
 COLOUR_BAR = (150, 10)   # width, height of a legend's colour scale in pixels
 EXPORT_SUFFIXES = (".png", ".svg")
 
@@ -212,7 +213,7 @@ class LatentMap(QWidget):
         painter.fillRect(QRectF(0, 0, self.width(), self.height()), theme.MAP_BACKGROUND)
         layer = self._layer_image()
         if layer is not None:
-            painter.drawImage(*layer)
+            self._paint_layer(painter, layer)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(Qt.PenStyle.NoPen)
         for xs, ys, colours in self._atlas_pixels(1.0):
@@ -266,10 +267,18 @@ class LatentMap(QWidget):
         canvas.fill(theme.MAP_BACKGROUND)
         painter = QPainter(canvas)
         painter.scale(ratio, ratio)
-        painter.drawImage(*layer)
+        self._paint_layer(painter, layer)
         painter.end()
         rows = np.frombuffer(canvas.constBits().asstring(canvas.sizeInBytes()), np.uint8)
         return rows.reshape(size[1], canvas.bytesPerLine())[:, :3 * size[0]].reshape(size[1], size[0], 3)
+
+    @staticmethod
+    def _paint_layer(painter: QPainter, layer: tuple[QRectF, QImage]) -> None:
+        """The layer's cells smoothly interpolated, toned down so the points on top stay readable."""
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.setOpacity(LAYER_OPACITY)
+        painter.drawImage(*layer)
+        painter.setOpacity(1.0)
 
     def _layer_image(self) -> tuple[QRectF, QImage] | None:
         """Where the computed layer lies on the widget and its cells coloured, or None. A layer of an

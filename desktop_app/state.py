@@ -633,10 +633,11 @@ class ExplorerState(QObject):
         self.compare_changed.emit()
 
     def shown_atlases(self) -> list[Engine]:
-        """The engines whose atlas points the map draws, bottom first."""
+        """The engines whose atlas points the map draws, bottom first: overlaid, the other model's lie under
+        this one's, whose colouring (class, error, factor) stays readable."""
         if self.compare is None or self.atlases == "this":
             return [self.engine]
-        return [self.compare] if self.atlases == "other" else [self.engine, self.compare]
+        return [self.compare] if self.atlases == "other" else [self.compare, self.engine]
 
     # -- sessions: runtime/view_state.py's format, the browser link's state as a file -----------------
 

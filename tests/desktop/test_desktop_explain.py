@@ -123,7 +123,7 @@ def test_a_second_model_decodes_under_the_same_cursor(state, mnist, fashion, bun
     np.testing.assert_array_equal(state.compare_preview, fashion.decode(state.cursor))
     np.testing.assert_array_equal(state.difference, explain.difference_image(mnist.decode(state.cursor),
                                                                              fashion.decode(state.cursor)))
-    assert [e.model.name for e in state.shown_atlases()] == ["mnist", "fashion-mnist"]
+    assert [e.model.name for e in state.shown_atlases()] == ["fashion-mnist", "mnist"]
     state.set_atlases("other")
     assert [e.model.name for e in state.shown_atlases()] == ["fashion-mnist"]
     headline = state.compare.headline()

@@ -281,3 +281,45 @@ def test_colour_and_non_square_tiles_are_shown_and_picked(qtbot):
         assert view.tile_at(view.tile_rect(index).center()) == index
     rect = view.tile_rect(4)
     assert abs(rect.width() / rect.height() - 12 / 8) < 1e-6
+
+
+def test_the_map_exports_as_png_and_svg_with_its_layer_and_markers(explorer, digit_png, tmp_path, qtbot):
+    from PIL import Image
+    from PyQt6.QtSvg import QSvgRenderer
+
+    state = explorer.state
+    state.set_uncertainty(True)
+    explorer.encode(digit_png)
+    state.set_layer("prior")
+    qtbot.waitUntil(lambda: state.layer_result is not None, timeout=30_000)
+    legend = [item[1] for item in explorer.map.legend_items()]
+    assert "prior log-density (nats)" in legend and "0" in legend  # the layer's scale and the classes
+    assert explorer.export_map(tmp_path / "map.png") and explorer.export_map(tmp_path / "map.svg")
+    with Image.open(tmp_path / "map.png") as png:
+        assert png.size == (explorer.map.width(), explorer.map.height())
+    svg = (tmp_path / "map.svg").read_text()
+    assert QSvgRenderer(str(tmp_path / "map.svg")).isValid()
+    # Vector points (one per atlas image), the layer as an embedded picture, and the posterior's ellipses.
+    assert svg.count("<circle") + svg.count("<ellipse") > len(state.engine.atlas()[0]) and "<image" in svg
+    assert not explorer.export_map(tmp_path / "map.jpg")
+    assert "expected a file name ending in .png or .svg" in explorer.errors[-1]
+
+
+def test_the_neighbours_and_compare_panels_follow_the_cursor(explorer, fashion, qtbot):
+    state = explorer.state
+    explorer.tools.setCurrentWidget(explorer.neighbours_panel)
+    hover(explorer.map, QPointF(300, 260))
+    panel = explorer.neighbours_panel
+    assert panel.view.count == len(state.neighbours.indices) == 8
+    assert state.neighbours.labels[0] in panel.labels.text()
+    click(panel.view, panel.view.tile_rect(0).center())
+    np.testing.assert_array_equal(state.cursor, state.engine.atlas()[0][state.neighbours.indices[0]])
+    compare = explorer.compare_panel
+    explorer.tools.setCurrentWidget(compare)
+    compare.choice.setCurrentIndex(compare.choice.findData("fashion-mnist"))
+    compare.choice.activated.emit(compare.choice.currentIndex())
+    hover(explorer.map, QPointF(200, 200))
+    np.testing.assert_array_equal(compare.views["other"].image, fashion.decode(state.cursor))
+    assert "fashion-mnist" in compare.metrics.text() and "test −ELBO" in compare.metrics.text()
+    compare.atlases.setCurrentIndex(compare.atlases.findData("other"))
+    assert state.atlases == "other"
