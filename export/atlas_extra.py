@@ -15,16 +15,20 @@ model the explorers run. `export` writes it into each new bundle (`--no-atlas-ex
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from latent_atlas.runtime import bundle as fmt
 from latent_atlas.runtime import evaluation
+from latent_atlas.runtime.bundle_schema import BERNOULLI
 from latent_atlas.runtime.files import atomic_write, directory_lock
+from latent_atlas.runtime.images import to_display
 from latent_atlas.train import data
 from latent_atlas.train.evaluate import binarized_array
 
@@ -55,24 +59,28 @@ def thumbnails(images: np.ndarray) -> np.ndarray:
     return (np.floor(images / step + 0.5) * step + 0.5).astype(np.uint8)
 
 
-def _display_layout(x: np.ndarray) -> np.ndarray:
-    """float [N, C, H, W] -> the runtime's display layout, [N, H, W] grey or [N, H, W, 3] colour."""
-    return x[:, 0] if x.shape[1] == 1 else x.transpose(0, 2, 3, 1)
-
-
 def reconstruction_errors(decoder, means: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """-log p(x | z = mean) in nats per image (Bernoulli, evaluation.bernoulli_log_likelihood): float32 [N].
-    targets: float32 [N, C, H, W] in [0, 1], the pixels the model's metrics score (binarized for a model
-    trained on binarized pixels)."""
-    decoded = np.asarray(decoder.decode(means), np.float64).reshape(len(means), 1, 1, -1)
-    flat = _display_layout(np.asarray(targets)).reshape(len(means), 1, 1, -1)
-    return (-evaluation.bernoulli_log_likelihood(flat, decoded)).astype(np.float32)
+    """-log p(x | z = mean) in nats per image under the Bernoulli (evaluation.bernoulli_log_likelihood), from
+    the bundle's decoder: float32 [N]. targets: float32 [N, C, H, W] in [0, 1], the pixels the model's metrics
+    score (binarized for a model trained on binarized pixels)."""
+    return (-evaluation.bernoulli_log_likelihood(to_display(targets), decoder.decode(means))).astype(np.float32)
 
 
-def compute(folder: Path, dataset, binarize: bool, factor_names=(), atlas_means: np.ndarray | None = None) -> dict:
+def likelihood_errors(model, likelihood, means: np.ndarray, targets: np.ndarray, batch: int = 1000) -> np.ndarray:
+    """-log p(x | z = mean) in nats per image under a likelihood the runtime's numpy evaluation lacks (its
+    train/likelihoods.py definition, on the model's own decoder output): float32 [N]."""
+    with torch.no_grad():
+        parts = [likelihood.nll(model.decode(torch.from_numpy(means[s:s + batch])), torch.from_numpy(targets[s:s + batch]))
+                 for s in range(0, len(means), batch)]
+    return torch.cat(parts).numpy().astype(np.float32)
+
+
+def compute(folder: Path, dataset, binarize: bool, factor_names=(), atlas_means: np.ndarray | None = None,
+            errors=None) -> dict:
     """The arrays of atlas_extra.npz for the bundle files in `folder` and the test split of `dataset` (a
     train.own_data.PreparedData: `test_images`, and `test_factors` [M, F] where the dataset knows factors).
-    With `atlas_means`, the encoder's means must match them (the same points in the same order)."""
+    With `atlas_means`, the encoder's means must match them (the same points in the same order). `errors`:
+    (means, targets) -> recon_error, the Bernoulli's from the bundle's decoder when None."""
     encoder, decoder = evaluation.open_pair(Path(folder) / fmt.ENCODER, Path(folder) / fmt.DECODER)
     x = data.to_float(dataset.test_images)
     posterior = encoder.encode(x, preprocess=False)
@@ -86,7 +94,7 @@ def compute(folder: Path, dataset, binarize: bool, factor_names=(), atlas_means:
                              f"data (or order) the atlas was made from")
     targets = binarized_array(x) if binarize else x
     arrays = {"thumbnails": thumbnails(dataset.test_images), "z_logvar": posterior.logvar.astype(np.float32),
-              "recon_error": reconstruction_errors(decoder, posterior.mean, targets)}
+              "recon_error": (errors or functools.partial(reconstruction_errors, decoder))(posterior.mean, targets)}
     factors = getattr(dataset, "test_factors", None)
     if factor_names:
         if factors is None or np.shape(factors) != (len(x), len(factor_names)):
@@ -102,9 +110,13 @@ def write(folder: Path, arrays: dict) -> str:
     return fmt.ATLAS_EXTRA
 
 
-def for_export(folder: Path, dataset, binarize: bool, manifest: fmt.Manifest) -> str:
-    """What the exporter's sealing step calls: the file for the freshly written ONNX files in `folder`."""
-    return write(folder, compute(folder, dataset, binarize, manifest.dataset.factor_names))
+def for_export(folder: Path, source, manifest: fmt.Manifest) -> str:
+    """What the exporter's sealing step calls: the file for the freshly written ONNX files in `folder` and the
+    export's source (exporter.ExportSource: its dataset, config and likelihood)."""
+    errors = (None if source.likelihood.name == BERNOULLI else
+              functools.partial(likelihood_errors, source.model.eval(), source.likelihood))
+    return write(folder, compute(folder, source.dataset, source.state.config.binarize == "dynamic",
+                                 manifest.dataset.factor_names, errors=errors))
 
 
 def add_to_bundle(bundle: str | Path, data_dir: str | Path | None = None, command: str | None = None,
@@ -117,6 +129,9 @@ def add_to_bundle(bundle: str | Path, data_dir: str | Path | None = None, comman
     from latent_atlas.train.config import TrainConfig
 
     source = fmt.read(bundle)
+    if source.manifest.likelihood_name != BERNOULLI:  # its errors need the PyTorch model: export writes them
+        raise ValueError(f"{source.path}: a {source.manifest.likelihood_name} model; its {fmt.ATLAS_EXTRA} is written "
+                         f"by export (--force to re-export it), which has the model's own likelihood")
     if not source.atlas_path.is_file():
         raise fmt.BundleError(f"{source.path}: has no {fmt.ATLAS}, whose points {fmt.ATLAS_EXTRA} would describe")
     with directory_lock(source.path, command):

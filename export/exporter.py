@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import math
 import platform
 import shutil
 import sys
@@ -31,7 +32,8 @@ from latent_atlas.runtime.options import VARIANTS, WEIGHTS, Variant, Weights, ch
 from latent_atlas.runtime.prior import Prior, StandardNormal
 from latent_atlas.train import data, own_data
 from latent_atlas.train.config import TrainConfig
-from latent_atlas.train.evaluate import BINARIZATION_SEED, binarized_array, load_model
+from latent_atlas.train.evaluate import BINARIZATION_SEED, binarized_array, evaluate_elbo, load_model
+from latent_atlas.train.likelihoods import BERNOULLI, Likelihood, likelihood_for
 from latent_atlas.train.model import VAE
 from latent_atlas.train.run_state import RunState
 
@@ -46,6 +48,9 @@ VERSIONED_PACKAGES = ("latent-atlas", "torch", "onnx", "onnxscript", "onnxruntim
 # How bundle.json's metrics were computed: from the bundle's own ONNX files with ONNX Runtime and numpy
 # (runtime.evaluation), one posterior sample per image for the -ELBO and K for the IW bound.
 METRICS_METHOD = "onnxruntime"
+# ...and for a likelihood other than the Bernoulli: the trainer's evaluation (train.evaluate) of the exported
+# weights in PyTorch, one posterior sample per image.
+TORCH_METRICS_METHOD = "pytorch"
 
 
 def _stderr(message: str) -> None:
@@ -111,14 +116,30 @@ def _holding_out_lock(function):
 
 
 @dataclass
-class _Source:
-    """The run being exported: its model, state, and the test set it is described with."""
+class ExportSource:
+    """What is exported: a model, the run state that describes its training, its data (the test split
+    describes it: the atlas, the parity images and the metrics) and its likelihood. `from_run` reads a
+    run directory; a caller holding a model in memory (a test's tiny model) builds one directly."""
 
     model: VAE
     state: RunState
     dataset: own_data.PreparedData  # a built-in dataset or the run's own images, split as it was trained
-    x_test: np.ndarray  # float32 [N, 1, 28, 28]
-    test_labels: np.ndarray
+    likelihood: Likelihood = BERNOULLI
+
+    @classmethod
+    def from_run(cls, run_dir, weights: Weights = "best", data_dir=None, log=_stderr) -> "ExportSource":
+        model, state = load_model(run_dir, weights)
+        dataset = own_data.for_run(run_dir, state, data_dir, log=log)
+        return cls(model, state, dataset, likelihood_for(getattr(state.config, "likelihood", BERNOULLI.name)))
+
+    @functools.cached_property
+    def x_test(self) -> np.ndarray:
+        """The test split as the model reads it: float32 [N, C, H, W] in [0, 1]."""
+        return data.to_float(self.dataset.test_images)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.model.image_shape)
 
 
 @_holding_out_lock
@@ -129,31 +150,43 @@ def export_bundle(run_dir: str | Path, out_dir: str | Path, options: ExportOptio
     `options` (an ExportOptions) and/or its fields by keyword (`variant="int8"`, `iw_samples=0`, ...;
     over `options`): what to export, each setting described once, on ExportOptions."""
     options = dataclasses.replace(options or ExportOptions(), **settings)
-    out = Path(out_dir)
-    target = _target_state(out)
-    source = _load_source(run_dir, options.weights, data_dir, log)
+    target = _target_state(Path(out_dir))
+    source = ExportSource.from_run(run_dir, options.weights, data_dir, log)
+    return _export(source, Path(out_dir), target, options, data_dir, command, log, str(run_dir))
+
+
+@_holding_out_lock
+def export_model(source: ExportSource, out_dir: str | Path, options: ExportOptions | None = None, *,
+                 data_dir: str | Path | None = None, command: str | None = None, log=_stderr, **settings) -> Path:
+    """`export_bundle` for a source already in memory (see ExportSource): the same stages and checks."""
+    options = dataclasses.replace(options or ExportOptions(), **settings)
+    return _export(source, Path(out_dir), _target_state(Path(out_dir)), options, data_dir, command, log, "the model")
+
+
+def _export(source: ExportSource, out: Path, target: str, options: ExportOptions, data_dir, command: str | None, log,
+            what: str) -> Path:
     manifest = _describe(source, options)
     _refuse_a_different_bundle(out, target, manifest, options.force)
     with _staging_dir(out) as tmp:
-        log(f"exporting {run_dir} ({manifest.training['weights']} weights, epoch {manifest.training['epoch']}) to ONNX")
-        encoder_path, decoder_path = export_onnx(source.model, tmp)
+        log(f"exporting {what} ({manifest.training['weights']} weights, epoch {manifest.training['epoch']}) to ONNX")
+        encoder_path, decoder_path = export_onnx(source.model, tmp, likelihood=source.likelihood)
         # The atlas and the grid extents: the test set's posterior means, from the exported encoder (ONNX
         # Runtime: the same numbers as PyTorch to 1e-6, in a third of the time).
         means = evaluation.open_pair(encoder_path, decoder_path)[0].encode(source.x_test, preprocess=False).mean
         manifest = manifest.replace(latent_stats=latent_stats(means))
         if options.verify:
             errors = check_parity(source.model, encoder_path, decoder_path, source.x_test[:256],
-                                  parity_latents(manifest.latent_stats))
+                                  parity_latents(manifest.latent_stats), likelihood=source.likelihood)
             log("parity with PyTorch: " + ", ".join(f"{k} {v:.2g}" for k, v in errors.items()))
         _convert_variant(tmp, source, options.variant, data_dir)
-        check_batch_sizes(encoder_path, decoder_path, source.model.latent_dim)
+        check_batch_sizes(encoder_path, decoder_path, source.model.latent_dim, image_shape=source.image_shape)
         if options.prior_components:
             prior = fit_prior(evaluation.open_pair(encoder_path, decoder_path)[0], source.dataset.train_images,
                               options.prior_components, source.state.config.seed,
                               source.state.config.binarize == "dynamic", log)
             manifest = manifest.replace(prior=prior.to_json())
         manifest = manifest.replace(metrics=_measure(tmp, source.state.config, source.x_test, manifest.latent_prior,
-                                                     options, log))
+                                                     options, log, source.likelihood, source.model))
         if options.static_batch is not None:  # after the checks and metrics, which ran on the dynamic files
             errors = mobile.make_static_batch(tmp, options.static_batch)
             log(f"batch fixed to {options.static_batch}; max |static - dynamic| "
@@ -180,18 +213,12 @@ def _target_state(out: Path) -> str:
     return "bundle"
 
 
-def _load_source(run_dir, weights: Weights, data_dir, log) -> _Source:
-    model, state = load_model(run_dir, weights)
-    dataset = own_data.for_run(run_dir, state, data_dir, log=log)
-    x_test = data.to_float(dataset.test_images)
-    return _Source(model, state, dataset, x_test, dataset.atlas_labels())
-
-
-def _describe(source: _Source, options: ExportOptions) -> fmt.Manifest:
+def _describe(source: ExportSource, options: ExportOptions) -> fmt.Manifest:
     """The manifest's every key that does not depend on the ONNX files (those are filled by `_seal`)."""
     config, dataset = source.state.config, source.dataset
     return fmt.Manifest(
         name=options.name or dataset.name, variant=options.variant, latent_dim=source.model.latent_dim,
+        image_shape=source.image_shape, likelihood=source.likelihood.to_json(),
         dataset=fmt.DatasetEntry.from_json(dataset.record(), Path(fmt.MANIFEST)),
         training={"config": config.to_dict(), "commands": source.state.commands, "seed": config.seed,
                   "epoch": source.state.weights_epoch(options.weights),
@@ -224,7 +251,7 @@ def _staging_dir(out: Path):
     return staging_dir(out)
 
 
-def _convert_variant(tmp: Path, source: _Source, variant: Variant, data_dir) -> None:
+def _convert_variant(tmp: Path, source: ExportSource, variant: Variant, data_dir) -> None:
     if variant == "int8":
         seed = source.state.config.seed
         rng = np.random.default_rng(seed)
@@ -239,10 +266,15 @@ def _convert_variant(tmp: Path, source: _Source, variant: Variant, data_dir) -> 
         convert_fp16(tmp, tmp)
 
 
-def _measure(tmp: Path, config: TrainConfig, x_test: np.ndarray, prior: Prior, options: ExportOptions, log) -> dict:
+def _measure(tmp: Path, config: TrainConfig, x_test: np.ndarray, prior: Prior, options: ExportOptions, log,
+             likelihood: Likelihood = BERNOULLI, model: VAE | None = None) -> dict:
     """The test -ELBO (and the IW bound for fp32) from the exported files themselves, under the bundle's
     prior (with a fitted prior, the bound under N(0, I) too, from the same samples); a model trained on
-    binarized pixels is measured on the test set binarized as the trainer did (evaluate.binarized_array)."""
+    binarized pixels is measured on the test set binarized as the trainer did (evaluate.binarized_array).
+    The runtime's numpy evaluation is the Bernoulli's; a model of another likelihood is measured with the
+    trainer's PyTorch evaluation of that likelihood instead (`_measure_torch`)."""
+    if likelihood.name != BERNOULLI.name:
+        return _measure_torch(model, config, x_test, prior, options, likelihood)
     encoder, decoder = evaluation.open_pair(tmp / fmt.ENCODER, tmp / fmt.DECODER)
     metrics = {}
     if config.binarize == "dynamic":
@@ -261,7 +293,25 @@ def _measure(tmp: Path, config: TrainConfig, x_test: np.ndarray, prior: Prior, o
         if "standard_normal" in iw:
             metrics[fmt.IW_NLL_STANDARD_NORMAL] = -float(iw["standard_normal"].mean())
     metrics["computed_with"] = METRICS_METHOD
+    return _rounded(metrics, likelihood, x_test.shape[1:])
+
+
+def _rounded(metrics: dict, likelihood: Likelihood, image_shape) -> dict:
+    """The figures with the -ELBO in bits per dimension beside it (the likelihood says how), rounded."""
+    metrics["test_bits_per_dim"] = float(likelihood.bits_per_dim(metrics["test_neg_elbo"], math.prod(image_shape)))
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()}
+
+
+def _measure_torch(model: VAE | None, config: TrainConfig, x_test: np.ndarray, prior: Prior, options: ExportOptions,
+                   likelihood: Likelihood) -> dict:
+    """The -ELBO of a non-Bernoulli model under its likelihood, by train.evaluate (PyTorch, float32)."""
+    if model is None or not isinstance(prior, StandardNormal):
+        raise ValueError(f"a {likelihood.name} model is measured with PyTorch under the prior N(0, I); a fitted "
+                         f"prior is for Bernoulli models")
+    figures = evaluate_elbo(model, torch.from_numpy(x_test), seed=config.seed, likelihood=likelihood)
+    metrics = {f"test_{key}": value for key, value in figures.items() if key in ("neg_elbo", "recon", "kl")}
+    metrics["computed_with"] = TORCH_METRICS_METHOD
+    return _rounded(metrics, likelihood, x_test.shape[1:])
 
 
 def _stamp_metadata(tmp: Path, manifest: fmt.Manifest) -> None:
@@ -272,23 +322,22 @@ def _stamp_metadata(tmp: Path, manifest: fmt.Manifest) -> None:
         save(proto, tmp / filename)
 
 
-def _seal(tmp: Path, manifest: fmt.Manifest, source: _Source, means: np.ndarray, command: str | None,
+def _seal(tmp: Path, manifest: fmt.Manifest, source: ExportSource, means: np.ndarray, command: str | None,
           with_atlas_extra: bool = True) -> fmt.Manifest:
     """Metadata into each ONNX file, the atlas (and its extra file), the files' hashes, bundle.json; then loads
     it back."""
     _stamp_metadata(tmp, manifest)
-    fmt.write_npz(tmp / fmt.ATLAS, z_mean=means.astype(np.float32), labels=source.test_labels)
-    extra = [atlas_extra.for_export(tmp, source.dataset, source.state.config.binarize == "dynamic", manifest)
-             ] if with_atlas_extra else []
+    fmt.write_npz(tmp / fmt.ATLAS, z_mean=means.astype(np.float32), labels=source.dataset.atlas_labels())
+    extra = [atlas_extra.for_export(tmp, source, manifest)] if with_atlas_extra else []
     ort_files = mobile.write_ort(tmp, manifest.ort_optimization_style) if manifest.ort_optimization_style else []
     latent, batch = source.model.latent_dim, manifest.static_batch or "N"
     manifest = manifest.replace(
         files=fmt.file_entries(tmp, (fmt.ENCODER, fmt.DECODER, fmt.ATLAS, *extra, *ort_files)),
         onnx={"opset": onnx.load(tmp / fmt.ENCODER).opset_import[0].version,
-              "encoder": {"inputs": {fmt.ENCODER_INPUT: [batch, *fmt.IMAGE_SHAPE]},
+              "encoder": {"inputs": {fmt.ENCODER_INPUT: [batch, *source.image_shape]},
                           "outputs": {o: [batch, latent] for o in fmt.ENCODER_OUTPUTS}},
               "decoder": {"inputs": {fmt.DECODER_INPUT: [batch, latent]},
-                          "outputs": {fmt.DECODER_OUTPUT: [batch, *fmt.IMAGE_SHAPE]}}},
+                          "outputs": {fmt.DECODER_OUTPUT: [batch, *source.image_shape]}}},
         export_command=command)
     _write_manifest(tmp, manifest)
     return manifest
@@ -338,6 +387,9 @@ def fit_bundle_prior(bundle: str | Path, out_dir: str | Path, components: int, *
     if source.variant != "fp32" or source.manifest.static_batch is not None or source.manifest.ort_optimization_style:
         raise ValueError(f"{source.path}: expected a plain fp32 bundle (dynamic batch, no .ort files); fit the prior "
                          f"on that, then make the other forms from it")
+    if source.manifest.likelihood_name != BERNOULLI.name:
+        raise ValueError(f"{source.path}: a {source.manifest.likelihood_name} model; a fitted prior is measured with the "
+                         f"runtime's evaluation, which is the Bernoulli's (export --prior-components likewise)")
     out = Path(out_dir)
     if out.resolve() == source.path.resolve():
         raise ValueError(f"--out {out} is the bundle being read: write the new one elsewhere, so that the bundle "

@@ -2,7 +2,8 @@
 
 The encoder exports the posterior's parameters, not a sample: sampling stays in the runtime, where a
 seeded generator makes it reproducible (an ONNX RandomNormal node could not be seeded per call).
-The decoder exports probabilities (sigmoid applied), which is what every consumer wants to show.
+The decoder exports pixel values in [0, 1], the likelihood's mean (a sigmoid for the Bernoulli), which is
+what every consumer wants to show. The image shape is the model's (train/family.py), [N, C, H, W].
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import torch
 from torch import nn
 
 from latent_atlas.runtime import bundle as fmt
-from latent_atlas.train.model import IMAGE_SHAPE, VAE
+from latent_atlas.train.likelihoods import BERNOULLI, Likelihood
+from latent_atlas.train.model import VAE
 
 from .decoder_graph import DecoderGraph
 
@@ -60,17 +62,31 @@ def _to_onnx(module: nn.Module, example: torch.Tensor, input_name: str, output_n
     return program.model_proto
 
 
-def to_onnx_models(model: VAE) -> dict[str, onnx.ModelProto]:
-    """{"encoder.onnx": proto, "decoder.onnx": proto} for a float32 CPU copy of `model`."""
-    cpu = VAE(model.latent_dim)
+def cpu_copy(model: VAE) -> VAE:
+    """A float32 CPU copy of `model` in eval mode (the exporter and the parity check run on it)."""
+    cpu = VAE(model.latent_dim, image_shape=model.image_shape)
     cpu.load_state_dict({k: v.detach().float().cpu() for k, v in model.state_dict().items()})
-    cpu.eval()
-    encoder = _to_onnx(EncoderGraph(cpu), torch.zeros(2, *IMAGE_SHAPE), fmt.ENCODER_INPUT, list(fmt.ENCODER_OUTPUTS))
-    decoder = _to_onnx(DecoderGraph(cpu.decoder), torch.zeros(2, cpu.latent_dim), fmt.DECODER_INPUT, [fmt.DECODER_OUTPUT])
-    encoder.doc_string = (f"Latent Atlas VAE encoder: {fmt.ENCODER_INPUT} float32 [N,1,28,28] in [0,1] -> "
+    return cpu.eval()
+
+
+def _pixels_text(likelihood: Likelihood) -> str:
+    # The Bernoulli's mean is a probability: the seed's files keep the words they were exported with.
+    return ("pixel probabilities in [0,1]" if likelihood.name == BERNOULLI.name else
+            f"pixel values in [0,1] (the {likelihood.name} likelihood's mean)")
+
+
+def to_onnx_models(model: VAE, likelihood: Likelihood = BERNOULLI) -> dict[str, onnx.ModelProto]:
+    """{"encoder.onnx": proto, "decoder.onnx": proto} for a float32 CPU copy of `model`; the decoder
+    outputs `likelihood`'s mean."""
+    cpu = cpu_copy(model)
+    shape = ",".join(str(v) for v in cpu.image_shape)
+    encoder = _to_onnx(EncoderGraph(cpu), torch.zeros(2, *cpu.image_shape), fmt.ENCODER_INPUT, list(fmt.ENCODER_OUTPUTS))
+    decoder = _to_onnx(DecoderGraph(cpu.decoder, likelihood), torch.zeros(2, cpu.latent_dim), fmt.DECODER_INPUT,
+                       [fmt.DECODER_OUTPUT])
+    encoder.doc_string = (f"Latent Atlas VAE encoder: {fmt.ENCODER_INPUT} float32 [N,{shape}] in [0,1] -> "
                           f"z_mean, z_logvar float32 [N,{cpu.latent_dim}] (posterior q(z|x) = N(z_mean, exp(z_logvar)))")
     decoder.doc_string = (f"Latent Atlas VAE decoder: {fmt.DECODER_INPUT} float32 [N,{cpu.latent_dim}] -> "
-                          f"{fmt.DECODER_OUTPUT} float32 [N,1,28,28], pixel probabilities in [0,1]")
+                          f"{fmt.DECODER_OUTPUT} float32 [N,{shape}], {_pixels_text(likelihood)}")
     return {fmt.ENCODER: encoder, fmt.DECODER: decoder}
 
 
@@ -85,15 +101,17 @@ def save(proto: onnx.ModelProto, path: Path) -> None:
     path.write_bytes(proto.SerializeToString(deterministic=True))
 
 
-def export_onnx(model: VAE, out_dir: str | Path, metadata: dict[str, dict[str, str]] | None = None) -> tuple[Path, Path]:
-    """Writes encoder.onnx and decoder.onnx for `model` into out_dir; returns their paths.
+def export_onnx(model: VAE, out_dir: str | Path, metadata: dict[str, dict[str, str]] | None = None,
+                likelihood: Likelihood = BERNOULLI) -> tuple[Path, Path]:
+    """Writes encoder.onnx and decoder.onnx for `model` (its decoder giving `likelihood`'s mean) into
+    out_dir; returns their paths.
 
     `metadata` maps file name -> metadata_props. This is the low-level step; `export_bundle` makes a
     whole verified bundle."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for filename, proto in to_onnx_models(model).items():
+    for filename, proto in to_onnx_models(model, likelihood).items():
         set_metadata(proto, (metadata or {}).get(filename, {}))
         save(proto, out_dir / filename)
         paths.append(out_dir / filename)

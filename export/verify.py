@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from latent_atlas.runtime import bundle as fmt
+from latent_atlas.train.likelihoods import BERNOULLI, Likelihood
 from latent_atlas.train.model import VAE
 from latent_atlas.train.onnx_parity import beyond, cpu_session, max_differences
 
@@ -36,11 +37,12 @@ def parity_latents(latent_stats: dict, n: int = 16) -> np.ndarray:
 
 
 def check_parity(model: VAE, encoder_path, decoder_path, images: np.ndarray, latents: np.ndarray,
-                 tolerance: float | None = None) -> dict[str, float]:
+                 tolerance: float | None = None, likelihood: Likelihood = BERNOULLI) -> dict[str, float]:
     """Max abs difference ORT vs PyTorch per output; raises ExportError above `tolerance`
-    (default PARITY_TOLERANCE). images: float32 [N, 1, 28, 28] in [0, 1]; latents: float32 [M, D]."""
+    (default PARITY_TOLERANCE). images: float32 [N, C, H, W] in [0, 1] (the model's shape); latents:
+    float32 [M, D]; the decoder's output is compared with `likelihood`'s mean."""
     tolerance = PARITY_TOLERANCE if tolerance is None else tolerance
-    errors = max_differences(model, encoder_path, decoder_path, images, latents)
+    errors = max_differences(model, encoder_path, decoder_path, images, latents, likelihood)
     detail = beyond(errors, tolerance)
     if detail:
         raise ExportError(f"ONNX Runtime and PyTorch disagree beyond {tolerance:g} ({detail}) on "
@@ -48,13 +50,15 @@ def check_parity(model: VAE, encoder_path, decoder_path, images: np.ndarray, lat
     return errors
 
 
-def check_batch_sizes(encoder_path, decoder_path, latent_dim: int, batch_sizes=BATCH_SIZES) -> None:
+def check_batch_sizes(encoder_path, decoder_path, latent_dim: int, batch_sizes=BATCH_SIZES,
+                      image_shape: tuple[int, int, int] = fmt.IMAGE_SHAPE) -> None:
     """Runs each file at several batch sizes: a batch axis that is dynamic in name only fails here."""
     encoder, decoder = cpu_session(encoder_path), cpu_session(decoder_path)
+    image_shape = tuple(image_shape)
     for n in batch_sizes:
-        mean, logvar = encoder.run(None, {fmt.ENCODER_INPUT: np.zeros((n, *fmt.IMAGE_SHAPE), np.float32)})
+        mean, logvar = encoder.run(None, {fmt.ENCODER_INPUT: np.zeros((n, *image_shape), np.float32)})
         image = decoder.run(None, {fmt.DECODER_INPUT: np.zeros((n, latent_dim), np.float32)})[0]
         shapes = (mean.shape, logvar.shape, image.shape)
-        if shapes != ((n, latent_dim), (n, latent_dim), (n, *fmt.IMAGE_SHAPE)):
+        if shapes != ((n, latent_dim), (n, latent_dim), (n, *image_shape)):
             raise ExportError(f"batch of {n}: got output shapes {shapes}, expected "
-                              f"({n}, {latent_dim}) twice and {(n, *fmt.IMAGE_SHAPE)}")
+                              f"({n}, {latent_dim}) twice and {(n, *image_shape)}")

@@ -31,6 +31,7 @@ import numpy as np
 from . import bundle_schema as schema
 from . import prior as priors
 from .bundle_schema import IMAGE_SHAPE, METADATA_KEYS, METADATA_PREFIX, SCHEMA_VERSION  # noqa: F401  (re-exported)
+from .image_shape import check_image_shape
 from .json_schema import first_error
 from . import untrusted
 from .options import VARIANTS  # noqa: F401  (part of the format's definition)
@@ -147,6 +148,7 @@ class Manifest:
     latent_stats: dict[str, list[float]]
     files: dict[str, dict] = field(default_factory=dict)  # filename -> {sha256, bytes}
     image_shape: tuple[int, ...] = schema.BY_KEY["image_shape"].default
+    likelihood: dict = field(default_factory=dict)  # {"name": ..., parameters}; empty: the Bernoulli
     pixel_range: tuple[float, float] = schema.BY_KEY["pixel_range"].default
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
@@ -202,7 +204,16 @@ class Manifest:
         hints = typing.get_type_hints(cls)
         known = {key: _python_value(hints[key], values[key], source) for key in schema.KEYS if key in values}
         known["prior"] = _checked_prior(values.get("prior"), known["latent_dim"], source)
+        try:
+            check_image_shape(list(known["image_shape"]))
+        except ValueError as exc:
+            raise BundleError(f"{source}: {exc}") from None
         return cls(**known, extra={k: v for k, v in values.items() if k not in schema.BY_KEY})
+
+    @property
+    def likelihood_name(self) -> str:
+        """The decoder's likelihood (bundle_schema.LIKELIHOOD_NAMES); a bundle that records none: the Bernoulli."""
+        return self.likelihood.get("name", schema.BERNOULLI)
 
     @property
     def latent_prior(self) -> priors.Prior:
@@ -328,6 +339,11 @@ class Bundle:
     @property
     def layout(self) -> str:
         return self.manifest.layout
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of the images the model reads and writes."""
+        return tuple(self.manifest.image_shape)
 
     @property
     def prior(self) -> priors.Prior:

@@ -32,6 +32,10 @@ DATA_SOURCE_KINDS = (*OWN_DATA_SOURCE_KINDS, "builtin")
 ORT_OPTIMIZATION_STYLES = ("Fixed", "Runtime")
 # A known factor's name (dataset.factor_names; the view state's "factor:NAME" colouring takes the same).
 FACTOR_NAME = r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}"
+# The decoder's likelihoods p(x|z) (train/likelihoods.py LIKELIHOODS defines each; a test keeps the two
+# lists equal), named here because the torch-free runtime and the browser read the bundle too.
+BERNOULLI = "bernoulli"
+LIKELIHOOD_NAMES = (BERNOULLI, "continuous-bernoulli", "discretized-logistic")
 
 COMPATIBILITY = (
     "A reader accepts exactly its own schema_version and refuses any other with a message naming both. "
@@ -44,8 +48,9 @@ COMPATIBILITY = (
 # The files of a bundle directory: (name, required, description).
 FILES = (
     ("bundle.json", True, "the manifest: the keys below"),
-    ("encoder.onnx", True, "image float32 [N, 1, 28, 28] in [0, 1] -> z_mean, z_logvar float32 [N, D]"),
-    ("decoder.onnx", True, "z float32 [N, D] -> image float32 [N, 1, 28, 28], pixel probabilities"),
+    ("encoder.onnx", True, "image float32 [N, C, H, W] in [0, 1] (`image_shape`) -> z_mean, z_logvar float32 [N, D]"),
+    ("decoder.onnx", True, "z float32 [N, D] -> image float32 [N, C, H, W], pixel values in [0, 1] (the likelihood's "
+                           "mean)"),
     ("atlas.npz", False, "z_mean float32 [M, D] and labels uint8 [M] of the test set (no pickles); absent: an "
                          "empty map"),
     ("atlas_extra.npz", False, "what the explorers explain with, one row per atlas point in its order (no "
@@ -115,6 +120,13 @@ FILE_ENTRY = _object("one file's checksum and size", {
     "bytes": _typed("integer", "its size in bytes", minimum=0),
 }, required=("sha256",))
 
+LIKELIHOOD = _object("the decoder's likelihood p(x|z) (train/likelihoods.py); absent: bernoulli. Whatever it is, "
+                     "decoder.onnx outputs its mean, pixel values in [0, 1]", {
+    "name": _typed("string", "which likelihood", enum=list(LIKELIHOOD_NAMES)),
+    "log_scale": _typed(["number", "array"], "discretized-logistic only: the logistic's log-scale in units of the "
+                        "[0, 1] pixel range, one number or one per channel", items={"type": "number"}),
+}, required=("name",))
+
 ONNX = _object("the ONNX files' interface", {
     "opset": _typed("integer", "the ONNX opset", minimum=1),
     "encoder": _GRAPH,
@@ -151,9 +163,11 @@ FIELDS = (
     Field("variant", _typed("string", "the numeric form of the ONNX weights", enum=list(VARIANTS)),
           required=True, metadata=True),
     Field("latent_dim", _typed("integer", "D, the size of a latent code", minimum=1), required=True, metadata=True),
-    Field("image_shape", _typed("array", "an image's [channels, height, width]",
+    Field("image_shape", _typed("array", "an image's [channels, height, width]: 1 (grey) or 3 (RGB) channels, "
+                                "sides multiples of 4 (runtime/image_shape.py)",
                                 items={"type": "integer", "minimum": 1}, minItems=3, maxItems=3),
           required=True, metadata=True, default=IMAGE_SHAPE),
+    Field("likelihood", LIKELIHOOD, metadata=True),
     Field("pixel_range", _typed("array", "the [low, high] of a pixel value the model reads and writes",
                                 items={"type": "number"}, minItems=2, maxItems=2), metadata=True, default=(0.0, 1.0)),
     Field("dataset", DATASET, required=True, metadata=True),
@@ -171,7 +185,8 @@ FIELDS = (
                              items={"type": "string"}), metadata=True),
     Field("ort_optimization_style", _typed(["string", "null"], "the converter's style of the .ort files; null: none "
                                            "written", enum=[*ORT_OPTIMIZATION_STYLES, None])),
-    Field("metrics", _typed("object", "test-set figures: test_neg_elbo, test_recon, test_kl, test_iw_nll, "
+    Field("metrics", _typed("object", "test-set figures in nats per image under the likelihood: test_neg_elbo, "
+                            "test_recon, test_kl, test_bits_per_dim (the -ELBO in bits per dimension), test_iw_nll, "
                             "iw_samples ..."), metadata=True),
     Field("files", _map(FILE_ENTRY, "each file's SHA-256 and size, by file name: what `read` verifies"),
           required=True),

@@ -2,7 +2,7 @@
 
 The same quantities as the trainer's `train.evaluate` (PyTorch), for anything that evaluates a
 bundle: the export's recorded metrics, tests, and users with only the runtime installed. Nats per
-image, Bernoulli likelihood over the 784 pixels, posterior q(z|x) = N(mean, diag(exp(logvar))),
+image, Bernoulli likelihood over the image's values (784 for MNIST, C x H x W in general), posterior q(z|x) = N(mean, diag(exp(logvar))),
 prior N(0, I) (Kingma & Welling 2013, https://arxiv.org/abs/1312.6114), or the bundle's fitted prior
 (runtime/prior.py) where one is passed.
 
@@ -10,6 +10,14 @@ The decoder outputs probabilities (its sigmoid is part of the graph), so log p(x
 from probabilities clipped to [PROB_EPS, 1 - PROB_EPS]: a float32 sigmoid rounds to exactly 0 or 1
 for large logits. PyTorch's BCE-with-logits does not need the clip; the two agree to a fraction of
 a nat per image on these models.
+
+Only the Bernoulli: a model of another likelihood (bundle.json `likelihood`, e.g. continuous-bernoulli)
+carries figures that the exporter measured with PyTorch under that likelihood (`metrics`, computed_with
+"pytorch"), and `check_bernoulli` refuses to measure it here with the wrong one.
+
+Images come in as the model reads them, float32 [N, C, H, W]; a decoder (runtime.Decoder, or anything with
+its `decode` and `latent_dim`) gives them back in the display layout (images.to_display), which the
+likelihood is compared in.
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ import math
 
 import numpy as np
 
+from .bundle_schema import BERNOULLI
+from .images import to_display
 from .limits import MAX_IW_SAMPLES, MAX_QUADRATURE_POINTS
 from .prior import LOG_2PI, Prior, StandardNormal, logsumexp
 
@@ -38,13 +48,22 @@ def gaussian_kl(mean: np.ndarray, logvar: np.ndarray) -> np.ndarray:
     return 0.5 * np.sum(mean ** 2 + np.exp(logvar) - 1.0 - logvar, axis=-1)
 
 
+def check_bernoulli(likelihood: str | None, what: str = "this model") -> None:
+    """ValueError in one line unless `likelihood` (a bundle's likelihood name; None: Bernoulli) is the Bernoulli,
+    the only one measured here."""
+    if likelihood not in (None, BERNOULLI):
+        raise ValueError(f"{what} has a {likelihood} likelihood; the runtime's evaluation is the Bernoulli's only: "
+                         f"read its figures from bundle.json's metrics (measured at export under its own likelihood)")
+
+
 def bernoulli_log_likelihood(x: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """log p(x|z) per image [..., N], summed over the pixels of x [N, 1, 28, 28] (grey levels allowed:
-    the continuous-intensity Bernoulli). probs may carry extra leading sample dims."""
+    """log p(x|z) per image [..., N], summed over the values of each image of x [N, ...] (grey levels
+    allowed: the continuous-intensity Bernoulli). probs: the same layout as x, with optional extra leading
+    sample dims."""
     p = np.clip(np.asarray(probs, np.float64), PROB_EPS, 1.0 - PROB_EPS)
     x = np.asarray(x, np.float64)
     terms = x * np.log(p) + (1.0 - x) * np.log1p(-p)
-    return terms.reshape(*terms.shape[:-3], -1).sum(-1)
+    return terms.reshape(*terms.shape[:terms.ndim - x.ndim + 1], -1).sum(-1)
 
 
 def gaussian_log_prob(z: np.ndarray, mean: np.ndarray, logvar: np.ndarray) -> np.ndarray:
@@ -62,7 +81,7 @@ def neg_elbo(encoder, decoder, images: np.ndarray, seed: int = 0, batch_size: in
              prior: Prior | None = None) -> dict[str, float]:
     """The -ELBO in nats per image with one posterior sample per image from a seeded generator:
     {"test_neg_elbo", "test_recon", "test_kl"}. encoder/decoder: runtime.Encoder and runtime.Decoder;
-    images: float32 [N, 1, 28, 28] in [0, 1]. The KL to N(0, I) is exact; to a fitted prior, which has no
+    images: float32 [N, C, H, W] in [0, 1]. The KL to N(0, I) is exact; to a fitted prior, which has no
     closed form, it is log q(z|x) - log p(z) at the same sample (Kingma & Welling, eq. 6)."""
     rng = np.random.default_rng(seed)
     recon = kl = 0.0
@@ -70,7 +89,7 @@ def neg_elbo(encoder, decoder, images: np.ndarray, seed: int = 0, batch_size: in
         x = images[start:start + batch_size]
         mean, logvar = encoder.encode(x, preprocess=False)
         z = reparameterised(mean, logvar, rng.standard_normal(mean.shape, dtype=np.float32))
-        recon -= float(bernoulli_log_likelihood(x, decoder.decode(z)[:, None]).sum())
+        recon -= float(bernoulli_log_likelihood(to_display(x), decoder.decode(z)).sum())
         if prior is None or isinstance(prior, StandardNormal):
             kl += float(gaussian_kl(mean, logvar).sum())
         else:
@@ -103,8 +122,9 @@ def iw_log_likelihoods(encoder, decoder, images: np.ndarray, priors: dict[str, P
         mean, logvar = encoder.encode(x, preprocess=False)
         eps = rng.standard_normal((k, *mean.shape), dtype=np.float32)
         z = reparameterised(mean, logvar, eps)  # [K, B, D]
-        probs = decoder.decode(z.reshape(-1, z.shape[-1])).reshape(k, len(x), 1, *x.shape[-2:])
-        log_px_over_q = bernoulli_log_likelihood(x, probs) - gaussian_log_prob(z, mean, logvar)
+        shown = to_display(x)
+        probs = decoder.decode(z.reshape(-1, z.shape[-1])).reshape(k, *shown.shape)
+        log_px_over_q = bernoulli_log_likelihood(shown, probs) - gaussian_log_prob(z, mean, logvar)
         for name, prior in priors.items():
             out[name].append(logsumexp(log_px_over_q + prior.log_prob(z), axis=0) - math.log(k))
     return {name: np.concatenate(parts) if parts else np.zeros(0) for name, parts in out.items()}
@@ -128,7 +148,7 @@ def grid_log_likelihood(decoder, images: np.ndarray, prior: Prior | None = None,
     own likelihood, where the importance-weighted bounds above sit below it by however badly the encoder's
     q(z|x) covers the posterior. Feasible for a low-dimensional latent only, as the grid has
     (2 extent / spacing + 1)^D points; they are decoded once and shared by every image, so the cost is
-    the decodes plus a matrix product. decoder: a runtime.Decoder; images: float32 [N, 1, 28, 28] in [0, 1];
+    the decodes plus a matrix product. decoder: a runtime.Decoder; images: float32 [N, C, H, W] in [0, 1];
     prior: None for N(0, I)."""
     prior = prior or StandardNormal(decoder.latent_dim)
     return grid_log_likelihoods(decoder, images, {"prior": prior}, spacing, extent, max_decodes)["prior"]
@@ -154,7 +174,7 @@ def grid_log_likelihoods(decoder, images: np.ndarray, priors: dict[str, Prior], 
     side = check_grid(dim, spacing, extent)
     axis = np.linspace(-extent, extent, side)
     grid = np.stack(np.meshgrid(*[axis] * dim, indexing="ij"), axis=-1).reshape(-1, dim)
-    x = np.asarray(images, np.float32).reshape(len(images), -1)
+    x = to_display(np.asarray(images, np.float32)).reshape(len(images), -1)
     log_cell = dim * math.log(axis[1] - axis[0])
     totals = {name: np.full(len(x), -np.inf) for name in priors}
     for start in range(0, len(grid), max_decodes):

@@ -6,7 +6,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from .limits import MAX_GRID_SIDE, MAX_POINTS
+from .limits import MAX_GRID_SIDE, SEED_IMAGE_VALUES, max_points
 from .options import INTERPOLATION_METHODS
 
 # The Keras original spans its manifold over these quantiles of N(0, 1): the prior's central 90 %.
@@ -52,15 +52,20 @@ def grid_points(xs: np.ndarray, ys: np.ndarray, latent_dim: int = 2, dims: tuple
 
 
 
-def check_count(n: int, what: str, limit: int = MAX_POINTS) -> int:
-    """Refuses a count above `limit`, saying why; the caller has checked it is a positive integer."""
+def check_count(n: int, what: str, limit: int | None = None, image_values: int = SEED_IMAGE_VALUES) -> int:
+    """Refuses a count above `limit` (default: limits.max_points for images of `image_values` values,
+    channels x height x width), saying why; the caller has checked it is a positive integer."""
+    limit = max_points(image_values) if limit is None else limit
     if n > limit:
-        raise ValueError(f"{what} is {n:,}, above the limit of {limit:,}: every point is decoded into a 28x28 "
-                         f"float32 image (3 kB), and {MAX_POINTS:,} of them take about 125 MB")
+        most = max_points(image_values)
+        raise ValueError(f"{what} is {n:,}, above the limit of {limit:,}: every point is decoded into an image of "
+                         f"{image_values:,} float32 values ({image_values * 4 / 1024:.0f} kB), and {most:,} of them "
+                         f"take about {most * image_values * 4 / 2**20:.0f} MB")
     return int(n)
 
 
-def interpolation_path(a: np.ndarray, b: np.ndarray, steps: int, method: str = "linear") -> np.ndarray:
+def interpolation_path(a: np.ndarray, b: np.ndarray, steps: int, method: str = "linear",
+                       image_values: int = SEED_IMAGE_VALUES) -> np.ndarray:
     """`steps` latent points from a to b, both ends included: float32 [steps, D].
 
     "slerp" moves the direction along the great circle from a to b (Shoemake 1985; White, "Sampling
@@ -73,7 +78,7 @@ def interpolation_path(a: np.ndarray, b: np.ndarray, steps: int, method: str = "
         raise ValueError(f"method must be one of {', '.join(INTERPOLATION_METHODS)}, got {method!r}")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
         raise ValueError(f"steps must be an integer >= 2 (the path includes both ends), got {steps!r}")
-    check_count(steps, "steps")
+    check_count(steps, "steps", image_values=image_values)
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.ndim != 1 or a.shape != b.shape:
         raise ValueError(f"expected two latent vectors of the same length, got shapes {a.shape} and {b.shape}")

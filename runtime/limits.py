@@ -1,13 +1,24 @@
 """The largest sizes a user can ask for, each with the reason for its bound (no imports: the CLI's
 parsers read these for every command)."""
 
-# Decoded images take 3 kB each as float32: 40,000 of them (a 200 x 200 grid) are about 125 MB.
+# Decoded images take 3 kB each as float32 at the seed's 1 x 28 x 28: 40,000 of them (a 200 x 200 grid) are
+# about 125 MB. A larger image shape gets as many points as fit in the same memory (`max_points`).
 MAX_POINTS = 40_000
 MAX_GRID_SIDE = 200  # a grid of MAX_GRID_SIDE x MAX_GRID_SIDE is MAX_POINTS decodes
-# The largest picture written, in pixels (all frames together for an animation): 64 megapixels is
-# 64 MB as 8-bit grey, far beyond any screen, so a mistyped scale or count fails at once with this
-# limit instead of exhausting memory.
+SEED_IMAGE_VALUES = 28 * 28  # values per image (channels x height x width) that MAX_POINTS is set for
+MAX_DECODED_VALUES = MAX_POINTS * SEED_IMAGE_VALUES
+# The largest picture written, in 8-bit values (pixels times channels, all frames together for an
+# animation): 64 M values is 64 MB, a 64-megapixel grey picture or a 21-megapixel colour one, far beyond
+# any screen, so a mistyped scale or count fails at once with this limit instead of exhausting memory.
 MAX_PICTURE_PIXELS = 1 << 26
+
+
+def max_points(image_values: int = SEED_IMAGE_VALUES) -> int:
+    """The most latent points decoded at once for images of `image_values` values each: MAX_POINTS for the
+    seed's shape, fewer for larger images (the same memory), never fewer than one."""
+    return max(1, min(MAX_POINTS, MAX_DECODED_VALUES // max(1, int(image_values))))
+
+
 # Upscaling beyond this is never useful: one 28-pixel image is already 7168 pixels wide.
 MAX_SCALE = 256
 # Images are refused above this many pixels before anything is decoded, so a small file that

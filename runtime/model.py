@@ -18,9 +18,10 @@ import numpy as np
 from PIL import Image
 
 from . import bundle as bundle_format
-from .images import grid_image, to_pil
+from .image_shape import SEED_IMAGE_SHAPE, check_image_shape, shape_text
+from .images import grid_image, to_display, to_pil
 from .latent import check_count, check_dims, grid_points, interpolation_path, manifold_axes
-from .preprocessing import IMAGE_SIDE, LAYOUTS, prepare_batch
+from .preprocessing import LAYOUTS, pixel_values, prepare_batch
 from .preprocessing import preprocess as preprocess_image
 from . import prior as priors
 from .prior import Prior
@@ -38,6 +39,7 @@ MAX_BATCH = 1024
 PARALLEL_BATCH = 8
 CPU_CHUNK = 32
 _FLOAT = "tensor(float)"
+_IMAGE_AXES = ("C", "H", "W")
 
 
 class Posterior(NamedTuple):
@@ -60,7 +62,8 @@ class Posterior(NamedTuple):
 
 @dataclass(frozen=True)
 class Decoded:
-    """Latent points and the images decoded from them: z [N, D], images [N, 28, 28] in [0, 1].
+    """Latent points and the images decoded from them: z [N, D], images in [0, 1] in the display layout,
+    grey [N, H, W] ([N, 28, 28] for the seed's models) or colour [N, H, W, 3].
 
     Unpacks as `z, images = model.sample(16)`. `ncols` is the grid width a manifold was laid out with."""
 
@@ -86,7 +89,8 @@ class _OnnxFile:
     """One ONNX file in a session, with its signature checked against the bundle format."""
 
     role = ""
-    # (names, shape) of the graph's inputs and outputs; None = any size, "D" = the latent size.
+    # (names, shape) of the graph's inputs and outputs; None = any size, "D" = the latent size, "C", "H", "W"
+    # = the image's channels, height and width (any static size, checked by image_shape.check_image_shape).
     inputs: tuple[tuple[str, ...], tuple] = ((), ())
     outputs: tuple[tuple[str, ...], tuple] = ((), ())
 
@@ -105,7 +109,8 @@ class _OnnxFile:
         self.metadata: dict = bundle_format.parse_onnx_metadata(props)
         static_dims = (self._expect(self.session.get_inputs(), *self.inputs, "inputs")
                        + self._expect(self.session.get_outputs(), *self.outputs, "outputs"))
-        self.latent_dim = self._latent_dim(static_dims)
+        self.latent_dim = self._latent_dim([d for d, want in static_dims if want == "D"])
+        self.image_shape = self._image_shape([d for d, want in static_dims if want in _IMAGE_AXES])
         self.static_batch = self._static_batch()
 
     @property
@@ -113,18 +118,51 @@ class _OnnxFile:
         """The execution provider actually running this file, e.g. "CPUExecutionProvider"."""
         return self._session.provider
 
-    def _expect(self, args, names: tuple[str, ...], shape: tuple, kind: str) -> list[int | None]:
-        """Checks inputs or outputs against names and a shape (None = any size, "D" = the latent size);
-        returns the static "D" values found (None where dynamic)."""
+    def _expect(self, args, names: tuple[str, ...], shape: tuple, kind: str) -> list[tuple[int | None, str]]:
+        """Checks inputs or outputs against names and a shape (None = any size, "D" = the latent size, "C",
+        "H", "W" = the image's); returns (the static value found or None where dynamic, which) of each
+        named axis."""
         found = [(a.name, a.type, list(a.shape)) for a in args]
         wanted = ", ".join(f"{n} float32 {_shape_text(shape)}" for n in names)
         ok = [a.name for a in args] == list(names) and all(
             a.type == _FLOAT and len(a.shape) == len(shape) and all(
-                want in (None, "D") or have == want for have, want in zip(a.shape, shape)) for a in args)
+                want is None or isinstance(want, str) or have == want for have, want in zip(a.shape, shape)) for a in args)
         if not ok:
             have = ", ".join(f"{n} {t} {s}" for n, t, s in found) or "none"
             raise ValueError(f"{self.path}: not a latent-atlas {self.role}: expected {kind} {wanted}; found {have}")
-        return [dim if isinstance(dim, int) else None for a in args for dim, want in zip(a.shape, shape) if want == "D"]
+        return [(dim if isinstance(dim, int) else None, want) for a in args for dim, want in zip(a.shape, shape)
+                if isinstance(want, str)]
+
+    def _image_shape(self, dims: list[int | None]) -> tuple[int, int, int]:
+        """The image's (C, H, W) from the graph's static shape, which the metadata's image_shape (if any)
+        must match; ValueError in one line for a shape the model family does not have."""
+        if None in dims:
+            raise ValueError(f"{self.path}: its image axes must have fixed sizes, got {_shape_text(tuple(dims))}")
+        try:
+            found = check_image_shape(tuple(dims))
+        except ValueError as exc:
+            raise ValueError(f"{self.path}: {exc}") from None
+        recorded = self._recorded_image_shape()
+        if recorded is not None and recorded != found:
+            raise ValueError(f"{self.path}: its latent_atlas.image_shape metadata says {shape_text(recorded)} but the "
+                             f"graph's images are {shape_text(found)}; expected them to agree")
+        return found
+
+    def _recorded_image_shape(self) -> tuple[int, ...] | None:
+        recorded = self.metadata.get("image_shape")
+        return tuple(recorded) if isinstance(recorded, list) else None
+
+    @property
+    def image_values(self) -> int:
+        """Values per image, channels x height x width: what the limits on decoded points scale with."""
+        channels, height, width = self.image_shape
+        return channels * height * width
+
+    @property
+    def display_shape(self) -> tuple[int, ...]:
+        """One image's shape as the runtime gives it: (H, W) grey, (H, W, 3) colour."""
+        channels, height, width = self.image_shape
+        return (height, width) if channels == 1 else (height, width, channels)
 
     def _latent_dim(self, static_dims: list[int | None]) -> int:
         """The latent size from the graph's static shapes and the metadata, which must agree."""
@@ -186,11 +224,19 @@ def _shape_text(shape: tuple) -> str:
     return "[" + ", ".join("N" if d is None else str(d) for d in shape) + "]"
 
 
+def _check_model_input(batch: np.ndarray, image_shape: tuple[int, int, int]) -> np.ndarray:
+    """A preprocessed batch must be the model's [N, C, H, W]: one line otherwise (never ONNX Runtime's)."""
+    if batch.shape[1:] != tuple(image_shape):
+        raise ValueError(f"expected images of {shape_text(image_shape)} (channels x height x width) for this model, "
+                         f"got a batch of shape {batch.shape}; pass preprocess=True to resize and convert them")
+    return batch
+
+
 class Encoder(_OnnxFile):
     """encoder.onnx on its own: images -> Posterior. See `encode` for what it accepts."""
 
     role = "encoder"
-    inputs = ((bundle_format.ENCODER_INPUT,), (None, 1, IMAGE_SIDE, IMAGE_SIDE))
+    inputs = ((bundle_format.ENCODER_INPUT,), (None, *_IMAGE_AXES))
     outputs = (bundle_format.ENCODER_OUTPUTS, (None, "D"))
 
     def __init__(self, path: str | Path, providers: ProviderSpec = "auto", strict: bool = False,
@@ -207,19 +253,37 @@ class Encoder(_OnnxFile):
         return self._layout
 
     def preprocess(self, image: Any) -> np.ndarray:
-        """One picture (path, bytes, PIL image, array) -> the [28, 28] input this model was trained on."""
-        return preprocess_image(image, self.layout)
+        """One picture (path, bytes, PIL image, array) -> the input this model was trained on, in the display
+        layout: [H, W] grey ([28, 28] for the seed's models), [H, W, 3] colour."""
+        if self.image_shape == SEED_IMAGE_SHAPE:
+            return preprocess_image(image, self.layout)
+        return preprocess_image(image, self.layout, image_shape=self.image_shape)
+
+    def _prepare(self, images: Any, preprocess: str | bool) -> tuple[np.ndarray, bool]:
+        """(float32 [N, C, H, W], whether one image was given): the model's own input layout is taken as it
+        is (validated as pixels); everything else goes through preprocessing.prepare_batch, which keeps a
+        colour picture's colour, converts grey to colour and colour to grey as it states, and resizes."""
+        if (preprocess is not True and isinstance(images, np.ndarray) and images.ndim == 4
+                and images.shape[1:] == self.image_shape):
+            return pixel_values(images), False
+        if self.image_shape == SEED_IMAGE_SHAPE:
+            batch, single = prepare_batch(images, preprocess, self.layout)
+        else:
+            batch, single = prepare_batch(images, preprocess, self.layout, image_shape=self.image_shape)
+        return _check_model_input(batch, self.image_shape), single
 
     def encode(self, images: Any, preprocess: str | bool = "auto") -> Posterior:
         """Images -> the posterior q(z|x): `mean, logvar`, each [N, D] ([D] for a single image).
 
         Accepts a file path, bytes, a PIL image (any size and mode), an array ([H, W] or [H, W, 3|4]
-        for one image; [N, H, W], [N, 1, H, W] or [N, H, W, 1|3|4] for a batch; uint8, uint16, bool
-        or floats in [0, 1]) or a list of these. With preprocess="auto", grey 28x28 arrays are used as
-        they are (MNIST format) and everything else is preprocessed MNIST-style (see
-        `latent_atlas.runtime.preprocessing`; Fashion-MNIST models place objects their dataset's
-        way); True/False force it on/off for everything."""
-        batch, single = prepare_batch(images, preprocess, self.layout)
+        for one image; [N, H, W], [N, 1, H, W] or [N, H, W, 1|3|4] for a batch, and the model's own
+        [N, C, H, W]; uint8, uint16, bool or floats in [0, 1]) or a list of these. With preprocess="auto",
+        arrays already of the model's shape are used as they are (grey 28x28 for MNIST models) and
+        everything else is preprocessed to the model's image shape (see `latent_atlas.runtime.preprocessing`:
+        MNIST-style for MNIST models, each dataset's layout otherwise; a grey picture for a colour model
+        and a colour one for a grey model are converted, as it states); True/False force it on/off for
+        everything."""
+        batch, single = self._prepare(images, preprocess)
         if len(batch) == 0:
             empty = np.zeros((0, self.latent_dim), dtype=np.float32)
             return Posterior(empty, empty.copy())
@@ -232,7 +296,7 @@ class Decoder(_OnnxFile):
 
     role = "decoder"
     inputs = ((bundle_format.DECODER_INPUT,), (None, "D"))
-    outputs = ((bundle_format.DECODER_OUTPUT,), (None, 1, IMAGE_SIDE, IMAGE_SIDE))
+    outputs = ((bundle_format.DECODER_OUTPUT,), (None, *_IMAGE_AXES))
 
     def __init__(self, path: str | Path, providers: ProviderSpec = "auto", strict: bool = False,
                  threads: int | None = None, latent_stats: dict | None = None, prior: Prior | None = None):
@@ -257,14 +321,15 @@ class Decoder(_OnnxFile):
         return self._prior
 
     def decode(self, z: Any) -> np.ndarray:
-        """Latent points [N, D] -> images float32 [N, 28, 28] of pixel probabilities in [0, 1];
-        one point [D] -> one image [28, 28]."""
+        """Latent points [N, D] -> images float32 in [0, 1] (the likelihood's mean: pixel probabilities for a
+        Bernoulli model) in the display layout: grey [N, H, W] ([N, 28, 28] for the seed's models), colour
+        [N, H, W, 3]; one point [D] -> one image [H, W] or [H, W, 3]."""
         z = self.latents(z)
         single = z.ndim == 1
         batch = z[None] if single else z
         if len(batch) == 0:
-            return np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
-        images = self._run_chunked([bundle_format.DECODER_OUTPUT], bundle_format.DECODER_INPUT, batch)[0][:, 0]
+            return np.zeros((0, *self.display_shape), dtype=np.float32)
+        images = to_display(self._run_chunked([bundle_format.DECODER_OUTPUT], bundle_format.DECODER_INPUT, batch)[0])
         return images[0] if single else images
 
     def latents(self, z: Any) -> np.ndarray:
@@ -297,14 +362,15 @@ class Decoder(_OnnxFile):
         their images; the same seed gives the same draw."""
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"n must be a non-negative integer, got {n!r}")
-        check_count(n, "n (samples)")
+        check_count(n, "n (samples)", image_values=self.image_values)
         z = self.prior.sample(int(n), seed)
         return Decoded(z, self.decode(z))
 
     def interpolate(self, a: Any, b: Any, steps: int = 10, method: str = "linear") -> Decoded:
         """The path from latent point a to b (both included, `steps` points) and its images.
         method: "linear" or "slerp" (see latent.interpolation_path)."""
-        path = interpolation_path(self.latent_point(a, "a"), self.latent_point(b, "b"), steps, method)
+        path = interpolation_path(self.latent_point(a, "a"), self.latent_point(b, "b"), steps, method,
+                                  image_values=self.image_values)
         return Decoded(path, self.decode(path))
 
     def manifold(self, n: int = 10, extent=None, dims: tuple[int, int] = (0, 1), base: Any = None) -> Decoded:
@@ -318,6 +384,7 @@ class Decoder(_OnnxFile):
         if base is not None:
             base = self.latent_point(base, "base")
         xs, ys = manifold_axes(n, extent, dims, self.latent_stats)
+        check_count(len(xs) * len(ys), f"an {n} x {n} grid", image_values=self.image_values)
         z = grid_points(xs, ys, self.latent_dim, dims, base)
         return Decoded(z, self.decode(z), ncols=len(xs))
 
@@ -341,6 +408,12 @@ class LatentModel:
             raise bundle_format.BundleError(
                 f"{bundle.path}: {bundle_format.MANIFEST} says latent_dim {bundle.latent_dim} but the ONNX files "
                 f"have {decoder.latent_dim}")
+        shapes = {"its encoder": encoder.image_shape, "its decoder": decoder.image_shape}
+        for which, shape in shapes.items():
+            if shape != bundle.image_shape:
+                raise bundle_format.BundleError(
+                    f"{bundle.path}: {bundle_format.MANIFEST} says image_shape {shape_text(bundle.image_shape)} but "
+                    f"{which}'s images are {shape_text(shape)}; expected one model's files")
         self.bundle = bundle
         self.encoder = encoder
         self.decoder = decoder
@@ -367,6 +440,17 @@ class LatentModel:
         return self.bundle.latent_stats
 
     @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of the model's images: (1, 28, 28) for MNIST, (3, 64, 64) for 64-pixel RGB."""
+        return self.decoder.image_shape
+
+    @property
+    def likelihood(self) -> str:
+        """The decoder's likelihood (bundle_schema.LIKELIHOOD_NAMES): what its figures are measured under;
+        `decode` gives its mean whatever it is."""
+        return self.bundle.manifest.likelihood_name
+
+    @property
     def prior(self) -> Prior:
         """What `sample` draws from: N(0, I), or the mixture the export fitted to the training codes."""
         return self.decoder.prior
@@ -385,7 +469,8 @@ class LatentModel:
             return self._atlas_extra
 
     def preprocess(self, image: Any) -> np.ndarray:
-        """One picture -> the [28, 28] input this model was trained on (its own layout)."""
+        """One picture -> the input this model was trained on (its own layout and image shape), [H, W] grey
+        or [H, W, 3] colour."""
         return self.encoder.preprocess(image)
 
     @property

@@ -388,10 +388,12 @@ def _stack(images: list[np.ndarray]) -> np.ndarray:
 
 
 def to_float(images: np.ndarray) -> np.ndarray:
-    """A dataset's uint8 images [N, H, W] -> float32 [N, 1, H, W] in [0, 1], the layout the model consumes."""
+    """A dataset's uint8 images, grey [N, H, W] or colour [N, H, W, 3] -> float32 [N, C, H, W] in [0, 1], the
+    layout the model consumes."""
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 3:
-        raise ValueError(f"expected uint8 images of shape [N, H, W], found {images.dtype} {images.shape}")
-    out = images.astype(np.float32)[:, None, :, :]
+    colour = images.ndim == 4 and images.shape[-1] == 3
+    if images.dtype != np.uint8 or not (images.ndim == 3 or colour):
+        raise ValueError(f"expected uint8 images of shape [N, H, W] or [N, H, W, 3], found {images.dtype} {images.shape}")
+    out = (images.transpose(0, 3, 1, 2) if colour else images[:, None, :, :]).astype(np.float32)
     out /= PIXEL_MAX
     return out

@@ -63,6 +63,70 @@ def shared_run_copy(shared_run, tmp_path) -> Path:
     return Path(shutil.copytree(shared_run, tmp_path / "run"))
 
 
+# --- tiny models of any image shape ----------------------------------------------------------------
+# A few Adam steps of a VAE of the family (train/family.py) on procedural sprites (train/sprites.py) at the
+# shape asked for, exported with the exporter's own stages (export.exporter.export_model): enough for the
+# map to spread the shapes apart, in seconds. `colour_bundle` is the session's 3 x 32 x 32 one, for every
+# test that needs "a colour model" and not a particular recipe.
+TINY_MODEL = dict(train_images=256, test_images=64, steps=8, batch_size=32, seed=0)
+
+
+def tiny_export_source(image_shape=(3, 32, 32), likelihood: str = "bernoulli", steps: int = TINY_MODEL["steps"],
+                       latent_dim: int = 2):
+    """An export.exporter.ExportSource: a VAE of `image_shape` trained `steps` Adam steps on sprites (grey
+    ones, their brightest channel, for a 1-channel shape), with the sprites' shapes as its classes."""
+    import numpy as np
+    import torch
+
+    from latent_atlas.export.exporter import ExportSource
+    from latent_atlas.train import data, own_data, sprites
+    from latent_atlas.train.config import TrainConfig
+    from latent_atlas.train.likelihoods import likelihood_for
+    from latent_atlas.train.model import VAE
+    from latent_atlas.train.run_state import RunState
+
+    channels, height, width = image_shape
+    side = max(height, width)
+    n_train, n_test = TINY_MODEL["train_images"], TINY_MODEL["test_images"]
+    made = sprites.make_sprites(n_train + n_test, side, TINY_MODEL["seed"])
+    top, left = (side - height) // 2, (side - width) // 2
+    images = made.images[:, top:top + height, left:left + width]
+    images = images if channels == 3 else images.max(axis=-1)
+    labels = made.labels
+    torch.manual_seed(TINY_MODEL["seed"])
+    model, chosen = VAE(latent_dim, image_shape=tuple(image_shape)), likelihood_for(likelihood)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    x_train = torch.from_numpy(data.to_float(images[:n_train]))
+    for step in range(steps):
+        x = x_train[torch.randint(0, n_train, (TINY_MODEL["batch_size"],))]
+        posterior = model.encode(x)
+        loss = (chosen.nll(model.decode(posterior.sample()), x) + posterior.kl()).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    config = TrainConfig(seed=TINY_MODEL["seed"], latent_dim=latent_dim)
+    state = RunState(config=config, commands=[f"tests: tiny_export_source({tuple(image_shape)}, {likelihood!r}, "
+                                              f"steps={steps})"])
+    counts = {"train": n_train, "validation": 0, "test": n_test}
+    source = {"kind": "npz", "path": sprites.FILE_NAME, "checksum": "tiny", "counts": counts, "split_seed": None}
+    empty = np.zeros((0, *images.shape[1:]), np.uint8)
+    dataset = own_data.PreparedData("sprites", sprites.SHAPES, "resize", source, images[:n_train], labels[:n_train],
+                                    empty, np.zeros(0, np.int32), images[n_train:], labels[n_train:])
+    return ExportSource(model, state, dataset, chosen)
+
+
+@pytest.fixture(scope="session")
+def colour_bundle(tmp_path_factory) -> Path:
+    """A 3 x 32 x 32 colour bundle (fp32, Bernoulli, 2-D latent) of a tiny sprites model, with
+    dataset.class_names (the sprites' four shapes) and an atlas of its 64 test images."""
+    from latent_atlas.export.exporter import export_model
+
+    out = tmp_path_factory.mktemp("shared") / "colour"
+    export_model(tiny_export_source((3, 32, 32)), out, iw_samples=2, iw_images=None, log=lambda _: None)
+    return out
+
+
 # --- tiers -----------------------------------------------------------------------------------------
 # A test's tier follows from the fixtures it uses, directly or through other fixtures, so a new test that
 # opens Chromium, starts Xvfb, runs npm, builds the wheel or takes the shared trained run is marked without
@@ -74,6 +138,7 @@ FIXTURE_TIERS = {
     "node_example": "npm",
     "wheel": "wheel",
     "shared_run": "slow",  # shared_bundle and shared_run_copy start from it
+    "colour_bundle": "slow",  # trains and exports a tiny model
 }
 
 # The tiers, each with its per-test limit in seconds (pytest-timeout; fixture set-up counts, so the first

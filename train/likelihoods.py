@@ -111,6 +111,10 @@ class Likelihood:
         """`bits_per_dim` of nats per image under this likelihood (densities on the 0 .. 255 scale)."""
         return bits_per_dim(nats, dims, None if self.discrete else PIXEL_LEVELS)
 
+    def to_json(self) -> dict:
+        """bundle.json's `likelihood` entry (runtime/bundle_schema.py): {"name": ...}, and the parameters."""
+        return {"name": self.name}
+
 
 @dataclass(frozen=True)
 class ContinuousBernoulli(Likelihood):
@@ -153,6 +157,11 @@ class DiscretizedLogistic(Likelihood):
     def mean(self, output: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(output)
 
+    def to_json(self) -> dict:
+        """A per-channel log-scale ([C, 1, 1]) as a list of C numbers, a single one as a number."""
+        scale = torch.as_tensor(self.log_scale, dtype=torch.float32).detach().cpu()
+        return {"name": self.name, "log_scale": scale.item() if scale.numel() == 1 else scale.flatten().tolist()}
+
 
 BERNOULLI = Likelihood()
 LIKELIHOODS: dict[str, Likelihood] = {
@@ -164,3 +173,14 @@ def likelihood_for(name: str) -> Likelihood:
     if name not in LIKELIHOODS:
         raise ValueError(f"unknown likelihood {name!r}; expected one of {', '.join(LIKELIHOODS)}")
     return LIKELIHOODS[name]
+
+
+def likelihood_from_json(entry: dict | None) -> Likelihood:
+    """The inverse of `Likelihood.to_json` (bundle.json's `likelihood`); None or absent: the Bernoulli."""
+    if not entry:
+        return BERNOULLI
+    likelihood = likelihood_for(entry.get("name", BERNOULLI.name))
+    if isinstance(likelihood, DiscretizedLogistic) and "log_scale" in entry:
+        scale = torch.tensor(entry["log_scale"], dtype=torch.float32)
+        likelihood = DiscretizedLogistic(log_scale=scale.item() if scale.dim() == 0 else scale.view(-1, 1, 1))
+    return likelihood

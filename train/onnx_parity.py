@@ -10,6 +10,7 @@ import torch
 
 from latent_atlas.runtime import bundle as fmt
 
+from .likelihoods import BERNOULLI, Likelihood
 from .model import VAE
 
 
@@ -18,17 +19,18 @@ def cpu_session(path) -> ort.InferenceSession:
 
 
 @torch.no_grad()
-def max_differences(model: VAE, encoder_path, decoder_path, images: np.ndarray,
-                    latents: np.ndarray) -> dict[str, float]:
-    """Max |ONNX - PyTorch| of z_mean and z_logvar on `images` (float32 [N, 1, 28, 28] in [0, 1]) and of
-    the decoded image on `latents` (float32 [M, D]) and on the images' posterior means."""
+def max_differences(model: VAE, encoder_path, decoder_path, images: np.ndarray, latents: np.ndarray,
+                    likelihood: Likelihood = BERNOULLI) -> dict[str, float]:
+    """Max |ONNX - PyTorch| of z_mean and z_logvar on `images` (float32 [N, C, H, W] in [0, 1], the model's
+    image shape) and of the decoded image (`likelihood`'s mean) on `latents` (float32 [M, D]) and on the
+    images' posterior means."""
     model = model.float().cpu().eval()
     encoder, decoder = cpu_session(encoder_path), cpu_session(decoder_path)
     mean, logvar = encoder.run(list(fmt.ENCODER_OUTPUTS), {fmt.ENCODER_INPUT: images})
     posterior = model.encode(torch.from_numpy(images))
     z_all = np.concatenate([latents, posterior.mean.numpy()])
     decoded = decoder.run([fmt.DECODER_OUTPUT], {fmt.DECODER_INPUT: z_all})[0]
-    expected = model.decode_probs(torch.from_numpy(z_all)).numpy()
+    expected = likelihood.mean(model.decode(torch.from_numpy(z_all))).numpy()
     return {"z_mean": float(np.abs(mean - posterior.mean.numpy()).max()),
             "z_logvar": float(np.abs(logvar - posterior.logvar.numpy()).max()),
             "image": float(np.abs(decoded - expected).max())}

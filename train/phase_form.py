@@ -1,9 +1,10 @@
 """The decoder's upsampling in sub-pixel phase form: how the exported decoder stores its weights, both ways.
 
-`export/decoder_graph.py` computes the decoder's stride-2 transposed convolution and its last 3x3
-convolution on the 14x14 grid of output-pixel phases (its docstring says why and how). This module is
-the one owner of that weight layout: the exporter writes it with `phase_kernels` and
-`phase_output_kernel`, and a fine-tune from a bundle (`bundle_weights`) reads it back with their inverses.
+`export/decoder_graph.py` computes each of the decoder's stride-2 transposed convolutions, and its last
+3x3 convolution, on the grid of output-pixel phases (its docstring says why and how). This module is
+the one owner of that weight layout, for every member of the model family (train/family.py): the
+exporter writes it with `phase_kernels` and `phase_output_kernel` under the names `stage_names` gives,
+and a fine-tune from a bundle (`bundle_weights`) reads it back with their inverses.
 """
 
 from __future__ import annotations
@@ -15,6 +16,17 @@ import torch
 TAPS = ((1,), (2, 0))
 PHASES = ((0, 0), (0, 1), (1, 0), (1, 1))
 PHASE_NAMES = ("phase_00", "phase_01", "phase_10", "phase_11")
+# The full-resolution stage's buffers keep the seed's names (so the seed's decoder.onnx is unchanged);
+# an earlier stage i of a larger image (Decoder.upsamples' stage{i}) prefixes them with "stage{i}_".
+LAST_STAGE_BIAS = "upsample_bias"
+
+
+def stage_names(stage: str | None = None) -> tuple[tuple[str, ...], str]:
+    """(the four phase kernels' names, the bias's name) of one transposed stage in the exported decoder:
+    stage None is the full-resolution `upsample`, "stage1" ... the earlier ones."""
+    if stage is None:
+        return PHASE_NAMES, LAST_STAGE_BIAS
+    return tuple(f"{stage}_{name}" for name in PHASE_NAMES), f"{stage}_bias"
 
 
 def phase_kernels(weight: torch.Tensor) -> list[torch.Tensor]:
@@ -36,24 +48,25 @@ def weight_from_phase_kernels(kernels: list[torch.Tensor]) -> torch.Tensor:
 
 
 def phase_output_kernel(weight: torch.Tensor) -> torch.Tensor:
-    """A 3x3, padding-1 Conv2d weight [1, C, 3, 3] applied to the 28x28 image -> the ConvTranspose2d
-    weight [4 * C, 1, 4, 4] (stride 2, padding 1) that computes it from the four 14x14 phase planes.
+    """A 3x3, padding-1 Conv2d weight [K, C, 3, 3] applied to the full-resolution map (K = the image's 1
+    or 3 channels) -> the ConvTranspose2d weight [4 * C, K, 4, 4] (stride 2, padding 1) that computes it
+    from the four half-resolution phase planes.
 
     Output row 2m + a reads image row 2m + a + dy, which lies in phase a' = (a + dy) mod 2 at grid
     row m' = m + floor((a + dy) / 2). A stride-2, padding-1 transposed convolution sends input row m'
     to output row 2m + a through kernel tap ky = 2m + a - 2m' + 1 = a' - dy + 1. So phase (a', b')'s
     kernel is the 3x3 kernel flipped, placed at offset (a', b') in a 4x4 one."""
-    channels = weight.shape[1]
-    flipped = weight[0].flip(1, 2)
-    kernel = weight.new_zeros(len(PHASES), channels, 4, 4)
+    out_channels, channels = weight.shape[:2]
+    flipped = weight.flip(2, 3).transpose(0, 1)  # [C, K, 3, 3]: a transposed convolution's weight layout
+    kernel = weight.new_zeros(len(PHASES), channels, out_channels, 4, 4)
     for source, (a, b) in enumerate(PHASES):
-        kernel[source, :, a:a + 3, b:b + 3] = flipped
-    return kernel.reshape(len(PHASES) * channels, 1, 4, 4)
+        kernel[source, :, :, a:a + 3, b:b + 3] = flipped
+    return kernel.reshape(len(PHASES) * channels, out_channels, 4, 4)
 
 
 def weight_from_phase_output_kernel(kernel: torch.Tensor) -> torch.Tensor:
-    """The inverse of `phase_output_kernel`: [4 * C, 1, 4, 4] -> the 3x3 Conv2d weight [1, C, 3, 3]
+    """The inverse of `phase_output_kernel`: [4 * C, K, 4, 4] -> the 3x3 Conv2d weight [K, C, 3, 3]
     (read from phase (0, 0), whose copy of the flipped kernel sits at offset (0, 0))."""
-    channels = kernel.shape[0] // len(PHASES)
-    flipped = kernel.reshape(len(PHASES), channels, 4, 4)[0, :, 0:3, 0:3]
-    return flipped.flip(1, 2).unsqueeze(0).contiguous()
+    channels, out_channels = kernel.shape[0] // len(PHASES), kernel.shape[1]
+    flipped = kernel.reshape(len(PHASES), channels, out_channels, 4, 4)[0, :, :, 0:3, 0:3]
+    return flipped.flip(2, 3).transpose(0, 1).contiguous()

@@ -62,3 +62,44 @@ def test_export_writes_it_by_default_and_leaves_it_out_when_told(shared_bundle, 
     out = export_bundle(shared_run, tmp_path / "plain", iw_samples=0, atlas_extra=False, verify=False,
                         data_dir=data_dir, log=lambda _: None)
     assert not (out / fmt.ATLAS_EXTRA).exists() and fmt.read(out).read_atlas_extra() is None
+
+
+@pytest.mark.slow
+def test_colour_models_get_colour_thumbnails(colour_bundle):
+    extra = fmt.read(colour_bundle).read_atlas_extra()
+    means, _ = fmt.read(colour_bundle).read_atlas()
+    assert extra.thumbnails.shape == (len(means), 32, 32, 3) and extra.thumbnail(0).shape == (32, 32, 3)
+    assert np.isfinite(extra.recon_error).all()
+
+
+@pytest.mark.slow
+def test_another_likelihoods_error_is_its_own(tmp_path, request):
+    from types import SimpleNamespace
+
+    import torch
+
+    from latent_atlas.export.onnx_export import export_onnx
+    from latent_atlas.runtime import evaluation, images
+
+    # tests/conftest.py's builder of tiny models (a conftest is a plugin, not an importable module here).
+    (tiny_export_source,) = {plugin.tiny_export_source for plugin in request.config.pluginmanager.get_plugins()
+                             if hasattr(plugin, "tiny_export_source")}
+    source = tiny_export_source((1, 16, 16), "continuous-bernoulli")
+    export_onnx(source.model, tmp_path, likelihood=source.likelihood)
+    atlas_extra.for_export(tmp_path, source, SimpleNamespace(dataset=SimpleNamespace(factor_names=())))
+    extra = fmt.AtlasExtra(**{k: v for k, v in np.load(tmp_path / fmt.ATLAS_EXTRA).items()})
+    encoder, decoder = evaluation.open_pair(tmp_path / fmt.ENCODER, tmp_path / fmt.DECODER)
+    means = encoder.encode(source.x_test, preprocess=False).mean
+    with torch.no_grad():
+        want = source.likelihood.nll(source.model.decode(torch.from_numpy(means)), torch.from_numpy(source.x_test))
+    np.testing.assert_allclose(extra.recon_error, want.numpy(), rtol=1e-4, atol=1e-3)
+    # The Bernoulli's figure from the same decodes differs: the error is the model's own likelihood's.
+    bernoulli = -evaluation.bernoulli_log_likelihood(images.to_display(source.x_test), decoder.decode(means))
+    assert np.abs(bernoulli - extra.recon_error).max() > 1.0
+
+
+def test_adding_to_a_bundle_of_another_likelihood_is_refused(tmp_path):
+    folder = shutil.copytree(fmt.resolve("mnist"), tmp_path / "mnist")
+    fmt.Manifest.load(folder).replace(likelihood={"name": "continuous-bernoulli"}).write(folder)
+    with pytest.raises(ValueError, match="a continuous-bernoulli model; its atlas_extra.npz is written by export"):
+        atlas_extra.add_to_bundle(folder, log=lambda _: None)

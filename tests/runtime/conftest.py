@@ -63,7 +63,7 @@ def onnx_file(tmp_path_factory):
 
     onnx_file("decoder", latent_dim=3) -> a linear decoder z [N, 3] -> sigmoid image [N, 1, 28, 28];
     onnx_file("encoder", latent_dim=3) -> a linear encoder image -> z_mean, z_logvar [N, 3].
-    input_name / image_side / metadata_dim change the signature to test the checks."""
+    input_name / image_side / channels / metadata_dim change the signature to test the checks."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -71,14 +71,14 @@ def onnx_file(tmp_path_factory):
     counter = iter(range(10**6))
 
     def make(role: str, latent_dim: int = 3, input_name: str | None = None, image_side: int = 28,
-             metadata_dim: int | None = None) -> Path:
+             metadata_dim: int | None = None, channels: int = 1) -> Path:
         rng = np.random.default_rng(latent_dim)
-        pixels = image_side * image_side
-        shape = ["N", 1, image_side, image_side]
+        pixels = channels * image_side * image_side
+        shape = ["N", channels, image_side, image_side]
         if role == "decoder":
             name = input_name or "z"
             weights = [numpy_helper.from_array(rng.normal(0, 1, (latent_dim, pixels)).astype(np.float32), "w"),
-                       numpy_helper.from_array(np.array([-1, 1, image_side, image_side], np.int64), "shape")]
+                       numpy_helper.from_array(np.array([-1, channels, image_side, image_side], np.int64), "shape")]
             nodes = [helper.make_node("MatMul", [name, "w"], ["logits"]),
                      helper.make_node("Sigmoid", ["logits"], ["flat"]),
                      helper.make_node("Reshape", ["flat", "shape"], ["image"])]

@@ -39,10 +39,10 @@ def test_the_schema_is_valid_and_uses_only_what_both_validators_implement():
 def test_everything_is_derived_from_the_fields():
     fields = bundle_schema.FIELDS
     assert fmt.METADATA_KEYS == tuple(f.key for f in fields if f.metadata)
-    # the keys the ONNX files of earlier exports carry
-    assert set(fmt.METADATA_KEYS) == {"schema_version", "name", "variant", "latent_dim", "image_shape", "pixel_range",
-                                      "dataset", "training", "metrics", "latent_stats", "prior", "versions",
-                                      "static_batch", "runtimes"}
+    # the keys the ONNX files of earlier exports carry, and the likelihood (issue 49)
+    assert set(fmt.METADATA_KEYS) == {"schema_version", "name", "variant", "latent_dim", "image_shape", "likelihood",
+                                      "pixel_range", "dataset", "training", "metrics", "latent_stats", "prior",
+                                      "versions", "static_batch", "runtimes"}
     schema = bundle_schema.SCHEMA
     assert schema["required"] == [f.key for f in fields if f.required]
     assert list(schema["properties"]) == [f.key for f in fields]
@@ -53,7 +53,9 @@ def test_everything_is_derived_from_the_fields():
         if field.default is not None:
             assert defaults[field.key] == field.default, field.key
     # The ONNX metadata carries exactly the metadata keys, under their declared metadata keys.
-    props = fmt.onnx_metadata(fmt.Manifest.from_json(mnist_values(), SOURCE), "decoder")
+    # (the bundled MNIST bundle.json predates `likelihood`, which exports now write)
+    values = {**mnist_values(), "likelihood": {"name": "bernoulli"}}
+    props = fmt.onnx_metadata(fmt.Manifest.from_json(values, SOURCE), "decoder")
     assert set(props) == {f.metadata_key for f in fields if f.metadata} | {"latent_atlas.role"}
 
 

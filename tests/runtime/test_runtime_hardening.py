@@ -141,7 +141,7 @@ def test_the_model_preprocesses_in_its_own_layout():
 @pytest.mark.parametrize("argv, message", [
     (["grid", "-n", "100000"], rf"n \(points per side\) is 100,000, above the limit of {MAX_GRID_SIDE}"),
     (["decode", "--z=0,0", "--scale", "100000"], r"scale must be an integer from 1 to 256"),
-    (["grid", "-n", "200", "--scale", "100"], r"above the limit of 67,108,864 \(64 megapixels\)"),
+    (["grid", "-n", "200", "--scale", "100"], r"above the limit of 67,108,864 \(64 M 8-bit values\)"),
     (["sample", "-n", "1000000000"], rf"above the limit of {MAX_POINTS:,}"),
     (["interpolate", "--from", "0,0", "--to", "1,1", "--steps", "100000000"], "steps is 100,000,000, above"),
     (["bench", "--repeats", "1000000000000"], r"--repeats must be from 10 to 1,000,000"),

@@ -189,8 +189,15 @@ def test_decode_rejects_bad_latents(model, bad, error, message):
 def test_wrong_onnx_signatures_are_named(onnx_file, tmp_path):
     with pytest.raises(ValueError, match=r"not a latent-atlas decoder: expected inputs z float32 \[N, D\]; found x"):
         runtime.Decoder(onnx_file("decoder", input_name="x"))
-    with pytest.raises(ValueError, match=r"expected inputs image float32 \[N, 1, 28, 28\]; found image tensor\(float\) \['N', 1, 32, 32\]"):
-        runtime.Encoder(onnx_file("encoder", image_side=32))
+    with pytest.raises(ValueError, match=r"expected inputs image float32 \[N, C, H, W\]; found x tensor\(float\) \['N', 1, 28, 28\]"):
+        runtime.Encoder(onnx_file("encoder", input_name="x"))
+    # Any image shape of the model family is a model's; another is refused in one line (runtime/image_shape.py).
+    assert runtime.Encoder(onnx_file("encoder", image_side=32, channels=3)).image_shape == (3, 32, 32)
+    assert runtime.Decoder(onnx_file("decoder", image_side=32, channels=3)).decode([0, 0, 0]).shape == (32, 32, 3)
+    with pytest.raises(ValueError, match=r"image shape 1 x 30 x 30: height 30 is not a positive multiple of 4"):
+        runtime.Encoder(onnx_file("encoder", image_side=30))
+    with pytest.raises(ValueError, match=r"image shape 2 x 28 x 28: 2 channels; expected 1 \(grey\) or 3 \(RGB\)"):
+        runtime.Decoder(onnx_file("decoder", channels=2))
     # A decoder handed to Encoder (and vice versa) is refused, not run.
     with pytest.raises(ValueError, match="not a latent-atlas encoder"):
         runtime.Encoder(onnx_file("decoder"))
