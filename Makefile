@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LATENT_ATLAS_DATA ?= $(abspath ../shared/datasets)
 export LATENT_ATLAS_DATA
 
-.PHONY: test test-fast run venv system-deps models bench screenshots docs clean
+.PHONY: test test-fast run venv system-deps models sprites-model bench screenshots docs clean
 
 # torch comes from PyTorch's CPU-only index: PyPI's Linux torch is a CUDA build, gigabytes of libraries.
 # CUDA users name another index: make venv TORCH_INDEX=https://pypi.org/simple ORT_EXTRA=gpu (PyPI's
@@ -68,6 +68,11 @@ docs: venv
 
 models: venv
 	bash scripts/make-models.sh
+
+# The colour demo (issue 49): procedural sprites, a 64 x 64 x 3 model with a 2-D latent, exported to
+# runtime/models/sprites.
+sprites-model: venv
+	bash scripts/make-models.sh sprites
 
 # train_quality.py and export_variants.py read the run that `make models` trains (runs/bundled-mnist).
 bench: venv system-deps

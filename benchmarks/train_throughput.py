@@ -7,6 +7,11 @@ between the three so that a noisy, shared machine slows all alike; we quote medi
 no figure from another machine.
 
     python benchmarks/train_throughput.py [--repeats 5] [--seconds 6] [--no-peer]
+    python benchmarks/train_throughput.py --shapes [--repeats 5] [--seconds 6]
+
+--shapes measures the image shapes instead (issue 49): the `default` step on MNIST's 1 x 28 x 28 against the
+sprites' 3 x 64 x 64 (the demo model's shape and likelihood), alternating in one run, in images/s and in
+pixel values (channels x height x width) per second.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from step_arithmetic import autocasts_to_bf16, gemm_peak_gflops, step_flops_per_
 
 from latent_atlas.train import data  # noqa: E402
 from latent_atlas.train.config import TrainConfig  # noqa: E402
+from latent_atlas.train.family import architecture  # noqa: E402
+from latent_atlas.train.sprites import make_sprites  # noqa: E402
 from latent_atlas.train.train import build_training_step  # noqa: E402
 
 
@@ -58,14 +65,69 @@ class PresetRunner:
         return done / (time.perf_counter() - start)
 
 
+# The demo model's shape and likelihood (scripts/make-models.sh, `make sprites-model`), on sprites drawn here.
+SPRITES = dict(dataset="sprites.npz", image_shape=(3, 64, 64), likelihood="discretized-logistic")
+SPRITES_DRAWN = 2048
+
+
+def shapes(args) -> None:
+    """The `default` step at 1 x 28 x 28 (MNIST) and 3 x 64 x 64 (sprites), alternating repeats in one run."""
+    mnist = torch.as_tensor(data.load_split("mnist", "train", args.data_dir)[0])
+    sprites = torch.as_tensor(make_sprites(SPRITES_DRAWN, SPRITES["image_shape"][1], seed=0).images)
+    runners = {"MNIST": PresetRunner("default", mnist), "sprites": PresetRunner("default", sprites, **SPRITES)}
+    for runner in runners.values():
+        runner.images_per_second(1.0)  # warm-up
+    rates = {name: [] for name in runners}
+    for r in range(args.repeats):
+        for name, runner in runners.items():
+            rates[name].append(runner.images_per_second(args.seconds))
+        print(f"repeat {r + 1}: " + ", ".join(f"{n} {v[-1]:.1f} img/s" for n, v in rates.items()), file=sys.stderr)
+    rows, per_value, flops_per_value = [], {}, {}
+    for name, runner in runners.items():
+        c = runner.config
+        values = architecture(c.image_shape).pixels
+        med = median(rates[name])
+        per_value[name] = med * values
+        flops = step_flops_per_image(runner.training_step.model, c.image_shape)
+        flops_per_value[name] = flops / values
+        rows.append(f"| {name} | {' x '.join(map(str, c.image_shape))} | {c.likelihood} | "
+                    f"{flops / 1e6:,.0f} | {med:,.1f} | "
+                    f"{min(rates[name]):,.1f}–{max(rates[name]):,.1f} | {per_value[name]:,.0f} |")
+    ratio = median(rates["MNIST"]) / median(rates["sprites"])
+    markdown = section(
+        f"Training throughput per image shape on {cpu_kind()} (`benchmarks/train_throughput.py --shapes`)",
+        f"The `default` preset's step (batch {runners['MNIST'].config.batch_size}, "
+        f"{'bf16 autocast' if autocasts_to_bf16(runners['MNIST'].training_step) else 'float32'}) on real MNIST and on "
+        f"{SPRITES_DRAWN:,} procedural sprites, median of {args.repeats} alternating repeats ({args.seconds:g} s each), "
+        f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads. A pixel value is one channel of one pixel.",
+        "",
+        "| data | image shape | likelihood | MFLOP per image's step | images/s (median) | range | pixel values/s |",
+        "|---|---|---|---:|---:|---:|---:|",
+        *rows,
+        "",
+        f"A 64 x 64 x 3 image trains {ratio:.1f}× slower than a 28 x 28 x 1 one, for "
+        f"{architecture(SPRITES['image_shape']).pixels / architecture((1, 28, 28)).pixels:.1f}× the pixel values: "
+        f"{per_value['sprites'] / per_value['MNIST']:.2f}× the pixel values per second; its step costs "
+        f"{flops_per_value['sprites'] / flops_per_value['MNIST']:.2f}× the FLOPs per pixel value (the family's "
+        f"further stride-2 stages, train/family.py).",
+        *([] if not args.note else ["", args.note]),
+    )
+    publish(f"train_throughput_shapes-{cpu_kind()}", markdown, write=not args.no_write)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=6.0, help="timed seconds per preset per repeat")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--no-peer", action="store_true", help="skip the Keras original (no TensorFlow venv)")
+    parser.add_argument("--shapes", action="store_true", help="MNIST's 1 x 28 x 28 against the sprites' 3 x 64 x 64")
+    parser.add_argument("--note", default="", help="--shapes: a sentence added to the section (how loaded the machine was)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
+    if args.shapes:
+        shapes(args)
+        return
 
     mnist_dir = next(iter(data.ensure_files("mnist", args.data_dir).values())).parent
     images = torch.as_tensor(data.load_split("mnist", "train", args.data_dir)[0])

@@ -29,13 +29,19 @@ class _Calibration:
 
 
 def _float_nodes(proto: onnx.ModelProto, role: str) -> list[str]:
-    """Nodes kept in float: the encoder's latent heads, the decoder's output conv and sigmoid."""
+    """Nodes kept in float: the encoder's latent heads; the decoder's output conv and every node after it,
+    the likelihood's mean (a sigmoid for the Bernoulli, a few elementwise ops for the continuous Bernoulli)."""
     graph = proto.graph
     outputs = {o.name for o in graph.output}
     if role == "encoder":
         return [n.name for n in graph.node if set(n.output) & outputs]
     last_conv = [n for n in graph.node if n.op_type in ("Conv", "ConvTranspose")][-1]
-    return [last_conv.name] + [n.name for n in graph.node if n.op_type == "Sigmoid"]
+    after, kept = set(last_conv.output), [last_conv.name]
+    for node in graph.node:  # in topological order, as ONNX requires
+        if set(node.input) & after:
+            after.update(node.output)
+            kept.append(node.name)
+    return kept
 
 
 @contextmanager

@@ -45,9 +45,11 @@ def register(subparsers) -> None:
     p.set_defaults(handler=run_sample)
 
     p = _add(subparsers, "encode", "encode images into latent points",
-             "Encode image files (any size or mode; preprocessed MNIST-style) to their posterior.")
+             "Encode image files (any size or mode; preprocessed to the model's image shape and layout, "
+             "MNIST-style for MNIST models) to their posterior.")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--no-preprocess", action="store_true", help="use 28x28 files as they are")
+    p.add_argument("--no-preprocess", action="store_true",
+                   help="use files of the model's size (28x28 for MNIST models) as they are")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(handler=run_encode)
 
@@ -155,6 +157,7 @@ def _report(args, data, lines) -> int:
 
 
 def run_info(args) -> int:
+    from .image_shape import shape_text
     from .prior import STANDARD_NORMAL
 
     model = _load(args)
@@ -162,7 +165,8 @@ def run_info(args) -> int:
     dataset = manifest.dataset
     source = dataset.extra.get("source")
     info = {"name": model.name, "path": str(model.bundle.path), "dataset": dataset.name,
-            "variant": model.bundle.variant, "latent_dim": model.latent_dim, "classes": model.class_names,
+            "variant": model.bundle.variant, "latent_dim": model.latent_dim, "image_shape": list(model.image_shape),
+            "likelihood": model.likelihood, "classes": model.class_names,
             "layout": model.layout, "source": source, "providers": model.providers, "metrics": manifest.metrics,
             "latent_stats": model.latent_stats, "prior": manifest.prior or model.prior.to_json(), "files": manifest.files,
             "export_command": manifest.export_command}
@@ -174,6 +178,8 @@ def run_info(args) -> int:
         rows.append(("source", f"{source.get('kind')} {source.get('path')}  checksum {str(source.get('checksum'))[:16]}"
                                + (f"  split seed {source['split_seed']}" if source.get("split_seed") is not None else "")
                                + (f"  ({counts})" if counts else "")))
+    rows.append(("images", f"{shape_text(model.image_shape)} ({'grey' if model.image_shape[0] == 1 else 'RGB'}), "
+                           f"{info['likelihood']} likelihood"))
     rows.append(("latent", f"{info['latent_dim']}-D, variant {info['variant']}, runs on {model.provider}"))
     prior = model.prior
     rows.append(("prior", "N(0, I)" if prior.kind == STANDARD_NORMAL else
@@ -193,10 +199,12 @@ def run_info(args) -> int:
 
 def run_decode(args) -> int:
     from .images import grid_image, to_pil
+    from .latent import check_count
 
     if len(args.z) > MAX_POINTS:
         raise ValueError(f"at most {MAX_POINTS:,} --z points per call, got {len(args.z):,}")
     model = _load(args)
+    check_count(len(args.z), "--z points", image_values=model.decoder.image_values)
     images = model.decode([_floats(z) for z in args.z])
     return _save(to_pil(images[0], args.scale) if len(images) == 1 else grid_image(images, scale=args.scale), args)
 
@@ -249,8 +257,8 @@ def run_interpolate(args) -> int:
     if out.suffix.lower() != ".gif":
         return _save(result.grid(ncols=len(result), scale=args.scale), args)
     frames = write_gif(out, result.images, scale=args.scale, frame_ms=args.frame_ms)
-    side = result.images.shape[-1] * args.scale
-    print(f"{out}: {frames} frames, {side}x{side}")
+    height, width = (side * args.scale for side in result.images.shape[1:3])
+    print(f"{out}: {frames} frames, {width}x{height}")
     return 0
 
 

@@ -48,6 +48,12 @@ def gaussian_kl(mean: np.ndarray, logvar: np.ndarray) -> np.ndarray:
     return 0.5 * np.sum(mean ** 2 + np.exp(logvar) - 1.0 - logvar, axis=-1)
 
 
+def _check_decoder(decoder) -> None:
+    """The functions below measure a Bernoulli decoder; a runtime.Decoder says its likelihood (its file's
+    metadata), anything else decodes is taken as the Bernoulli's."""
+    check_bernoulli(getattr(decoder, "likelihood", None), str(getattr(decoder, "path", "this decoder")))
+
+
 def check_bernoulli(likelihood: str | None, what: str = "this model") -> None:
     """ValueError in one line unless `likelihood` (a bundle's likelihood name; None: Bernoulli) is the Bernoulli,
     the only one measured here."""
@@ -83,6 +89,7 @@ def neg_elbo(encoder, decoder, images: np.ndarray, seed: int = 0, batch_size: in
     {"test_neg_elbo", "test_recon", "test_kl"}. encoder/decoder: runtime.Encoder and runtime.Decoder;
     images: float32 [N, C, H, W] in [0, 1]. The KL to N(0, I) is exact; to a fitted prior, which has no
     closed form, it is log q(z|x) - log p(z) at the same sample (Kingma & Welling, eq. 6)."""
+    _check_decoder(decoder)
     rng = np.random.default_rng(seed)
     recon = kl = 0.0
     for start in range(0, len(images), batch_size):
@@ -114,6 +121,7 @@ def iw_log_likelihoods(encoder, decoder, images: np.ndarray, priors: dict[str, P
     the decodes are the cost, and paired figures differ by the priors alone."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_IW_SAMPLES:
         raise ValueError(f"the number of importance samples must be an integer from 1 to {MAX_IW_SAMPLES:,}, got {k!r}")
+    _check_decoder(decoder)
     rng = np.random.default_rng(seed)
     batch_size = max(1, max_decodes // k)
     out: dict[str, list] = {name: [] for name in priors}
@@ -170,6 +178,7 @@ def check_grid(dim: int, spacing: float, extent: float = GRID_EXTENT) -> int:
 def grid_log_likelihoods(decoder, images: np.ndarray, priors: dict[str, Prior], spacing: float = GRID_SPACING,
                          extent: float = GRID_EXTENT, max_decodes: int = MAX_DECODES) -> dict[str, np.ndarray]:
     """`grid_log_likelihood` under each of several priors {name: prior}, from the same decodes."""
+    _check_decoder(decoder)
     dim = decoder.latent_dim
     side = check_grid(dim, spacing, extent)
     axis = np.linspace(-extent, extent, side)

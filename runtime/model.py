@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from . import bundle as bundle_format
+from .bundle_schema import BERNOULLI
 from .image_shape import SEED_IMAGE_SHAPE, check_image_shape, shape_text
 from .images import grid_image, to_display, to_pil
 from .latent import check_count, check_dims, grid_points, interpolation_path, manifold_axes
@@ -309,6 +310,12 @@ class Decoder(_OnnxFile):
         """Per-dim statistics of the test set's encodings (mean, std, min, max, p01, p05, p95, p99),
         from the bundle or the file's metadata; None when neither has them."""
         return self._latent_stats or self.metadata.get("latent_stats")
+
+    @property
+    def likelihood(self) -> str:
+        """The likelihood whose mean this file outputs (its metadata's; a file without one: the Bernoulli)."""
+        recorded = self.metadata.get("likelihood")
+        return recorded.get("name", BERNOULLI) if isinstance(recorded, dict) else BERNOULLI
 
     @property
     def prior(self) -> Prior:

@@ -117,6 +117,12 @@ def tiny_export_source(image_shape=(3, 32, 32), likelihood: str = "bernoulli", s
 
 
 @pytest.fixture(scope="session")
+def make_tiny_source():
+    """tiny_export_source, for tests that export a tiny model of their own shape or likelihood."""
+    return tiny_export_source
+
+
+@pytest.fixture(scope="session")
 def colour_bundle(tmp_path_factory) -> Path:
     """A 3 x 32 x 32 colour bundle (fp32, Bernoulli, 2-D latent) of a tiny sprites model, with
     dataset.class_names (the sprites' four shapes) and an atlas of its 64 test images."""
@@ -139,6 +145,7 @@ FIXTURE_TIERS = {
     "wheel": "wheel",
     "shared_run": "slow",  # shared_bundle and shared_run_copy start from it
     "colour_bundle": "slow",  # trains and exports a tiny model
+    "make_tiny_source": "slow",
 }
 
 # The tiers, each with its per-test limit in seconds (pytest-timeout; fixture set-up counts, so the first

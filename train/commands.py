@@ -3,6 +3,7 @@ make-dataset` (torch-free)."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -96,7 +97,9 @@ def run_train(args) -> int:
         return 130
     metrics = state.metrics or {}
     if os.environ.get("RANK", "0") == "0":
-        print(f"{out}: {state.epoch} epochs, test -ELBO {metrics.get('test_neg_elbo', float('nan')):.2f} nats")
+        bits = (f" = {metrics['test_bits_per_dim']:.4f} bits/dim ({config.likelihood})"
+                if config.likelihood != "bernoulli" and "test_bits_per_dim" in metrics else "")
+        print(f"{out}: {state.epoch} epochs, test -ELBO {metrics.get('test_neg_elbo', float('nan')):.2f} nats{bits}")
     return 0
 
 
@@ -127,9 +130,11 @@ def run_evaluate(args) -> int:
     rows = [("test images", f"{result['images']}" + (" (binarized)" if result["binarized"] else "")),
             ("-ELBO (nats/image)", f"{result['neg_elbo']:.2f}"),
             ("  reconstruction", f"{result['recon']:.2f}"),
-            ("  KL", f"{result['kl']:.2f}")]
+            ("  KL", f"{result['kl']:.2f}"),
+            (f"-ELBO (bits/dim, {result['likelihood']})", f"{result['bits_per_dim']:.4f}")]
     if "iw_nll" in result:
         rows.append((f"IW NLL bound, K={result['iw_samples']}", f"{result['iw_nll']:.2f}"))
+        rows.append(("  in bits/dim", f"{result['iw_bits_per_dim']:.4f}"))
     if "exact_nll" in result:
         rows.append((f"exact NLL (grid step {result['exact_grid']['spacing']:g})", f"{result['exact_nll']:.2f}"))
     width = max(len(k) for k, _ in rows)
@@ -154,11 +159,11 @@ def _check_dataset_options(args, config) -> None:
     hold out --val-size images; your own images are split per class by fractions."""
     from .sources import is_builtin
 
-    given = {kind: [flag_of(f) for f in _cli_fields() if f.metadata.get("applies_to") == kind
-                    and getattr(args, f.name) is not None] for kind in ("own", "builtin")}
+    given = {kind: [flag for f in _cli_fields() if f.metadata.get("applies_to") == kind for flag in _given_flags(args, f)]
+             for kind in ("own", "builtin")}
     if is_builtin(config.dataset) and given["own"]:
-        raise ValueError(f"{', '.join(given['own'])} apply to your own images (--dataset PATH), not to {config.dataset}; "
-                         f"its validation split is set with --val-size N")
+        raise ValueError(f"{', '.join(given['own'])} apply to your own images (--dataset PATH), not to {config.dataset}, "
+                         f"whose images are 1 x 28 x 28 grey and whose validation split is set with --val-size N")
     if not is_builtin(config.dataset) and given["builtin"]:
         raise ValueError(f"{', '.join(given['builtin'])} applies to the built-in datasets; your own images are split "
                          "per class: use --validation-fraction (and --test-fraction)")
@@ -177,6 +182,11 @@ def add_config_arguments(p) -> None:
     types = typing.get_type_hints(TrainConfig)
     for f in _cli_fields():
         meta, kind = f.metadata, _flag_type(types[f.name])
+        for part in meta.get("parts", ()):
+            p.add_argument(part.flag, dest=part.dest, type=_argparse_type(part.parse), choices=part.choices,
+                           default=None, metavar=part.metavar, help=part.help)
+        if "parts" in meta:
+            continue
         help_text = meta["help"].format(default=f.default, preset=DEFAULT)
         default = f.default if meta.get("cli_default") else None
         if kind is bool:
@@ -194,6 +204,27 @@ def _flag_type(annotation):
     return annotation
 
 
+def _argparse_type(parse):
+    """parse, with its one-line ValueError as argparse's own message (instead of "invalid value")."""
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def _given_flags(args, config_field: dataclasses.Field) -> list[str]:
+    """The flags of a field that the command line gave."""
+    parts = config_field.metadata.get("parts")
+    if parts:
+        return [part.flag for part in parts if getattr(args, part.dest) is not None]
+    return [flag_of(config_field)] if getattr(args, config_field.name) is not None else []
+
+
 def config_overrides(args) -> dict:
     """The TrainConfig fields given on the command line (None where not given)."""
-    return {f.name: getattr(args, f.name) for f in _cli_fields()}
+    return {f.name: (f.metadata["combine"](*(getattr(args, part.dest) for part in f.metadata["parts"]))
+                     if "parts" in f.metadata else getattr(args, f.name)) for f in _cli_fields()}

@@ -13,10 +13,13 @@ from dataclasses import dataclass
 
 from latent_atlas.runtime.evaluation import QUICK_IW_IMAGES
 from latent_atlas.runtime.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_IW_SAMPLES, MAX_IWAE_SAMPLES, MAX_LATENT_DIM
-from latent_atlas.runtime.preprocessing import LAYOUTS
+from latent_atlas.runtime.image_shape import IMAGE_CHANNELS, SEED_IMAGE_SHAPE, parse_image_size
+from latent_atlas.runtime.preprocessing import LAYOUTS, check_layout
 
-from .options import (BINARIZE, DEVICES, IWAE_GRADIENTS, LR_SCHEDULES, OBJECTIVES, OPTIMIZERS, Binarize, Device,
-                      IwaeGradient, LrSchedule, Objective, Optimizer, Preset, check_choice, option)
+from .family import architecture
+from .options import (BINARIZE, DEVICES, IWAE_GRADIENTS, LIKELIHOOD_NAMES, LR_SCHEDULES, OBJECTIVES, OPTIMIZERS,
+                      Binarize, Device, FlagPart, IwaeGradient, LikelihoodName, LrSchedule, Objective, Optimizer,
+                      Preset, check_choice, option)
 
 PRESETS: dict[str, dict] = {
     # Adam converges in far fewer seconds than the seed's RMSprop. Batch 64 with Adam's learning rate
@@ -41,6 +44,25 @@ PRESETS: dict[str, dict] = {
 DEFAULT = PRESETS["default"]  # TrainConfig's defaults for the fields a preset sets: the recommended recipe
 
 
+def image_shape_from_flags(size: tuple[int, int] | None, channels: int | None) -> tuple[int, int, int] | None:
+    """--image-size and --channels -> image_shape; the seed's side or channels for the one not given (None:
+    neither given)."""
+    if size is None and channels is None:
+        return None
+    height, width = size or SEED_IMAGE_SHAPE[1:]
+    return (channels or SEED_IMAGE_SHAPE[0], height, width)
+
+
+IMAGE_SHAPE_FLAGS = (
+    FlagPart("--image-size", "image_size", parse_image_size, metavar="H[xW]",
+             help="own images: the model's image size in pixels, height x width (sides multiples of 4, e.g. 64 or "
+                  "48x64; default 28); pictures of another size are fitted by --layout"),
+    FlagPart("--channels", "channels", int, choices=IMAGE_CHANNELS,
+             help="own images: 1 (grey, the default) or 3 (RGB colour; grey pictures are repeated into three "
+                  "channels, and a grey model takes a colour picture's luma)"),
+)
+
+
 @dataclass
 class TrainConfig:
     """Defaults are the `default` preset (its values, read from PRESETS). Each field's `option` says how
@@ -53,9 +75,20 @@ class TrainConfig:
     # Your own images (train/own_data.py): how preprocessing places them (a runtime.preprocessing LAYOUTS
     # key; None: "mnist"), the seeded per-class split, and whether a few unusable files are left out.
     layout: str | None = option(None, choices=tuple(LAYOUTS), applies_to="own",
-                                help="own images: how each picture becomes 28x28 grey: mnist (crop, fit 20x20, centre "
-                                     "of mass; the default), fashion-mnist (crop, fit 28x28, centred) or resize (the "
-                                     "whole picture, resized)")
+                                help="own images: how each picture becomes the model's image: mnist (crop to the ink, "
+                                     "fit 20x20 of 28x28, centre of mass; the default for grey), fashion-mnist (crop, "
+                                     "fit the field, centred), or the whole picture: pad (fitted inside, aspect ratio "
+                                     "kept, border colour around; the default for colour), crop (the centre at the "
+                                     "model's aspect ratio) or resize (stretched)")
+    # Your own images: the model's channels x height x width (runtime/image_shape.py says which there are);
+    # the built-in datasets are the seed's 1 x 28 x 28.
+    image_shape: tuple[int, int, int] = option(SEED_IMAGE_SHAPE, applies_to="own", help="own images: the image shape",
+                                               parts=IMAGE_SHAPE_FLAGS, combine=image_shape_from_flags)
+    likelihood: LikelihoodName = option("bernoulli",
+                                        help="the decoder's p(x|z): bernoulli (default; MNIST-like grey images), "
+                                             "continuous-bernoulli (its normalised form, a density for grey and "
+                                             "colour levels) or discretized-logistic (8-bit pixels, natural colour "
+                                             "images); figures in nats and bits per dimension")
     split_seed: int = option(0, applies_to="own",
                              help="own images: seed of the train/validation/test split (default {default})")
     validation_fraction: float = option(0.1, applies_to="own",
@@ -153,6 +186,10 @@ class TrainConfig:
         check_choice(self.optimizer, OPTIMIZERS, "optimizer")
         check_choice(self.lr_schedule, LR_SCHEDULES, "lr schedule")
         check_choice(self.device, DEVICES, "device")
+        check_choice(self.likelihood, LIKELIHOOD_NAMES, "likelihood")
+        self.image_shape = architecture(self.image_shape).image_shape  # checked; a saved JSON list becomes a tuple
+        if self.layout is not None:
+            check_layout(self.layout, self.image_shape)
         checks = [
             (1 <= self.importance_samples <= MAX_IWAE_SAMPLES,
              f"importance samples (--k) must be from 1 to {MAX_IWAE_SAMPLES:,}, got {self.importance_samples}"),
@@ -179,6 +216,9 @@ class TrainConfig:
             (self.eval_iw_images >= 1, f"eval IW images must be >= 1, got {self.eval_iw_images}"),
             (0 < self.validation_fraction < 0.5, f"validation fraction must be in (0, 0.5), got {self.validation_fraction}"),
             (0 < self.test_fraction < 0.5, f"test fraction must be in (0, 0.5), got {self.test_fraction}"),
+            (self.objective != "keras-seed" or self.likelihood == "bernoulli",
+             f"the keras-seed objective is the original Bernoulli recipe; --likelihood {self.likelihood} needs "
+             f"--objective elbo or iwae"),
         ]
         for ok, message in checks:
             if not ok:

@@ -1,7 +1,9 @@
 """Evaluation in nats per image: the negative ELBO and the importance-weighted bound.
 
-Always the true objective (beta = 1, Bernoulli likelihood over 784 pixels, float32), whatever preset
-or beta the run trained with, so runs compare with each other and with the literature.
+Always the true objective (beta = 1, float32) under the run's likelihood (train/likelihoods.py; the
+Bernoulli over 784 pixels for the seed's models), whatever preset or beta the run trained with, so runs
+compare with each other and with the literature; also in bits per dimension (channels x height x width),
+the unit that compares images of different sizes.
 
 The importance-weighted bound (Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders",
 2015, https://arxiv.org/abs/1509.00519, eq. 8) with K samples from q(z|x):
@@ -31,16 +33,18 @@ from latent_atlas.runtime.preprocessing import PIXEL_MAX
 from . import own_data
 from .checkpoint import load_checkpoint
 from .device import pick_device
-from .model import VAE, DiagonalGaussian, bernoulli_nll, load_weights, log_importance_weights
+from .likelihoods import Likelihood
+from .model import VAE, DiagonalGaussian, load_weights, log_importance_weights
 from .options import Weights
 from .run_state import RunState
 
 
 def images_to_tensor(images: np.ndarray | torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] in [0, 1] on `device` (torch's form of
-    runtime.preprocessing.to_float)."""
-    images = torch.as_tensor(images)
-    return images.to(device).unsqueeze(1).float().div_(PIXEL_MAX)
+    """uint8 grey [N, H, W] or colour [N, H, W, 3] -> float32 [N, C, H, W] in [0, 1] on `device` (torch's
+    form of runtime.preprocessing.to_float)."""
+    images = torch.as_tensor(images).to(device)
+    images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)
+    return images.float().div_(PIXEL_MAX)
 
 
 # Binarized evaluation draws each test (and validation) pixel once, with this seed, whatever the run's
@@ -60,8 +64,11 @@ def binarized_array(x: np.ndarray, seed: int = BINARIZATION_SEED) -> np.ndarray:
 
 
 @torch.no_grad()
-def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 128, seed: int = 0) -> dict[str, float]:
-    """Single-sample Monte-Carlo -ELBO over float images x [N, 1, 28, 28]; nats per image."""
+def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 128, seed: int = 0,
+                  likelihood: Likelihood | None = None) -> dict[str, float]:
+    """Single-sample Monte-Carlo -ELBO over float images x [N, C, H, W] under the model's likelihood (or
+    `likelihood`, one with other parameters): nats per image, and the -ELBO in bits per dimension."""
+    likelihood = likelihood or model.likelihood
     model.eval()
     generator = torch.Generator(device=x.device).manual_seed(seed)
     # One posterior sample per image, drawn for all of them at once: the figure does not depend on the
@@ -72,10 +79,11 @@ def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 128, seed: int 
     for batch, batch_eps in zip(x.split(batch_size), eps.split(batch_size)):
         posterior = model.encode(batch)
         z = posterior.reparameterize(batch_eps)
-        recon += bernoulli_nll(model.decode(z), batch).sum().item()
+        recon += likelihood.nll(model.decode(z), batch).sum().item()
         kl += posterior.kl().sum().item()
     n = len(x)
-    return {"neg_elbo": (recon + kl) / n, "recon": recon / n, "kl": kl / n}
+    return {"neg_elbo": (recon + kl) / n, "recon": recon / n, "kl": kl / n,
+            "bits_per_dim": likelihood.bits_per_dim((recon + kl) / n, model.architecture.pixels)}
 
 
 @torch.no_grad()
@@ -98,7 +106,7 @@ def iw_log_likelihood(model: VAE, x: torch.Tensor, k: int = runtime_evaluation.D
 
 class _DecoderProbabilities:
     """A VAE's decoder in the form the runtime's numpy evaluation takes (what runtime.Decoder offers):
-    float32 latent points [N, D] in, pixel probabilities [N, 1, 28, 28] out."""
+    float32 latent points [N, D] in, pixel probabilities [N, C, H, W] out."""
 
     def __init__(self, model: VAE):
         self.model = model
@@ -113,7 +121,7 @@ class _DecoderProbabilities:
 def exact_log_likelihood(model: VAE, x: torch.Tensor,
                          spacing: float = runtime_evaluation.GRID_SPACING) -> torch.Tensor:
     """log p(x) per image [N] under N(0, I), by quadrature over the latent grid (not a bound); float
-    images x [N, 1, 28, 28]. Too large a grid (a latent of 3 or more dimensions) raises ValueError."""
+    images x [N, C, H, W], Bernoulli likelihood. Too large a grid (a latent of 3 or more dimensions) raises ValueError."""
     model.eval()
     log_p = runtime_evaluation.grid_log_likelihood(_DecoderProbabilities(model), x.cpu().numpy(), spacing=spacing)
     return torch.from_numpy(log_p)
@@ -122,15 +130,17 @@ def exact_log_likelihood(model: VAE, x: torch.Tensor,
 def evaluate_model(model: VAE, images: np.ndarray, iw_samples: int = runtime_evaluation.DEFAULT_IW_SAMPLES,
                    binarize: bool = False, device: str = "cpu", seed: int = 0, exact: bool = False,
                    grid_spacing: float = runtime_evaluation.GRID_SPACING) -> dict:
-    """Everything `latent-atlas evaluate` reports, for uint8 test images [N, 28, 28]."""
+    """Everything `latent-atlas evaluate` reports, for uint8 test images (grey [N, H, W], colour [N, H, W, 3])."""
     x = images_to_tensor(images, device)
     if binarize:
         x = binarized(x)
     result = {"images": len(x), "binarized": binarize, **({"binarization_seed": BINARIZATION_SEED} if binarize else {}),
               **evaluate_elbo(model, x, seed=seed)}
+    result["likelihood"] = model.likelihood.name
     if iw_samples > 0:
         result["iw_samples"] = iw_samples
         result["iw_nll"] = -iw_log_likelihood(model, x, iw_samples, seed=seed).mean().item()
+        result["iw_bits_per_dim"] = model.likelihood.bits_per_dim(result["iw_nll"], model.architecture.pixels)
     if exact:
         result["exact_nll"] = -exact_log_likelihood(model, x, grid_spacing).mean().item()
         result["exact_grid"] = {"spacing": grid_spacing, "extent": runtime_evaluation.GRID_EXTENT}
@@ -142,7 +152,7 @@ def load_model(run_dir: str | Path, weights: Weights = "best", device: str = "cp
     loaded is `state.resolve_weights(weights)` (best falls back to last before the first evaluation)."""
     checkpoint = load_checkpoint(run_dir)
     config = checkpoint.state.config
-    model = VAE(config.latent_dim)
+    model = VAE.for_config(config)
     load_weights(model, checkpoint.model_state(weights), checkpoint.weights_path(weights))
     # In the memory format the run trained and evaluated in: the figures then repeat the logged ones to the
     # last bit, and channels-last convolutions are faster on CPUs (docs/benchmarks.md).
@@ -157,6 +167,9 @@ def evaluate_run(run_dir: str | Path, iw_samples: int = runtime_evaluation.DEFAU
     model, state = load_model(run_dir, weights, device)
     if exact:  # before the data is read and the bounds are computed: a grid that cannot be done fails first
         runtime_evaluation.check_grid(model.latent_dim, grid_spacing)
+        if model.likelihood.name != "bernoulli":
+            raise ValueError(f"--exact integrates the Bernoulli likelihood (runtime.evaluation.grid_log_likelihood); "
+                             f"this run's is {model.likelihood.name}: use the importance-weighted bound (--iw-samples)")
     dataset_name = state.config.dataset
     images = own_data.for_run(run_dir, state, data_dir).test_images
     # A run trained on binarized pixels is a model of binary images: it is measured on binarized ones.

@@ -31,7 +31,7 @@ from torch import nn
 from latent_atlas.runtime.bundle import IMAGE_SHAPE  # noqa: F401  (the one definition; re-exported)
 
 from .family import Architecture, architecture
-from .likelihoods import bernoulli_nll  # noqa: F401  (its owner is likelihoods.py; re-exported)
+from .likelihoods import bernoulli_nll, likelihood_for  # bernoulli_nll's owner is likelihoods.py; re-exported
 from .options import IwaeGradient
 
 # The seed's decoder dense output as feature maps, (64, 14, 14): the encoder's last conv's shape.
@@ -191,28 +191,38 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source) -> No
 
 class VAE(nn.Module):
     """`bottleneck_bias` is the initial bias of the encoder's Dense 32 ReLU units: 0 is Keras' (the seed's);
-    the `default` preset starts them at 1 (see `_init_weights`)."""
+    the `default` preset starts them at 1 (see `_init_weights`). `likelihood` names the decoder's p(x|z)
+    (train/likelihoods.py), which the ELBO and IWAE objectives and the evaluation score images by."""
 
-    def __init__(self, latent_dim: int = 2, bottleneck_bias: float = 1.0, image_shape: tuple[int, int, int] = IMAGE_SHAPE):
+    def __init__(self, latent_dim: int = 2, bottleneck_bias: float = 1.0, image_shape: tuple[int, int, int] = IMAGE_SHAPE,
+                 likelihood: str = "bernoulli"):
         super().__init__()
         if latent_dim < 1:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim}")
         self.latent_dim = latent_dim
         self.architecture = architecture(image_shape)  # checks the shape before any layer is built
         self.image_shape = self.architecture.image_shape
+        self.likelihood = likelihood_for(likelihood)
         self.encoder = Encoder(latent_dim, self.image_shape)
         self.decoder = Decoder(latent_dim, self.image_shape)
         _init_weights(self, bottleneck_bias)
+
+    @classmethod
+    def for_config(cls, config) -> "VAE":
+        """The model a TrainConfig describes (its latent size, image shape and likelihood), freshly initialised."""
+        return cls(config.latent_dim, config.bottleneck_bias, image_shape=config.image_shape,
+                   likelihood=config.likelihood)
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
         return self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """The logits, shape [N, *image_shape] (Bernoulli logits for the seed's objectives)."""
+        """The logits, shape [N, *image_shape], which the likelihood reads (Bernoulli logits for the seed's)."""
         return self.decoder(z)
 
     def decode_probs(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.decoder(z))
+        """The decoded images: the likelihood's mean, pixel values in [0, 1] (for the Bernoulli, the sigmoid)."""
+        return self.likelihood.mean(self.decoder(z))
 
 
 def _init_weights(model: VAE, bottleneck_bias: float) -> None:
@@ -279,7 +289,7 @@ def log_importance_weights(model: VAE, x: torch.Tensor, posterior: DiagonalGauss
     objective `iwae_loss` and the evaluation's importance-weighted bound both use this."""
     k, n = z.shape[:2]
     logits = model.decode(z.reshape(k * n, -1))
-    log_px_z = -bernoulli_nll(logits, x.repeat(k, 1, 1, 1)).view(k, n)
+    log_px_z = model.likelihood.log_prob(logits, x.repeat(k, 1, 1, 1)).view(k, n)
     q = DiagonalGaussian(posterior.mean.float(), posterior.logvar.float())
     z = z.float()
     return log_px_z + standard_normal_log_prob(z) - q.log_prob(z), log_px_z
@@ -290,14 +300,15 @@ def _encoder_input(x: torch.Tensor, noise: StepNoise, encoder_noise: float) -> t
 
 
 def elbo_loss(model: VAE, x: torch.Tensor, noise: StepNoise, beta: float = 1.0, encoder_noise: float = 0.0) -> LossTerms:
-    """Negative ELBO (Kingma & Welling, eq. 10), one posterior sample per image, averaged over the batch.
+    """Negative ELBO (Kingma & Welling, eq. 10), one posterior sample per image, averaged over the batch,
+    under the model's likelihood.
 
     beta scales the KL term (beta-VAE; beta=1 is the true ELBO). `encoder_noise` > 0 shows the encoder
     a noisy copy of x (a denoising encoder); the decoder is still scored on x itself, so the loss stays
     a bound on -log p(x), just with a smoother q(z|x)."""
     posterior = model.encode(_encoder_input(x, noise, encoder_noise))
     z = posterior.reparameterize(noise.latent)
-    recon = bernoulli_nll(model.decode(z), x).mean()
+    recon = model.likelihood.nll(model.decode(z), x).mean()
     # The KL is computed in float32 even under autocast: it is what evaluation reports in nats.
     kl = DiagonalGaussian(posterior.mean.float(), posterior.logvar.float()).kl().mean()
     return LossTerms(loss=recon + beta * kl, recon=recon, kl=kl)

@@ -3,13 +3,15 @@
 `prepare(config, run_dir)` is what training, evaluation and export call. For your own images
 (train/sources.py) it
 
-  - preprocesses every image with the run's layout on every core, once: the result is cached in
-    RUN_DIR/data-cache/ with the source's checksum and the size and modification time of each file,
-    and rebuilt (only the changed files, for a folder) when the source changes;
+  - preprocesses every image with the run's layout into the run's image shape on every core, once: the
+    result is cached in RUN_DIR/data-cache/ with the source's checksum, the layout, the image shape and
+    the size and modification time of each file, and rebuilt (only the changed files, for a folder) when
+    any of them changes;
   - splits the images into train / validation / test with a seed, per class, so each class is in
     every split; the same source (checksum) and seed always give the same split;
   - writes RUN_DIR/dataset.json: name, class names, layout, the source (kind, path, checksum,
-    counts, split seed) and every file with its SHA-256, its class and its split;
+    counts, split seed), the names of the images' known factors (an .npz's `factor_names`) and every
+    file with its SHA-256, its class and its split;
   - refuses to resume or export a run whose source changed since it was trained.
 
 The record it returns (`PreparedData.record()`) is what checkpoint.json and the bundle's
@@ -30,7 +32,8 @@ import numpy as np
 
 from latent_atlas.runtime.bundle import sha256_file
 from latent_atlas.runtime.files import atomic_write
-from latent_atlas.runtime.preprocessing import PREPROCESSING_VERSION, layout_for
+from latent_atlas.runtime.image_shape import SEED_IMAGE_SHAPE, shape_text
+from latent_atlas.runtime.preprocessing import PREPROCESSING_VERSION, check_layout, default_layout
 
 from . import data, sources
 from .config import TrainConfig
@@ -41,7 +44,6 @@ CACHE_DIR = "data-cache"
 CACHE_FORMAT = "latent-atlas-data-cache"
 CACHE_VERSION = 1
 RECORD_FILE = "dataset.json"
-DEFAULT_LAYOUT = "mnist"
 SPLITS = ("train", "validation", "test")
 # With --skip-bad-images at most this share of a source may be unusable; more means a wrong folder.
 MAX_SKIPPED_FRACTION = 0.05
@@ -56,7 +58,8 @@ def _stderr(message: str) -> None:
 
 @dataclass(frozen=True)
 class PreparedData:
-    """A run's images (uint8 [N, 28, 28]) and labels (int [N]) per split, and where they came from."""
+    """A run's images (uint8, grey [N, H, W] or colour [N, H, W, 3]) and labels (int [N]) per split, and where
+    they came from; for a source with known factors (an .npz's `factors`), the test split's."""
 
     name: str
     class_names: tuple[str, ...]  # empty: unlabelled
@@ -69,6 +72,8 @@ class PreparedData:
     test_images: np.ndarray
     test_labels: np.ndarray
     files: dict | None = None  # built-in datasets: {filename: sha256}
+    test_factors: np.ndarray | None = None  # float32 [N_test, F], the test images' known factors, or None
+    factor_names: tuple[str, ...] = ()  # the columns of test_factors
 
     @property
     def eval_split(self) -> str:
@@ -84,6 +89,8 @@ class PreparedData:
         out = {"name": self.name, "class_names": list(self.class_names), "layout": self.layout, "source": self.source}
         if self.files is not None:
             out["files"] = self.files
+        if self.factor_names:
+            out["factor_names"] = list(self.factor_names)
         return out
 
 
@@ -94,11 +101,12 @@ def prepare(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | Non
     cache and dataset.json): what the other ranks of a data-parallel job do once rank 0 has written them."""
     if sources.is_builtin(config.dataset):
         return _builtin(config, data_dir)
-    layout = config.layout or DEFAULT_LAYOUT
-    layout_for(layout)
+    layout = config.layout or default_layout(config.image_shape)
+    check_layout(layout, config.image_shape)
+    shape = tuple(config.image_shape)
     run_dir = Path(run_dir)
     cache = _Cache(run_dir / CACHE_DIR)
-    cached = cache.load(config.dataset, layout)
+    cached = cache.load(config.dataset, layout, shape)
     expected = ((recorded or {}).get("source") or {}).get("checksum")
 
     if not Path(config.dataset).expanduser().exists() and cached is not None and expected == cached[0].checksum:
@@ -112,18 +120,20 @@ def prepare(config: TrainConfig, run_dir: str | Path, data_dir: str | Path | Non
         else:
             previous, signature = cached if cached is not None else (None, None)
             start = time.perf_counter()
-            ingested = sources.ingest(source, layout, workers, previous, signature)
+            ingested = sources.ingest(source, layout, workers, previous, signature, shape)
             _check_unchanged(config, ingested, expected)  # before saving: the run's copy must survive a refusal
             if write:
-                cache.save(config.dataset, layout, ingested, source.signature())
-            log(f"{config.dataset}: preprocessed {ingested.preprocessed:,} image(s) with the {layout} layout on "
+                cache.save(config.dataset, layout, shape, ingested, source.signature())
+            log(f"{config.dataset}: preprocessed {ingested.preprocessed:,} image(s) with the {layout} layout to "
+                f"{shape_text(shape)} on "
                 f"{workers or sources.default_workers()} core(s) in {time.perf_counter() - start:.1f} s"
                 + (f" ({len(ingested.images) + len(ingested.bad) - ingested.preprocessed:,} unchanged, from the cache)"
                    if previous is not None else "") + (f"; cached in {cache.path}" if write else ""))
         _check_unchanged(config, ingested, expected)
-        sources.check_aspect_ratios(source, ingested, layout)
+        sources.check_aspect_ratios(source, ingested, layout, shape)
     _check_bad(config, ingested, log)
-    _report_pictures(ingested, layout, log)
+    _report_pictures(ingested, layout, shape, log)
+    _report_channels(config, ingested, shape, log)
     split = split_rows(ingested, config, source)
     prepared = _assemble(config, ingested, split, layout, source.kind if source else recorded["source"]["kind"],
                          source.name if source else recorded["name"])
@@ -140,6 +150,9 @@ def for_run(run_dir: str | Path, state: RunState, data_dir: str | Path | None = 
 
 
 def _builtin(config: TrainConfig, data_dir) -> PreparedData:
+    if tuple(config.image_shape) != SEED_IMAGE_SHAPE:
+        raise ValueError(f"{config.dataset} is {shape_text(SEED_IMAGE_SHAPE)}; an image shape of "
+                         f"{shape_text(tuple(config.image_shape))} (--image-size, --channels) is for your own images")
     if config.layout not in (None, config.dataset):
         raise ValueError(f"--layout is for your own images; {config.dataset} is already 28x28 in its own layout "
                          f"({config.dataset})")
@@ -187,12 +200,23 @@ def _check_bad(config: TrainConfig, ingested: Ingested, log) -> None:
     log(f"warning: left out {len(bad)} of {total} images: {shown}{more}")
 
 
-def _report_pictures(ingested: Ingested, layout: str, log) -> None:
+def _report_pictures(ingested: Ingested, layout: str, shape: tuple[int, int, int], log) -> None:
     sizes, modes = ingested.sizes_and_modes()
     if len(sizes) > 1 or len(modes) > 1:
         areas = sorted(sizes, key=lambda s: s[0] * s[1])
         log(f"note: {len(sizes)} picture sizes ({areas[0][0]}x{areas[0][1]} to {areas[-1][0]}x{areas[-1][1]}) and "
-            f"mode(s) {', '.join(sorted(modes))}: all preprocessed to 28x28 grey with the {layout} layout")
+            f"mode(s) {', '.join(sorted(modes))}: all preprocessed to {shape[2]}x{shape[1]} "
+            f"{'grey' if shape[0] == 1 else 'RGB'} with the {layout} layout")
+
+
+def _report_channels(config: TrainConfig, ingested: Ingested, shape: tuple[int, int, int], log) -> None:
+    """A grey image set for a colour model, or colour pictures for a grey one, is converted: said once."""
+    if shape[0] == 3 and ingested.grey_source:
+        log(f"note: {config.dataset}: grey pictures for a colour model (--channels 3): each repeated into three equal "
+            f"channels")
+    elif shape[0] == 1 and not ingested.grey_source:
+        log(f"note: {config.dataset}: colour pictures for a grey model: turned into their luma; pass --channels 3 "
+            f"to keep the colour")
 
 
 def _report_counts(prepared: PreparedData, ingested: Ingested, log) -> None:
@@ -248,6 +272,7 @@ def split_rows(ingested: Ingested, config: TrainConfig, source: Source | None = 
 def _assemble(config: TrainConfig, ingested: Ingested, split: np.ndarray, layout: str, kind: str,
               name: str) -> PreparedData:
     parts = {s: (ingested.images[split == i], ingested.labels[split == i]) for i, s in enumerate(SPLITS)}
+    test_factors = None if ingested.factors is None else ingested.factors[split == SPLITS.index("test")]
     class_counts = {n: int((ingested.labels == k).sum()) for k, n in enumerate(ingested.class_names)}
     source = {"kind": kind, "path": config.dataset, "checksum": ingested.checksum,
               "files": len(ingested.file_hashes), "counts": {s: len(parts[s][0]) for s in SPLITS},
@@ -255,7 +280,7 @@ def _assemble(config: TrainConfig, ingested: Ingested, split: np.ndarray, layout
               "test_fraction": config.test_fraction, "class_counts": class_counts,
               "skipped": [origin for origin, _ in ingested.bad]}
     return PreparedData(name, tuple(ingested.class_names), layout, source, *parts["train"], *parts["validation"],
-                        *parts["test"])
+                        *parts["test"], test_factors=test_factors, factor_names=tuple(ingested.factor_names))
 
 
 def _write_record(run_dir: Path, prepared: PreparedData, ingested: Ingested, split: np.ndarray) -> None:
@@ -278,20 +303,23 @@ class _Cache:
     """RUN_DIR/data-cache/: the preprocessed images (.npy, no pickles) and cache.json, written last."""
 
     ARRAYS = ("images", "labels", "predefined_test")
+    OPTIONAL_ARRAYS = ("factors",)  # present when the source has them
 
     def __init__(self, path: Path):
         self.path = path
 
-    def load(self, dataset: str, layout: str) -> tuple[Ingested, list[list]] | None:
+    def load(self, dataset: str, layout: str, image_shape=SEED_IMAGE_SHAPE) -> tuple[Ingested, list[list]] | None:
         """(what was ingested, the source's file signature then), or None when absent, stale or damaged."""
         try:
             meta = json.loads((self.path / "cache.json").read_text(encoding="utf-8"))
+            # A cache from before image shapes has none: it holds the seed's.
             if (meta.get("format"), meta.get("version"), meta.get("preprocessing_version"), meta.get("layout"),
-                    meta.get("source")) != (CACHE_FORMAT, CACHE_VERSION, PREPROCESSING_VERSION, layout,
-                                            str(Path(dataset).expanduser().absolute())):
+                    tuple(meta.get("image_shape", SEED_IMAGE_SHAPE)), meta.get("source")) != (
+                    CACHE_FORMAT, CACHE_VERSION, PREPROCESSING_VERSION, layout, tuple(image_shape),
+                    str(Path(dataset).expanduser().absolute())):
                 return None
             arrays = {}
-            for name in self.ARRAYS:
+            for name in (*self.ARRAYS, *(n for n in self.OPTIONAL_ARRAYS if n in meta["sha256"])):
                 path = self.path / f"{name}.npy"
                 if sha256_file(path) != meta["sha256"][name]:
                     return None
@@ -300,17 +328,20 @@ class _Cache:
             return None  # rebuilt from the source
         ingested = Ingested(arrays["images"], arrays["labels"], arrays["predefined_test"], meta["class_names"],
                             meta["checksum"], meta["file_hashes"], meta["origins"],
-                            [tuple(entry) for entry in meta["bad"]], meta["pictures"])
+                            [tuple(entry) for entry in meta["bad"]], meta["pictures"], factors=arrays.get("factors"),
+                            factor_names=meta.get("factor_names", []), grey_source=meta.get("grey_source", True))
         return ingested, meta["signature"]
 
-    def save(self, dataset: str, layout: str, ingested: Ingested, signature: list[list]) -> None:
+    def save(self, dataset: str, layout: str, image_shape, ingested: Ingested, signature: list[list]) -> None:
         hashes = {}
-        for name in self.ARRAYS:
+        for name in (*self.ARRAYS, *(n for n in self.OPTIONAL_ARRAYS if getattr(ingested, n) is not None)):
             path = self.path / f"{name}.npy"
             atomic_write(path, lambda tmp, array=getattr(ingested, name): _save_npy(tmp, array))
             hashes[name] = sha256_file(path)
         meta = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "preprocessing_version": PREPROCESSING_VERSION,
-                "layout": layout, "source": str(Path(dataset).expanduser().absolute()), "checksum": ingested.checksum,
+                "layout": layout, "image_shape": list(image_shape), "factor_names": ingested.factor_names,
+                "grey_source": ingested.grey_source, "source": str(Path(dataset).expanduser().absolute()),
+                "checksum": ingested.checksum,
                 "sha256": hashes, "signature": signature, "class_names": ingested.class_names,
                 "file_hashes": ingested.file_hashes, "origins": ingested.origins,
                 "bad": [list(entry) for entry in ingested.bad], "pictures": ingested.pictures}

@@ -27,7 +27,7 @@ def _probs(model: VAE, z: np.ndarray | torch.Tensor, device) -> np.ndarray:
 @torch.no_grad()
 def save_epoch_plots(model: VAE, x_test: torch.Tensor, labels: np.ndarray, class_names: list[str],
                      out_dir: Path, epoch: int, seed: int = 0) -> list[Path]:
-    """Writes this epoch's PNGs into out_dir and returns their paths. x_test: float [N, 1, 28, 28]."""
+    """Writes this epoch's PNGs into out_dir and returns their paths. x_test: float [N, C, H, W]."""
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     device = x_test.device
@@ -36,8 +36,9 @@ def save_epoch_plots(model: VAE, x_test: torch.Tensor, labels: np.ndarray, class
 
     cols = min(8, len(x_test))  # up to 4 rows of 8; fewer for a small dataset of your own
     originals = x_test[: min(32, len(x_test)) // cols * cols]
-    recon = torch.sigmoid(model.decode(model.encode(originals).mode()))
-    rows = torch.stack([originals.view(-1, cols, 1, 28, 28), recon.view(-1, cols, 1, 28, 28)], dim=1).reshape(-1, 1, 28, 28)
+    shape = tuple(originals.shape[1:])
+    recon = model.decode_probs(model.encode(originals).mode())
+    rows = torch.stack([originals.reshape(-1, cols, *shape), recon.reshape(-1, cols, *shape)], dim=1).reshape(-1, *shape)
     paths.append(_save(grid_image(rows.float().cpu().numpy(), ncols=cols, scale=2), f"{prefix}-reconstructions.png"))
 
     generator = torch.Generator().manual_seed(seed)

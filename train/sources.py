@@ -4,13 +4,16 @@
             names, images may sit deeper inside them); images directly in the folder and no class
             folders = unlabelled. PNG, JPEG, BMP, WebP, GIF (first frame); other files are ignored.
     npz     `images` [N, H, W] or [N, H, W, C] (uint8, or floats in [0, 1]), optional `labels` [N]
-            (integers) and `class_names` [K] (strings); loaded with allow_pickle=False, always.
+            (integers) and `class_names` [K] (strings), optional `factors` [N, F] (numbers) with
+            `factor_names` [F] (strings), the known factors each image was made from (what
+            `latent-atlas make-dataset sprites` writes); loaded with allow_pickle=False, always.
     idx     a folder with MNIST-style IDX files (`*train-images-idx3-ubyte[.gz]` and its
             `*train-labels-idx1-ubyte[.gz]`, optionally `*t10k-...` or `*test-...` for a test split),
             e.g. your own EMNIST or KMNIST copy.
 
-Every image goes through the runtime's own `preprocess` with the chosen layout, so `encode` treats
-a new picture exactly like the training images. Nothing in a source is ever written or moved.
+Every image goes through the runtime's own `preprocess` with the chosen layout and the model's image
+shape (grey [H, W] or colour [H, W, 3] uint8 kept), so `encode` treats a new picture exactly like the
+training images. Nothing in a source is ever written or moved.
 The checksum of a source is the SHA-256 of its `sha256sum`-style listing ("<sha256>  <path>" per
 file, sorted by path), so `sha256sum` reproduces it for a folder.
 
@@ -34,7 +37,8 @@ import numpy as np
 from latent_atlas.runtime.bundle import sha256_file
 from latent_atlas.runtime.bundle_schema import OWN_DATA_SOURCE_KINDS as KINDS
 from latent_atlas.runtime.images import to_uint8
-from latent_atlas.runtime.preprocessing import IMAGE_SIDE, is_blank, layout_for, open_image, pixel_values, preprocess
+from latent_atlas.runtime.image_shape import SEED_IMAGE_SHAPE
+from latent_atlas.runtime.preprocessing import is_blank, layout_for, open_image, pixel_values, preprocess
 
 from .data import DATASETS, DatasetError, read_idx
 
@@ -42,8 +46,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif")
 MAX_CLASSES = 256  # the atlas stores labels as uint8
 # Below this many images one process does it all: starting worker processes costs about a second.
 PARALLEL_MIN_ITEMS = 512
-# Under the "resize" layout every picture is stretched to 28x28, so aspect ratios that differ by more
-# than this would distort one class differently from another: refused.
+# Under the "resize" layout every picture is stretched to the model's size, so aspect ratios that differ by
+# more than this would distort one class differently from another: refused.
 ASPECT_TOLERANCE = 0.05
 UNLABELLED = -1
 
@@ -82,9 +86,14 @@ class Source:
         return [[f.relpath, f.size, f.mtime_ns] for f in self.files]
 
 
+# PIL modes of single-channel pictures: a folder of only these is a grey image set.
+GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+
+
 @dataclass
 class Ingested:
-    """A source preprocessed: uint8 images [N, 28, 28], their labels and where each came from."""
+    """A source preprocessed: uint8 images (grey [N, H, W], colour [N, H, W, 3] of the model's shape), their
+    labels and where each came from."""
 
     images: np.ndarray
     labels: np.ndarray  # int32 [N], UNLABELLED (-1) for a dataset without labels
@@ -96,6 +105,9 @@ class Ingested:
     bad: list[tuple[str, str]] = field(default_factory=list)  # (origin, one-line reason), left out
     pictures: dict[str, list] = field(default_factory=dict)  # folders: relpath -> [width, height, PIL mode]
     preprocessed: int = 0  # how many images this ingest read and preprocessed (the rest came from the cache)
+    factors: np.ndarray | None = None  # float32 [N, F]: the known factors of each image (an .npz's), or None
+    factor_names: list[str] = field(default_factory=list)
+    grey_source: bool = True  # whether every picture of the source was grey (a grey set for a colour model)
 
     def sizes_and_modes(self) -> tuple[Counter, Counter]:
         """How many of a folder's pictures come in each (width, height) and each PIL mode."""
@@ -218,9 +230,10 @@ def _one_line(error: BaseException, label: str) -> str:
 BLANK = "blank (no contrast between ink and background); expected a picture with something in it"
 
 
-def _preprocess_files(job: tuple[list[str], str]) -> list[tuple]:
-    """Worker: (paths, layout) -> per file (sha256, uint8 [28, 28] or None, size, mode, reason or None)."""
-    paths, layout = job
+def _preprocess_files(job: tuple[list[str], str, tuple]) -> list[tuple]:
+    """Worker: (paths, layout, image shape) -> per file (sha256, uint8 [H, W(, 3)] or None, size, mode, reason
+    or None)."""
+    paths, layout, image_shape = job
     results = []
     for path in paths:
         digest = size = mode = None
@@ -228,7 +241,7 @@ def _preprocess_files(job: tuple[list[str], str]) -> list[tuple]:
             digest = sha256_file(Path(path))
             with open_image(path) as image:
                 size, mode = image.size, image.mode
-                picture = preprocess(image, layout)
+                picture = preprocess(image, layout, image_shape)
         except Exception as exc:  # a user's file can fail in any way Pillow can: each is reported, one line
             results.append((digest, None, size, mode, _one_line(exc, path)))
             continue
@@ -237,14 +250,15 @@ def _preprocess_files(job: tuple[list[str], str]) -> list[tuple]:
     return results
 
 
-def _preprocess_arrays(job: tuple[np.ndarray, str]) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Worker: (images [n, H, W(, C)], layout) -> (uint8 [n, 28, 28], [(index, reason)] of unusable ones)."""
-    images, layout = job
-    out = np.zeros((len(images), IMAGE_SIDE, IMAGE_SIDE), np.uint8)
+def _preprocess_arrays(job: tuple[np.ndarray, str, tuple]) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Worker: (images [n, H, W(, C)], layout, image shape) -> (uint8 [n, H', W'(, 3)] of the model's shape,
+    [(index, reason)] of unusable ones)."""
+    images, layout, image_shape = job
+    out = np.zeros((len(images), *stored_shape(image_shape)), np.uint8)
     unusable = []
     for i, image in enumerate(images):
         try:
-            picture = preprocess(image, layout)
+            picture = preprocess(image, layout, image_shape)
         except (TypeError, ValueError) as exc:
             unusable.append((i, " ".join(str(exc).split())))
             continue
@@ -277,26 +291,36 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+def stored_shape(image_shape) -> tuple[int, ...]:
+    """How one preprocessed image is stored: grey [H, W], colour [H, W, 3] (uint8)."""
+    channels, height, width = image_shape
+    return (height, width) if channels == 1 else (height, width, channels)
+
+
 def ingest(source: Source, layout: str, workers: int | None = None, previous: Ingested | None = None,
-           previous_signature: list[list] | None = None) -> Ingested:
-    """Reads and preprocesses every image of `source` with `layout`. For a folder, files whose size
-    and modification time match `previous_signature` are taken from `previous` instead of being read
-    again (their hash included); arrays are re-read whole when their file changed."""
+           previous_signature: list[list] | None = None, image_shape=SEED_IMAGE_SHAPE) -> Ingested:
+    """Reads and preprocesses every image of `source` with `layout` into `image_shape`. For a folder, files
+    whose size and modification time match `previous_signature` are taken from `previous` instead of being
+    read again (their hash included); arrays are re-read whole when their file changed."""
     layout_for(layout)  # an unknown layout fails before any work
+    image_shape = tuple(image_shape)
     workers = workers or default_workers()
     if source.kind == "folder":
-        return _ingest_folder(source, layout, workers, previous, previous_signature)
-    images, labels, predefined_test, class_names = _read_arrays(source)
+        return _ingest_folder(source, layout, workers, previous, previous_signature, image_shape)
+    images, labels, predefined_test, class_names, factors, factor_names = _read_arrays(source)
     file_hashes = {f.relpath: sha256_file(source.root / f.relpath) for f in source.files}
-    parts = _run(_preprocess_arrays, [(images[s], layout) for s in _chunks(len(images), workers)], workers)
-    out = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8)
+    parts = _run(_preprocess_arrays, [(images[s], layout, image_shape) for s in _chunks(len(images), workers)],
+                 workers)
+    out = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, *stored_shape(image_shape)), np.uint8)
     offsets = np.cumsum([0] + [len(p[0]) for p in parts])
     unusable = {int(offset + i): reason for offset, (_, found) in zip(offsets, parts) for i, reason in found}
     origins = _array_origins(source, predefined_test)
     keep = np.array([i not in unusable for i in range(len(out))], dtype=bool)
     bad = [(origins[i], f"{origins[i]}: {unusable[i]}") for i in sorted(unusable)]
+    grey = images.ndim == 3 or images.shape[-1] in (1, 2)
     return Ingested(out[keep], labels[keep], predefined_test[keep], class_names, listing_checksum(file_hashes),
-                    file_hashes, [o for o, k in zip(origins, keep) if k], bad, preprocessed=len(out))
+                    file_hashes, [o for o, k in zip(origins, keep) if k], bad, preprocessed=len(out),
+                    factors=None if factors is None else factors[keep], factor_names=factor_names, grey_source=grey)
 
 
 def _array_origins(source: Source, predefined_test: np.ndarray) -> list[str]:
@@ -309,7 +333,7 @@ def _array_origins(source: Source, predefined_test: np.ndarray) -> list[str]:
 
 
 def _ingest_folder(source: Source, layout: str, workers: int, previous: Ingested | None,
-                   previous_signature: list[list] | None) -> Ingested:
+                   previous_signature: list[list] | None, image_shape: tuple) -> Ingested:
     # relpath -> (sha256, picture or None, [width, height, mode] or None, reason or None) of unchanged files
     known: dict[str, tuple] = {}
     if previous is not None and previous_signature is not None:
@@ -325,7 +349,8 @@ def _ingest_folder(source: Source, layout: str, workers: int, previous: Ingested
     todo = [f for f in source.files if f.relpath not in known]
     paths = [source.display(f.relpath) for f in todo]
     for f, (digest, picture, size, mode, reason) in zip(todo, (
-            r for part in _run(_preprocess_files, [(paths[s], layout) for s in _chunks(len(paths), workers)], workers)
+            r for part in _run(_preprocess_files, [(paths[s], layout, image_shape) for s in _chunks(len(paths), workers)],
+                               workers)
             for r in part)):
         known[f.relpath] = (digest, picture, None if size is None else [*size, mode], reason)
 
@@ -342,14 +367,17 @@ def _ingest_folder(source: Source, layout: str, workers: int, previous: Ingested
         images.append(picture)
         labels.append(f.label)
         origins.append(shown)
-    stacked = np.stack(images) if images else np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8)
+    stacked = np.stack(images) if images else np.zeros((0, *stored_shape(image_shape)), np.uint8)
+    grey = all(mode in GREY_MODES for _, _, mode in pictures.values())
     return Ingested(stacked, np.array(labels, np.int32), np.zeros(len(images), bool), list(source.class_names),
-                    listing_checksum(file_hashes), file_hashes, origins, bad, pictures, preprocessed=len(todo))
+                    listing_checksum(file_hashes), file_hashes, origins, bad, pictures, preprocessed=len(todo),
+                    grey_source=grey)
 
 
-def check_aspect_ratios(source: Source, ingested: Ingested, layout: str) -> None:
+def check_aspect_ratios(source: Source, ingested: Ingested, layout: str, image_shape=SEED_IMAGE_SHAPE) -> None:
     """Under the plain-resize layout, pictures of different shapes would be stretched differently."""
-    if layout_for(layout).crop or not ingested.pictures:
+    found = layout_for(layout)
+    if found.crop or found.fit != "stretch" or not ingested.pictures:
         return
     ratios = {relpath: round(w / h, 3) for relpath, (w, h, _) in ingested.pictures.items()}
     counts = Counter(ratios.values())
@@ -358,25 +386,29 @@ def check_aspect_ratios(source: Source, ingested: Ingested, layout: str) -> None
         if abs(ratio / common - 1.0) > ASPECT_TOLERANCE:
             w, h, _ = ingested.pictures[relpath]
             raise SourceError(f"{source.display(relpath)}: {w}x{h}, aspect ratio {ratio:g}, but most images ({how_many}) "
-                              f"have {common:g}; the resize layout stretches every picture to 28x28, so expected one "
-                              f"shape: crop the images to one aspect ratio, or use --layout mnist or fashion-mnist")
+                              f"have {common:g}; the resize layout stretches every picture to {image_shape[2]}x"
+                              f"{image_shape[1]}, so expected one shape: crop the images to one aspect ratio, or use "
+                              f"--layout pad or crop (or mnist or fashion-mnist for grey digit-like images)")
 
 
 # ---------------------------------------------------------------------------------------------------
 # Arrays: .npz and IDX
 
 
-def _read_arrays(source: Source) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """(images [N, H, W(, C)], labels int32 [N], predefined_test bool [N], class names), validated."""
+def _read_arrays(source: Source) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], np.ndarray | None, list[str]]:
+    """(images [N, H, W(, C)], labels int32 [N], predefined_test bool [N], class names, factors float32 [N, F]
+    or None, factor names), validated."""
+    factors, factor_names = None, []
     if source.kind == "npz":
-        images, labels, class_names = _read_npz(source.root / source.files[0].relpath, source.path)
+        images, labels, class_names, factors, factor_names = _read_npz(source.root / source.files[0].relpath,
+                                                                       source.path)
         predefined_test = np.zeros(len(images), bool)
     else:
         images, labels, predefined_test = _read_idx(source)
         class_names = None
     label = source.path
     if labels is None:
-        return images, np.full(len(images), UNLABELLED, np.int32), predefined_test, []
+        return images, np.full(len(images), UNLABELLED, np.int32), predefined_test, [], factors, factor_names
     if labels.size and int(labels.min()) < 0:
         raise SourceError(f"{label}: labels out of range: found {int(labels.min())}; expected integers from 0")
     top = int(labels.max()) if labels.size else -1
@@ -387,10 +419,15 @@ def _read_arrays(source: Source) -> tuple[np.ndarray, np.ndarray, np.ndarray, li
                           f"classes; expected labels from 0 to {len(class_names) - 1}")
     if len(class_names) > MAX_CLASSES:
         raise SourceError(f"{label}: {len(class_names)} classes; at most {MAX_CLASSES} are supported")
-    return images, labels.astype(np.int32), predefined_test, class_names
+    return images, labels.astype(np.int32), predefined_test, class_names, factors, factor_names
 
 
-def _read_npz(path: Path, label: str) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+def _strings(array: np.ndarray) -> list[str]:
+    return [c.decode("utf-8") if isinstance(c, bytes) else str(c) for c in array.tolist()]
+
+
+def _read_npz(path: Path, label: str) -> tuple[np.ndarray, np.ndarray | None, list[str] | None, np.ndarray | None,
+                                                list[str]]:
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
@@ -403,7 +440,7 @@ def _read_npz(path: Path, label: str) -> tuple[np.ndarray, np.ndarray | None, li
             raise SourceError(f"{label}: no 'images' array (found {found}); expected images [N, H, W] or "
                               f"[N, H, W, C], optional labels [N] and class_names [K]")
         arrays = {}
-        for key in ("images", "labels", "class_names"):
+        for key in ("images", "labels", "class_names", "factors", "factor_names"):
             if key not in archive.files:
                 continue
             try:
@@ -431,8 +468,30 @@ def _read_npz(path: Path, label: str) -> tuple[np.ndarray, np.ndarray | None, li
                               f"array of strings")
         if labels is None:
             raise SourceError(f"{label}: 'class_names' without 'labels'; expected labels [N] to go with them")
-        class_names = [c.decode("utf-8") if isinstance(c, bytes) else str(c) for c in class_names.tolist()]
-    return images, labels, class_names
+        class_names = _strings(class_names)
+    factors, factor_names = _read_factors(arrays, len(images), label)
+    return images, labels, class_names, factors, factor_names
+
+
+def _read_factors(arrays: dict, count: int, label: str) -> tuple[np.ndarray | None, list[str]]:
+    """An .npz's optional `factors` [N, F] and `factor_names` [F], validated: both or neither."""
+    factors, names = arrays.get("factors"), arrays.get("factor_names")
+    if factors is None and names is None:
+        return None, []
+    if factors is None or names is None:
+        given, missing = ("factors", "factor_names") if names is None else ("factor_names", "factors")
+        raise SourceError(f"{label}: '{given}' without '{missing}'; expected both (factors [N, F] and their F names) "
+                          f"or neither")
+    if factors.ndim != 2 or factors.dtype.kind not in "iuf" or len(factors) != count:
+        raise SourceError(f"{label}: 'factors' is {factors.dtype} {factors.shape}; expected {count} rows of numbers "
+                          f"[N, F], one per image")
+    if names.ndim != 1 or names.dtype.kind not in "US" or len(names) != factors.shape[1]:
+        raise SourceError(f"{label}: 'factor_names' is {names.dtype} {names.shape}; expected {factors.shape[1]} "
+                          f"strings, one per column of 'factors'")
+    factors = factors.astype(np.float32)
+    if not np.isfinite(factors).all():
+        raise SourceError(f"{label}: 'factors' holds non-finite values (NaN or infinity); expected finite numbers")
+    return factors, _strings(names)
 
 
 def _read_idx(source: Source) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

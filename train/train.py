@@ -27,8 +27,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from latent_atlas.runtime.bundle import bundled_names
+from latent_atlas.runtime.image_shape import shape_text
 from latent_atlas.runtime.files import append_text, check_output_dir, directory_lock
-from latent_atlas.runtime.preprocessing import PIXEL_MAX
 
 from . import bundle_weights, distributed, own_data
 from .checkpoint import decode_rng, encode_rng, has_checkpoint, join_optimizer_state, load_checkpoint, save_checkpoint
@@ -99,8 +99,9 @@ class TrainingStep:
     memory_format: torch.memory_format
 
     def batch(self, images: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-        """uint8 images [N, 28, 28] on the device, indexed and scaled per batch: 4x less memory than floats."""
-        x = images[indices.to(self.device)].unsqueeze(1).float().div_(PIXEL_MAX)
+        """uint8 images (grey [N, H, W], colour [N, H, W, 3]) on the device, indexed and scaled per batch:
+        4x less memory than floats."""
+        x = images_to_tensor(images[indices.to(self.device)], self.device)
         return x.contiguous(memory_format=self.memory_format)
 
     def noise(self, generator: torch.Generator, global_size: int, part: slice = slice(None)) -> StepNoise:
@@ -109,7 +110,7 @@ class TrainingStep:
         config = self.config
         return StepNoise.draw(generator, global_size, config.latent_dim, config.encoder_noise > 0, self.device,
                               samples=config.importance_samples if config.objective == "iwae" else 1,
-                              binarize=config.binarize == "dynamic")[part]
+                              binarize=config.binarize == "dynamic", image_shape=config.image_shape)[part]
 
     def __call__(self, x: torch.Tensor, beta: float, lr: float, noise: StepNoise, loss_scale: float = 1.0) -> LossTerms:
         """One optimizer step on batch x; the loss runs under autocast, the update in float32.
@@ -131,7 +132,7 @@ def build_training_step(config: TrainConfig, device: torch.device | None = None,
     device = device or pick_device(config.device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     torch.manual_seed(config.seed)  # weight init only; training randomness has its own generators
-    model = VAE(config.latent_dim, config.bottleneck_bias).to(device=device, memory_format=memory_format)
+    model = VAE.for_config(config).to(device=device, memory_format=memory_format)
     loss: nn.Module = _Loss(model, objective_for(config))
     if job.enabled:
         loss = DistributedDataParallel(loss, device_ids=[device.index] if device.type == "cuda" else None)
@@ -310,13 +311,13 @@ def _initial_weights(config: TrainConfig) -> _InitialWeights:
     its weights were made from scratch."""
     if bundle_weights.is_bundle(config.init_from) and not has_checkpoint(Path(config.init_from)):
         bundle = bundle_weights.read(config.init_from)
-        _check_latent_dim(config, bundle.manifest.latent_dim)
+        _check_fits(config, bundle.manifest.latent_dim, bundle.manifest.image_shape)
         return _InitialWeights(bundle.state, str(bundle.path), bundle.record(str(config.init_from)))
     if not Path(config.init_from).is_dir():
         raise FileNotFoundError(f"--init-from {config.init_from}: no such run directory, and not a bundled model "
                                 f"({', '.join(bundled_names())})")
     source = load_checkpoint(config.init_from)
-    _check_latent_dim(config, source.state.config.latent_dim)
+    _check_fits(config, source.state.config.latent_dim, source.state.config.image_shape)
     lineage = {"commands": source.state.commands,
                **({"initialized_from": source.state.initialized_from} if source.state.initialized_from else {})}
     return _InitialWeights(source.model_state("best"), str(source.weights_path("best")),
@@ -324,10 +325,16 @@ def _initial_weights(config: TrainConfig) -> _InitialWeights:
                             "epoch": source.state.weights_epoch("best"), **lineage})
 
 
-def _check_latent_dim(config: TrainConfig, theirs: int) -> None:
-    if theirs != config.latent_dim:
-        raise ValueError(f"--init-from {config.init_from}: that model has a {theirs}-D latent space and this one "
-                         f"{config.latent_dim}-D; pass --latent-dim {theirs} to fine-tune it")
+def _check_fits(config: TrainConfig, latent_dim: int, image_shape) -> None:
+    """A fine-tune starts from a model of the same latent size and image shape, or is refused in one line."""
+    if latent_dim != config.latent_dim:
+        raise ValueError(f"--init-from {config.init_from}: that model has a {latent_dim}-D latent space and this one "
+                         f"{config.latent_dim}-D; pass --latent-dim {latent_dim} to fine-tune it")
+    if tuple(image_shape) != tuple(config.image_shape):
+        channels, height, width = image_shape
+        raise ValueError(f"--init-from {config.init_from}: that model reads {shape_text(tuple(image_shape))} images and "
+                         f"this one {shape_text(config.image_shape)}; pass --image-size {height}x{width} --channels "
+                         f"{channels} to fine-tune it")
 
 
 def _prepare_data(config: TrainConfig, run_dir: Path, data_dir, checkpoint, job: distributed.Distributed):
@@ -449,7 +456,8 @@ def _evaluate_epoch(run: _Run, epoch: int, totals: torch.Tensor, seen: int, seco
     for prefix, x in splits.items():
         figures = evaluate_elbo(model, x, seed=config.seed)
         record.update({f"{prefix}_neg_elbo": figures["neg_elbo"], f"{prefix}_recon": figures["recon"],
-                       f"{prefix}_kl": figures["kl"], f"{prefix}_images": len(x)})
+                       f"{prefix}_kl": figures["kl"], f"{prefix}_bits_per_dim": figures["bits_per_dim"],
+                       f"{prefix}_images": len(x)})
         if watches_iwae:  # the trained bound itself, with fixed noise so epochs compare
             record[f"{prefix}_neg_iwae"] = -iw_log_likelihood(model, x, config.importance_samples,
                                                               seed=config.seed).mean().item()
@@ -467,6 +475,8 @@ def _evaluate_epoch(run: _Run, epoch: int, totals: torch.Tensor, seen: int, seco
     if run.progress:
         test = (f"test -ELBO {record['test_neg_elbo']:.2f} nats (recon {record['test_recon']:.2f}, "
                 f"KL {record['test_kl']:.2f})")
+        if config.likelihood != "bernoulli":  # nats per image of other sizes do not compare; bits per dim do
+            test += f" = {record['test_bits_per_dim']:.4f} bits/dim ({config.likelihood})"
         validation = f"validation -ELBO {record['val_neg_elbo']:.2f}, " if "val_neg_elbo" in record else ""
         if "iwae_k" in record:  # the bound the run trains and is selected on
             split = run.state.selected_on

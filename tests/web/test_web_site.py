@@ -40,7 +40,8 @@ def test_the_site_holds_the_app_onnxruntime_web_and_every_bundle_byte_for_byte(t
     assert (out / bundle_schema.SCHEMA_FILE).read_bytes() == bundle_schema.SCHEMA_PATH.read_bytes()
     # The preprocessing constants come from the Python module: one definition.
     from latent_atlas.runtime import preprocessing
-    assert config["preprocessing"]["layouts"]["fashion-mnist"] == {"box": 28, "centre_of_mass": False, "crop": True}
+    assert config["preprocessing"]["layouts"]["fashion-mnist"] == {"box": 28, "centre_of_mass": False, "crop": True,
+                                                                   "fit": "stretch"}
     assert config["preprocessing"]["min_contrast"] == preprocessing.MIN_CONTRAST
     # The app ships as its sources (plain ES modules, no build step): the site's copy is byte-identical.
     for path in (WEB / "app").rglob("*"):
