@@ -323,3 +323,32 @@ def test_the_neighbours_and_compare_panels_follow_the_cursor(explorer, fashion, 
     assert "fashion-mnist" in compare.metrics.text() and "test −ELBO" in compare.metrics.text()
     compare.atlases.setCurrentIndex(compare.atlases.findData("other"))
     assert state.atlases == "other"
+
+
+def test_a_colour_model_shows_colour_tiles_and_no_draw_pad(open_explorer, colour_bundle, qtbot, tmp_path):
+    """Issue 49: preview, grid, encodings, neighbours and the posterior's samples in colour at the model's
+    size; the draw pad is for grey models, and says so in its place."""
+    window = open_explorer(str(colour_bundle))
+    state = window.state
+    model = runtime.load(colour_bundle, providers="cpu")
+    _, height, width = state.engine.image_shape
+    hover(window.map, QPointF(300, 250))
+    np.testing.assert_array_equal(window.preview.view.image, model.decode(state.cursor))
+    assert window.preview.view.image.shape == (height, width, 3)
+    assert window.preview.view._qimage.format() == window.preview.view._qimage.Format.Format_RGB888
+    state.set_grid_options(n=4, source="percentiles")
+    with qtbot.waitSignal(state.grid_changed, timeout=30_000):
+        state.request_grid()
+    assert window.grid_panel.view.tile_size == (height, width) and window.grid_panel.view.image.shape[-1] == 3
+    photo = np.zeros((50, 70, 3), np.uint8)
+    photo[10:40, 20:50] = (220, 40, 30)
+    assert window.encode(photo, "red square") and state.encodings[-1].image.shape == (height, width, 3)
+    assert f"colour, {height} × {width}" in window.encode_panel.hint.text()
+    state.set_uncertainty(True)
+    assert state.posterior_draws[1].shape[1:] == (height, width, 3)
+    assert state.neighbours.thumbnails.shape[-1] == 3
+    window.tools.setCurrentWidget(window.draw_panel)
+    panel = window.draw_panel
+    assert not panel.pad.isVisible() and panel.colour_note.isVisible()
+    assert "Drawing is for grey models" in panel.colour_note.text()
+    assert state.save("preview", tmp_path / "preview.png") and state.save("grid", tmp_path / "grid.png")
