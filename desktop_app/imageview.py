@@ -101,11 +101,16 @@ class TiledView(ImageView):
     def __init__(self, placeholder: str = "", minimum: int = 112, parent: QWidget | None = None):
         super().__init__(placeholder, minimum, parent)
         self.columns, self.count, self.padding, self.highlighted = 1, 0, 0, -1
+        self.captions: list[str] = []
         self.tile_size = (0, 0)  # (height, width) of one tile in model pixels
         self.setCursor(Qt.CursorShape.PointingHandCursor)
 
-    def set_tiles(self, images: np.ndarray | None, columns: int, padding: int = 0) -> None:
+    def set_tiles(self, images: np.ndarray | None, columns: int, padding: int = 0,
+                  captions: list[str] | None = None) -> None:
+        """Shows the tiles; `captions` (one per tile) are painted on them: no label whose text changes on
+        every hover re-runs the layouts around it."""
         self.highlighted = -1
+        self.captions = list(captions or [])
         if images is None:
             self.count = 0
             self.set_image(None)
@@ -149,6 +154,14 @@ class TiledView(ImageView):
             self.tile_clicked.emit(index)
 
     def paint_overlay(self, painter: QPainter, target: QRectF) -> None:
+        for index, caption in enumerate(self.captions[:self.count]):
+            rect = self.tile_rect(index)
+            metrics = painter.fontMetrics()
+            box = QRectF(rect.left(), rect.bottom() - metrics.height() - 2,
+                         min(rect.width(), metrics.horizontalAdvance(caption) + 8), metrics.height() + 2)
+            painter.fillRect(box, QColor(0, 0, 0, 170))
+            painter.setPen(theme.TEXT)
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, caption)
         if 0 <= self.highlighted < self.count:
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             painter.setPen(QPen(QColor(theme.ACCENT), 2))

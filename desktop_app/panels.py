@@ -485,13 +485,12 @@ class NeighboursPanel(QWidget):
         self.state = state
         self.count = _spin(NEIGHBOUR_COUNTS, state.neighbour_k, state.set_neighbour_count, suffix=" nearest")
         self.view = TiledView("", minimum=96)
-        self.labels = QLabel("")
-        self.labels.setWordWrap(True)
-        self.labels.setObjectName("caption")
+        hint = _caption("Label and distance in the latent space on each; click one: cursor there.")
+        hint.setWordWrap(True)
         layout = QVBoxLayout()
         layout.addLayout(_row(QLabel("Test images nearest the cursor"), 1, self.count))
         layout.addWidget(self.view, 1)
-        layout.addWidget(self.labels)
+        layout.addWidget(hint)
         self.setLayout(layout)
         self.view.tile_clicked.connect(self._picked)
         state.cursor_changed.connect(self._show)
@@ -504,12 +503,11 @@ class NeighboursPanel(QWidget):
         if neighbours is None:
             self.view.placeholder = self.state.neighbours_note
             self.view.set_tiles(None, 1)
-            self.labels.setText("")
             return
         columns = min(len(neighbours.indices), 4)
-        self.view.set_tiles(neighbours.thumbnails, columns, padding=1)
-        self.labels.setText("   ".join(f"{label or '#' + str(i)} ({d:.2f})" for label, i, d
-                                       in zip(neighbours.labels, neighbours.indices, neighbours.distances)))
+        captions = [f"{label or '#' + str(i)} · {d:.2f}" for label, i, d
+                    in zip(neighbours.labels, neighbours.indices, neighbours.distances)]
+        self.view.set_tiles(neighbours.thumbnails, columns, padding=1, captions=captions)
 
     def showEvent(self, event) -> None:
         self._show()

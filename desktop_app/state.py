@@ -221,6 +221,13 @@ class ExplorerState(QObject):
                        self.points_changed, self.cursor_changed):
             signal.emit()
 
+    def shutdown(self, msecs: int = -1) -> bool:
+        """Drops queued grids and layers and waits for the running ones (before the state goes): a worker
+        thread must not deliver a result to a state being destroyed."""
+        self.worker.invalidate()
+        self.layer_worker.invalidate()
+        return self.worker.wait(msecs) and self.layer_worker.wait(msecs)
+
     def _remember_bundle(self, path: str) -> None:
         self.recent_bundles = [path] + [p for p in self.recent_bundles if p != path]
         del self.recent_bundles[MAX_RECENT_BUNDLES:]

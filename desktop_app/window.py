@@ -390,5 +390,5 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         stored.save_window(self.settings, self)
         stored.save_state(self.settings, self.state)
-        self.state.worker.wait(5000)
+        self.state.shutdown(5000)
         super().closeEvent(event)

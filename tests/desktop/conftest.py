@@ -51,7 +51,7 @@ def state(qapp):
     state.messages = messages
     assert state.load_model(require_bundled("mnist"), "cpu"), messages
     yield state
-    state.worker.wait()
+    state.shutdown()
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def open_explorer(qtbot, settings_path):
 
     yield open_
     for window in windows:
-        window.state.worker.wait()
+        window.state.shutdown()
 
 
 @pytest.fixture

@@ -165,8 +165,7 @@ def test_a_session_round_trips(state, tmp_path, qtbot):
     assert fresh.view_state() == saved
     np.testing.assert_array_equal(fresh.preview, state.preview)
     np.testing.assert_array_equal(fresh.interpolation.path, state.interpolation.path)
-    fresh.layer_worker.wait()
-    fresh.worker.wait()
+    fresh.shutdown()
 
 
 def test_a_bad_session_file_changes_nothing(state, tmp_path):

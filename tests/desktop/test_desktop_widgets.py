@@ -311,7 +311,7 @@ def test_the_neighbours_and_compare_panels_follow_the_cursor(explorer, fashion, 
     hover(explorer.map, QPointF(300, 260))
     panel = explorer.neighbours_panel
     assert panel.view.count == len(state.neighbours.indices) == 8
-    assert state.neighbours.labels[0] in panel.labels.text()
+    assert panel.view.captions[0] == f"{state.neighbours.labels[0]} · {state.neighbours.distances[0]:.2f}"
     click(panel.view, panel.view.tile_rect(0).center())
     np.testing.assert_array_equal(state.cursor, state.engine.atlas()[0][state.neighbours.indices[0]])
     compare = explorer.compare_panel
