@@ -634,7 +634,12 @@ class ComparePanel(QWidget):
         self.metrics.setText(f"<table cellspacing=6><tr><th></th>{header}</tr>{body}</table>" if engines else "")
         self._show_decodes()
 
+    def showEvent(self, event) -> None:
+        self._show_decodes()
+
     def _show_decodes(self) -> None:
+        if not self.isVisible():
+            return  # hidden behind another tab: a hover frame need not convert three pictures; showEvent catches up
         state = self.state
         self.views["this"].set_image(state.preview)
         self.views["other"].set_image(state.compare_preview if state.compare is not None else None)
