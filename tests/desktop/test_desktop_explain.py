@@ -195,3 +195,22 @@ def test_a_hostile_session_is_repaired_and_said_in_one_line(state, tmp_path):
     assert state.neighbour_k == explorer_rules.NEIGHBOUR_COUNTS[1] and state.layer == "none"
     assert state.endpoints["a"] is None
     np.testing.assert_array_equal(state.preview, runtime.load("mnist", providers="cpu").decode(state.cursor))
+
+
+def test_with_more_dims_a_layer_is_the_slice_through_the_sliders(qapp, bundle_3d, qtbot):
+    state = ExplorerState()
+    assert state.load_model(bundle_3d, "cpu")
+    model = runtime.load(bundle_3d, providers="cpu")
+    extent = ((-2.0, 2.0), (-2.0, 2.0))
+    state.set_layer_view(extent, 48, 40)
+    state.set_dim_value(2, 0.75)
+    entropy = _layer(state, qtbot, "entropy")
+    cells = explain.LayerGrid(extent[0], extent[1], *explorer_rules.layer_shape("entropy", 48, 40))
+    expected = explain.decoder_entropy(model.decode(cells.points(3, (0, 1), state.cursor)))
+    np.testing.assert_allclose(entropy.values.ravel(), expected, rtol=1e-6)
+    state.move_cursor(0.5, 0.5)  # a hover in the shown plane keeps the slice
+    assert state.layer_result is entropy
+    state.set_dim_value(2, -0.5)  # a slider moves it
+    qtbot.waitUntil(lambda: state.layer_result is not None and state.layer_result is not entropy, timeout=30_000)
+    assert not np.allclose(state.layer_result.values, entropy.values)
+    state.shutdown()
