@@ -352,3 +352,20 @@ def test_a_colour_model_shows_colour_tiles_and_no_draw_pad(open_explorer, colour
     assert not panel.pad.isVisible() and panel.colour_note.isVisible()
     assert "Drawing is for grey models" in panel.colour_note.text()
     assert state.save("preview", tmp_path / "preview.png") and state.save("grid", tmp_path / "grid.png")
+
+
+def test_a_restored_session_shows_its_view_on_the_map(explorer, tmp_path):
+    state, the_map = explorer.state, explorer.map
+    the_map.zoom(2.0, QPointF(200, 300))
+    drag(the_map, [QPointF(300, 300), QPointF(340, 280)], button=Qt.MouseButton.RightButton)
+    saved = state.view_state()
+    assert state.save_session(tmp_path / "session.json")
+    the_map.reset_view()
+    assert state.load_session(tmp_path / "session.json"), explorer.errors
+    # The same widget shows the same region: the view comes back exactly.
+    np.testing.assert_allclose(np.ravel(state.view_extent), np.ravel(saved.view), atol=1e-6)
+    (tmp_path / "bad.json").write_text("{")
+    assert {"open_session", "save_session", "export_map", "compare"} <= set(explorer.actions_by_name)
+    assert not state.load_session(tmp_path / "bad.json")
+    assert explorer.errors[-1].startswith("Could not open the session bad.json")
+    np.testing.assert_allclose(np.ravel(state.view_extent), np.ravel(saved.view), atol=1e-6)
