@@ -213,6 +213,9 @@ def test_layout_and_settings_are_restored_on_restart(open_explorer, bundle_3d, s
     window = open_explorer("mnist", size=(790, 700))  # within the offscreen screen: 800 x 800
     window.grid_panel.size.setValue(33)
     window.interpolation_panel.method.setCurrentIndex(1)  # slerp
+    window.neighbours_panel.count.setValue(5)
+    window.uncertainty_panel.show_ellipses.setChecked(True)
+    window.landscape_panel.layer.setCurrentIndex(window.landscape_panel.layer.findData("prior"))
     window._switch_model(str(bundle_3d))
     window._switch_model("mnist")
     window.move(QPoint(40, 30))
@@ -226,6 +229,9 @@ def test_layout_and_settings_are_restored_on_restart(open_explorer, bundle_3d, s
     assert (again.width(), again.height()) == (790, 700)
     assert again.state.engine.source == "mnist" and again.state.grid_n == 33
     assert again.grid_panel.size.value() == 33 and again.state.interp_method == "slerp"
+    assert again.state.neighbour_k == 5 and again.neighbours_panel.count.value() == 5
+    assert again.state.uncertainty and again.uncertainty_panel.show_ellipses.isChecked()
+    assert again.state.layer == "prior" and again.landscape_panel.layer.currentData() == "prior"
     assert again.state.recent_bundles == [str(bundle_3d.resolve())]
     assert again.model_combo.findData(str(bundle_3d.resolve())) >= 0
 
