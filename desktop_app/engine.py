@@ -20,6 +20,7 @@ from latent_atlas import runtime
 from latent_atlas.runtime import bundle as bundle_format
 from latent_atlas.runtime import explain
 from latent_atlas.runtime.explorer_rules import VIEW_PERCENTILES
+from latent_atlas.runtime.image_shape import shape_text
 
 
 SESSION_THREADS = 1
@@ -134,7 +135,8 @@ class Engine:
         indices, distances = index.query(z, k)
         names, labels = self.model.class_names, self.atlas()[1]
         shown = [names[labels[i]] if names and labels[i] < len(names) else "" for i in indices]
-        return Neighbours(indices, distances, np.stack([extra.thumbnail(i) for i in indices]), shown)
+        thumbnails = [extra.thumbnail(i) for i in indices]
+        return Neighbours(indices, distances, np.stack(thumbnails) if thumbnails else np.zeros(0, np.float32), shown)
 
     def posterior_samples(self, encoding: Encoding, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """n draws of the encoding's posterior and their decodes: (z [n, D], images)."""
@@ -177,7 +179,7 @@ class Engine:
         """The bundle's headline figures from its bundle.json, as the compare view lists them."""
         manifest = self.model.bundle.manifest
         metrics = manifest.metrics
-        rows = {"variant": manifest.variant, "image": " × ".join(str(v) for v in manifest.image_shape)}
+        rows = {"variant": manifest.variant, "image": shape_text(tuple(manifest.image_shape))}
         for key, label, unit in HEADLINE_METRICS:
             if isinstance(metrics.get(key), (int, float)):
                 rows[label] = f"{metrics[key]:.{3 if unit == 'bits/dim' else 2}f} {unit}"

@@ -500,8 +500,8 @@ class NeighboursPanel(QWidget):
         if not self.isVisible():
             return  # hidden behind another tab: nothing to paint; showEvent catches up
         neighbours = self.state.neighbours
-        if neighbours is None:
-            self.view.placeholder = self.state.neighbours_note
+        if neighbours is None or not len(neighbours.indices):
+            self.view.placeholder = self.state.neighbours_note or "The atlas holds no images."
             self.view.set_tiles(None, 1)
             return
         columns = min(len(neighbours.indices), 4)

@@ -21,6 +21,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 from latent_atlas.runtime import Decoded, explain, untrusted
 from latent_atlas.runtime import view_state as view_format
 from latent_atlas.runtime.files import atomic_write
+from latent_atlas.runtime.image_shape import shape_text
 from latent_atlas.runtime.explorer_rules import (DEFAULT_NEIGHBOURS, FACTOR_PREFIX, GRID_SIZES, GRID_SOURCES,
                                                  INTERPOLATION_METHODS, INTERPOLATION_STEPS, LAYERS,
                                                  NEIGHBOUR_COUNTS, POINT_COLOURINGS, POSTERIOR_SAMPLES,
@@ -136,6 +137,7 @@ class ExplorerState(QObject):
         self.layer_result: LayerResult | None = None
         self.layer_note = ""
         self._layer_cache: OrderedDict[tuple, LayerResult] = OrderedDict()
+        self._layer_pending: tuple | None = None  # the cache key of the layer the worker computes
         self.layer_worker = LatestWorker(self)
         self.layer_worker.finished.connect(self._layer_finished)
         self.layer_worker.failed.connect(self._layer_failed)
@@ -208,9 +210,9 @@ class ExplorerState(QObject):
         self.dims = (0, 1)
         self.view_extent = None
         self.layer_view, self.layer_result = None, None
-        if self.compare is not None and self._compare_refusal(self.compare) is not None:
-            self.error.emit(f"Stopped comparing with {self.compare.model.name}: "
-                            f"{self._compare_refusal(self.compare)}")
+        refusal = None if self.compare is None else self._compare_refusal(self.compare)
+        if refusal is not None:
+            self.error.emit(f"Stopped comparing with {self.compare.model.name}: {refusal}")
             self.compare = None
         if not self._set_points(self.points):
             self._set_points("class")
@@ -603,8 +605,8 @@ class ExplorerState(QObject):
             return (f"its latent size is {theirs.latent_dim} and {mine.name}'s is {mine.latent_dim}; "
                     f"expected the same latent size")
         if other.image_shape != self.engine.image_shape:
-            return (f"its images are {' × '.join(map(str, other.image_shape))} and {mine.name}'s are "
-                    f"{' × '.join(map(str, self.engine.image_shape))}; expected the same image shape")
+            return (f"its images are {shape_text(other.image_shape)} and {mine.name}'s are "
+                    f"{shape_text(self.engine.image_shape)}; expected the same image shape")
         return None
 
     def load_compare(self, source: str | Path) -> bool:

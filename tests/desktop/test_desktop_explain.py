@@ -127,6 +127,7 @@ def test_a_second_model_decodes_under_the_same_cursor(state, mnist, fashion, bun
     state.set_atlases("other")
     assert [e.model.name for e in state.shown_atlases()] == ["fashion-mnist"]
     headline = state.compare.headline()
+    assert headline["image"] == "1 x 28 x 28"
     assert headline["test −ELBO"] == f"{fashion.bundle.manifest.metrics['test_neg_elbo']:.2f} nats"
     assert not state.load_compare(bundle_3d)
     assert state.messages[-1] == ("Cannot compare with mnist-3d: its latent size is 3 and mnist's is 2; "
