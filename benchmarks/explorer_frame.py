@@ -6,6 +6,8 @@ docs/benchmarks.md (section "explorer_frame"):
   * frame: a synthetic mouse move over the map, handled and painted (map + preview + status bar),
     timed from the event to the end of the paint, over a few hundred moves; target <= 8 ms.
   * decode: the runtime's part of that frame.
+  * frame explained: the same moves with the neighbours panel showing the cursor's real neighbours and
+    the aggregate-posterior layer behind the map (issue 47); target <= 8 ms as well.
   * view change: re-rendering the cached scatter after a zoom (not paid on hover).
   * grid: a 40 x 40 manifold decoded on the worker thread while the event loop keeps running: the
     longest gap between event-loop ticks is the longest the window could freeze, and hover frames
@@ -35,12 +37,15 @@ from PyQt6.QtWidgets import QApplication  # noqa: E402
 from report import median, percentile, stamp, write_section  # noqa: E402
 
 from latent_atlas.desktop_app.app import create_window  # noqa: E402
-from latent_atlas.desktop_app.screenshots import hover  # noqa: E402
+from latent_atlas.runtime.explorer_rules import DEFAULT_NEIGHBOURS  # noqa: E402
+from latent_atlas.desktop_app.screenshots import hover, wait_for  # noqa: E402
 
 TARGET_MS = 8.0
 WINDOW_SIZE = (1440, 900)
 GRID_N = 40
 TICK_MS = 5
+LAYER = "aggregate"
+LAYER_TIMEOUT_S = 120
 
 
 def lissajous(width: int, height: int, count: int) -> list[QPointF]:
@@ -61,6 +66,21 @@ def frame_times(window, points: list[QPointF]) -> tuple[list[float], list[float]
         frames.append((time.perf_counter() - start) * 1000)
         decodes.append(window.state.decode_ms)
     return frames, decodes
+
+
+def explained_frames(window, points: list[QPointF]) -> list[float]:
+    """Frames with the neighbours panel shown and a background layer on; the layer is computed first (a
+    view's layer is computed once, off the UI thread, not per frame), then put back to none."""
+    state = window.state
+    window.tools.setCurrentWidget(window.neighbours_panel)
+    state.set_layer(LAYER)
+    wait_for(lambda: state.layer_result is not None, LAYER_TIMEOUT_S, f"the {LAYER} layer")
+    QApplication.processEvents()
+    frames, _ = frame_times(window, points)
+    if state.neighbours is None:
+        raise SystemExit(f"{state.engine.model.name} has no atlas extras: {state.neighbours_note}")
+    state.set_layer("none")
+    return frames
 
 
 def view_change_times(window, count: int = 30) -> list[float]:
@@ -124,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         points = lissajous(window.map.width(), window.map.height(), args.moves)
         frame_times(window, points[:30])  # warm-up: first paints, allocator, ORT arenas
         frames, decodes = frame_times(window, points)
+        explained = explained_frames(window, points)
         views = view_change_times(window)
         window.map.reset_view()
         grid = grid_while_hovering(window, points)
@@ -137,12 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         ("cursor frame: event → decode → repaint", frames),
         ("  of which decode (runtime)", decodes),
+        (f"cursor frame with the neighbours panel and the {LAYER} layer on", explained),
         ("view change (zoom): re-render the cached scatter", views),
         ("cursor frame while a 40×40 grid computes", grid["frames"]),
     ]
     table = "\n".join(f"| {name} | {median(v):.2f} | {percentile(v, 99):.2f} | {max(v):.2f} | {len(v)} |"
                       for name, v in rows if v)
     verdict = "meets" if percentile(frames, 99) <= TARGET_MS else "misses"
+    explained_verdict = "meets" if percentile(explained, 99) <= TARGET_MS else "misses"
     markdown = f"""## Explorer: cursor frame and grid
 
 {stamp()}
@@ -156,7 +179,8 @@ Run: `python benchmarks/explorer_frame.py`.
 | --- | ---: | ---: | ---: | ---: |
 {table}
 
-The p99 frame {verdict} the {TARGET_MS:.0f} ms target.
+The p99 frame {verdict} the {TARGET_MS:.0f} ms target; with the {DEFAULT_NEIGHBOURS} real neighbours listed and the {LAYER}
+layer shown, the p99 frame {explained_verdict} it.
 
 40×40 grid ({GRID_N * GRID_N} decodes) on the worker thread: {grid['total']:.0f} ms until shown
 (the same decode called directly: {grid_alone:.0f} ms); the request returned in {grid['requested']:.2f} ms, and the

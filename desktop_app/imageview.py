@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from PIL import Image
 from PyQt6.QtCore import QPointF, QRectF, QSize, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QImage, QPainter, QPen
 from PyQt6.QtWidgets import QSizePolicy, QWidget
@@ -20,10 +21,14 @@ from . import theme
 
 
 def to_qimage(image: np.ndarray) -> QImage:
-    """A grey float image [H, W] in [0, 1] -> a QImage that owns its pixels."""
+    """A float image in [0, 1], grey [H, W] or colour [H, W, 3] (the runtime's display layout) -> a QImage
+    that owns its pixels."""
     pixels = np.ascontiguousarray(to_uint8(image))
+    if pixels.ndim == 3 and pixels.shape[2] == 3:
+        h, w, _ = pixels.shape
+        # QImage only borrows the buffer: copy() detaches it before `pixels` is freed.
+        return QImage(pixels.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
     h, w = pixels.shape
-    # QImage only borrows the buffer: copy() detaches it before `pixels` is freed.
     return QImage(pixels.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
 
 
@@ -34,8 +39,15 @@ def from_qimage(image: QImage) -> np.ndarray:
     return buffer.reshape(grey.height(), grey.bytesPerLine())[:, :grey.width()].copy()
 
 
+def qimage_to_pil(image: QImage) -> Image.Image:
+    """Keeps the alpha channel: a pasted drawing is often dark ink on a transparent background."""
+    rgba = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    data = rgba.constBits().asstring(rgba.sizeInBytes())
+    return Image.frombuffer("RGBA", (rgba.width(), rgba.height()), data, "raw", "RGBA", rgba.bytesPerLine(), 1).copy()
+
+
 class ImageView(QWidget):
-    """One grey picture, centred, as large as fits; a placeholder text while there is none."""
+    """One picture (grey or colour), centred, as large as fits; a placeholder text while there is none."""
 
     def __init__(self, placeholder: str = "", minimum: int = 112, parent: QWidget | None = None):
         super().__init__(parent)
@@ -88,16 +100,23 @@ class TiledView(ImageView):
 
     def __init__(self, placeholder: str = "", minimum: int = 112, parent: QWidget | None = None):
         super().__init__(placeholder, minimum, parent)
-        self.columns, self.count, self.padding, self.tile_px, self.highlighted = 1, 0, 0, 0, -1
+        self.columns, self.count, self.padding, self.highlighted = 1, 0, 0, -1
+        self.captions: list[str] = []
+        self.tile_size = (0, 0)  # (height, width) of one tile in model pixels
         self.setCursor(Qt.CursorShape.PointingHandCursor)
 
-    def set_tiles(self, images: np.ndarray | None, columns: int, padding: int = 0) -> None:
+    def set_tiles(self, images: np.ndarray | None, columns: int, padding: int = 0,
+                  captions: list[str] | None = None) -> None:
+        """Shows the tiles; `captions` (one per tile) are painted on them: no label whose text changes on
+        every hover re-runs the layouts around it."""
         self.highlighted = -1
+        self.captions = list(captions or [])
         if images is None:
             self.count = 0
             self.set_image(None)
             return
-        self.columns, self.count, self.padding, self.tile_px = columns, len(images), padding, images.shape[-1]
+        # [N, H, W] grey or [N, H, W, 3] colour: a tile is H x W either way, and need not be square.
+        self.columns, self.count, self.padding, self.tile_size = columns, len(images), padding, images.shape[1:3]
         self.set_image(tile(images, columns, padding, background=0.12))
 
     def highlight(self, index: int) -> None:
@@ -111,9 +130,9 @@ class TiledView(ImageView):
         target = self.image_rect()
         unit = self._tile_size(target)
         row, col = divmod(index, self.columns)
-        step = self.tile_px + self.padding
-        return QRectF(target.left() + (self.padding + col * step) * unit, target.top() + (self.padding + row * step) * unit,
-                      self.tile_px * unit, self.tile_px * unit)
+        (h, w), pad = self.tile_size, self.padding
+        return QRectF(target.left() + (pad + col * (w + pad)) * unit, target.top() + (pad + row * (h + pad)) * unit,
+                      w * unit, h * unit)
 
     def tile_at(self, point: QPointF) -> int:
         """The index of the tile under a widget point, or -1."""
@@ -123,9 +142,9 @@ class TiledView(ImageView):
         if not target.contains(point):
             return -1
         unit = self._tile_size(target)
-        step = (self.tile_px + self.padding) * unit
-        col = int((point.x() - target.left() - self.padding * unit / 2) // step)
-        row = int((point.y() - target.top() - self.padding * unit / 2) // step)
+        (h, w), pad = self.tile_size, self.padding
+        col = int((point.x() - target.left() - pad * unit / 2) // ((w + pad) * unit))
+        row = int((point.y() - target.top() - pad * unit / 2) // ((h + pad) * unit))
         index = row * self.columns + col
         return index if 0 <= col < self.columns and index < self.count else -1
 
@@ -135,6 +154,14 @@ class TiledView(ImageView):
             self.tile_clicked.emit(index)
 
     def paint_overlay(self, painter: QPainter, target: QRectF) -> None:
+        for index, caption in enumerate(self.captions[:self.count]):
+            rect = self.tile_rect(index)
+            metrics = painter.fontMetrics()
+            box = QRectF(rect.left(), rect.bottom() - metrics.height() - 2,
+                         min(rect.width(), metrics.horizontalAdvance(caption) + 8), metrics.height() + 2)
+            painter.fillRect(box, QColor(0, 0, 0, 170))
+            painter.setPen(theme.TEXT)
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, caption)
         if 0 <= self.highlighted < self.count:
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             painter.setPen(QPen(QColor(theme.ACCENT), 2))

@@ -1,11 +1,13 @@
-"""The latent map: the test set's embeddings as a scatter coloured by label, pan and zoom, a cursor
-that decodes as the mouse hovers or drags, and the markers (encoded images, drawing, samples, A/B,
-the interpolation path, the grid's extent).
+"""The latent map: the test set's embeddings as a scatter coloured by label (or by reconstruction error,
+or a known factor), over an optional background layer, pan and zoom, a cursor that decodes as the mouse
+hovers or drags, and the markers (encoded images, drawing, samples, A/B, the interpolation path, the
+grid's extent, the focused image's posterior ellipses); a second model's atlas beside the first when
+comparing. It exports itself as PNG or SVG.
 
 Even rasterised with numpy (scatter.py), ten thousand points cost milliseconds, too much for every
-mouse move; so the scatter, axes and legend are rendered once per view (size, centre, zoom, dims)
-into a cached pixmap, and a hover repaint only blits the strips under the cursor and draws the few
-overlay items.
+mouse move; so the layer, scatter, axes and legend are rendered once per view (size, centre, zoom,
+dims, layer, colouring) into a cached pixmap, and a hover repaint only blits the strips under the
+cursor and draws the few overlay items.
 """
 
 from __future__ import annotations
@@ -13,14 +15,22 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PyQt6.QtCore import QPointF, QRectF, Qt
+from pathlib import Path
+
+from PyQt6.QtCore import QPointF, QRect, QRectF, QSize, Qt
 from PyQt6.QtGui import (QBrush, QColor, QFont, QFontMetrics, QImage, QPainter, QPainterPath, QPen, QPixmap,
                          QPolygonF, QRegion)
+from PyQt6.QtSvg import QSvgGenerator
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
-from latent_atlas.runtime.explorer_rules import HOME_MARGIN, ZOOM_STEP, legend_rows
+from latent_atlas.runtime.explorer_rules import (HOME_MARGIN, LAYER_COLOUR_MAPS, LAYER_NAMES, ZOOM_STEP, error_range,
+                                                 layer_range, legend_rows, legend_ticks, map_colours)
+from latent_atlas.runtime.files import atomic_write
+from latent_atlas.runtime.images import write_picture
 
 from . import theme
+from .engine import Engine
+from .imageview import qimage_to_pil
 from .scatter import splat
 from .state import ExplorerState
 
@@ -28,6 +38,10 @@ POINT_RADIUS = 1.6     # pixels
 CURSOR_RADIUS = 9
 CLASS_RGB = np.array([c.getRgb()[:3] for c in theme.CLASS_COLOURS], np.uint8)
 UNLABELLED_RGB = np.array(theme.UNLABELLED.getRgb()[:3], np.uint8)
+OTHER_ATLAS_RGB = np.array(theme.OTHER_ATLAS.getRgb()[:3], np.uint8)
+LAYER_OPACITY = 0.7
+COLOUR_BAR = (150, 10)   # width, height of a legend's colour scale in pixels
+EXPORT_SUFFIXES = (".png", ".svg")
 
 
 class LatentMap(QWidget):
@@ -52,8 +66,12 @@ class LatentMap(QWidget):
         state.model_changed.connect(self.reset_view)
         state.dims_changed.connect(self.reset_view)
         state.cursor_changed.connect(self._cursor_moved)
-        for signal in (state.markers_changed, state.grid_changed, state.interpolation_changed, state.frame_changed):
+        state.view_requested.connect(self.show_extent)
+        for signal in (state.markers_changed, state.grid_changed, state.interpolation_changed, state.frame_changed,
+                       state.uncertainty_changed):
             signal.connect(self.update)
+        for signal in (state.layer_changed, state.points_changed, state.compare_changed):
+            signal.connect(self.update)  # the cache key sees what changed
 
     # -- view transform ----------------------------------------------------------------------------
 
@@ -80,6 +98,14 @@ class LatentMap(QWidget):
         self._auto_fit = True
         self._view_changed()
 
+    def show_extent(self, extent) -> None:
+        """Shows a latent region ((xlo, xhi), (ylo, yhi)) whole, centred (a restored session's view)."""
+        (x0, x1), (y0, y1) = extent
+        self.center = ((x0 + x1) / 2, (y0 + y1) / 2)
+        self.scale = min(self.width() / max(x1 - x0, 1e-9), self.height() / max(y1 - y0, 1e-9))
+        self._auto_fit = False
+        self._view_changed()
+
     def zoom(self, factor: float, anchor: QPointF | None = None) -> None:
         """Zooms by `factor` keeping the latent point under `anchor` (default: the centre) in place."""
         anchor = anchor if anchor is not None else QPointF(self.width() / 2, self.height() / 2)
@@ -92,6 +118,7 @@ class LatentMap(QWidget):
 
     def _view_changed(self) -> None:
         self.state.set_view_extent(self.visible_extent())
+        self.state.set_layer_view(self.visible_extent(), self.width(), self.height())
         self.update()
 
     def resizeEvent(self, event) -> None:
@@ -150,19 +177,66 @@ class LatentMap(QWidget):
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No model loaded: Model ▸ Open bundle… (Ctrl+Shift+O)")
             return
         painter.drawPixmap(0, 0, self._scatter())
+        self._paint_overlays(painter)
+
+    def _paint_overlays(self, painter: QPainter) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         self._paint_grid_box(painter)
         self._paint_interpolation(painter)
+        self._paint_ellipses(painter)
         self._paint_markers(painter)
         self._paint_cursor(painter)
+
+    # -- export ------------------------------------------------------------------------------------
+
+    def export(self, path: str | Path) -> Path:
+        """Writes the map as it is shown, layer, points, legend and markers: a PNG, or an SVG whose points,
+        axes and markers are vectors (the layer stays a picture). Atomic; ValueError for another suffix."""
+        path = Path(path)
+        if path.suffix.lower() not in EXPORT_SUFFIXES:
+            raise ValueError(f"{path.name}: expected a file name ending in {' or '.join(EXPORT_SUFFIXES)}")
+        if self.state.engine is None:
+            raise ValueError("no model is open, so there is no map to export")
+        if path.suffix.lower() == ".png":
+            write_picture(path, qimage_to_pil(self.grab().toImage()).convert("RGB"))
+        else:
+            atomic_write(path, self._write_svg)
+        return path
+
+    def _write_svg(self, target: Path) -> None:
+        generator = QSvgGenerator()
+        generator.setFileName(str(target))
+        generator.setSize(QSize(self.width(), self.height()))
+        generator.setViewBox(QRect(0, 0, self.width(), self.height()))
+        generator.setTitle(f"Latent Atlas map of {self.state.engine.model.name}")
+        painter = QPainter(generator)
+        painter.fillRect(QRectF(0, 0, self.width(), self.height()), theme.MAP_BACKGROUND)
+        layer = self._layer_image()
+        if layer is not None:
+            self._paint_layer(painter, layer)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        for xs, ys, colours in self._atlas_pixels(1.0):
+            for colour in np.unique(colours, axis=0):  # one brush per colour: an SVG of few style changes
+                painter.setBrush(QColor(*colour.tolist(), 205))
+                same = np.all(colours == colour, axis=1)
+                for x, y in zip(xs[same].tolist(), ys[same].tolist()):
+                    painter.drawEllipse(QPointF(x, y), POINT_RADIUS, POINT_RADIUS)
+        self._paint_axes(painter)
+        self._paint_legend(painter)
+        self._paint_overlays(painter)
+        if not painter.end():
+            raise OSError(f"{target}: the SVG could not be written")
 
     def _plane(self, z: np.ndarray) -> QPointF:
         dx, dy = self.state.dims
         return self.to_screen(float(z[dx]), float(z[dy]))
 
     def _scatter(self) -> QPixmap:
-        key = (self.width(), self.height(), self.devicePixelRatioF(), self.center, self.scale,
-               self.state.dims, id(self.state.engine))
+        state = self.state
+        key = (self.width(), self.height(), self.devicePixelRatioF(), self.center, self.scale, state.dims,
+               id(state.engine), id(state.layer_result), state.layer_note, state.points,
+               tuple(id(engine) for engine in state.shown_atlases()))
         if self._cache is None or key != self._cache_key:
             self._cache, self._cache_key = self._render_scatter(), key
         return self._cache
@@ -170,7 +244,10 @@ class LatentMap(QWidget):
     def _render_scatter(self) -> QPixmap:
         ratio = self.devicePixelRatioF()
         size = (round(self.width() * ratio), round(self.height() * ratio))
-        pixels = splat(*self._point_pixels(ratio), size, theme.MAP_BACKGROUND.getRgb()[:3], POINT_RADIUS * ratio)
+        background = self._background(size, ratio)
+        for xs, ys, colours in self._atlas_pixels(ratio):
+            background = splat(xs, ys, colours, size, background, POINT_RADIUS * ratio)
+        pixels = np.ascontiguousarray(background)
         image = QImage(pixels.data, size[0], size[1], 3 * size[0], QImage.Format.Format_RGB888)
         pixmap = QPixmap.fromImage(image)  # copies: `pixels` may go
         pixmap.setDevicePixelRatio(ratio)
@@ -181,18 +258,77 @@ class LatentMap(QWidget):
         painter.end()
         return pixmap
 
-    def _point_pixels(self, ratio: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Device-pixel positions and colours of the atlas points, in an order that mixes the classes."""
-        z, labels = self.state.engine.atlas()
-        if self._point_order is None or len(self._point_order) != len(z):
-            self._point_order = np.random.default_rng(0).permutation(len(z))
-        z, labels = z[self._point_order], labels[self._point_order]
+    def _background(self, size: tuple[int, int], ratio: float) -> tuple | np.ndarray:
+        """The map's background colour, or a picture of it with the layer drawn in (uint8 [h, w, 3])."""
+        layer = self._layer_image()
+        if layer is None:
+            return theme.MAP_BACKGROUND.getRgb()[:3]
+        canvas = QImage(size[0], size[1], QImage.Format.Format_RGB888)
+        canvas.fill(theme.MAP_BACKGROUND)
+        painter = QPainter(canvas)
+        painter.scale(ratio, ratio)
+        self._paint_layer(painter, layer)
+        painter.end()
+        rows = np.frombuffer(canvas.constBits().asstring(canvas.sizeInBytes()), np.uint8)
+        return rows.reshape(size[1], canvas.bytesPerLine())[:, :3 * size[0]].reshape(size[1], size[0], 3)
+
+    @staticmethod
+    def _paint_layer(painter: QPainter, layer: tuple[QRectF, QImage]) -> None:
+        """The layer's cells smoothly interpolated, toned down so the points on top stay readable."""
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.setOpacity(LAYER_OPACITY)
+        painter.drawImage(*layer)
+        painter.setOpacity(1.0)
+
+    def _layer_image(self) -> tuple[QRectF, QImage] | None:
+        """Where the computed layer lies on the widget and its cells coloured, or None. A layer of an
+        older view is stretched over its own extent until the new one arrives."""
+        result = self.state.layer_result
+        if result is None or result.dims != self.state.dims:
+            return None
+        pixels = np.ascontiguousarray(map_colours(result.values, *layer_range(result.name, result.values),
+                                                  LAYER_COLOUR_MAPS[result.name]))
+        image = QImage(pixels.data, result.grid.cols, result.grid.rows, 3 * result.grid.cols,
+                       QImage.Format.Format_RGB888).copy()
+        (x0, x1), (y0, y1) = result.grid.x_range, result.grid.y_range
+        return QRectF(self.to_screen(x0, y1), self.to_screen(x1, y0)), image
+
+    def _atlas_pixels(self, ratio: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(xs, ys, colours) per shown atlas, bottom first: both models' while comparing, overlaid."""
+        engines = self.state.shown_atlases()
+        return [self._point_pixels(ratio, engine, overlay=len(engines) > 1 and engine is not self.state.engine)
+                for engine in engines]
+
+    def _point_pixels(self, ratio: float, engine: Engine | None = None,
+                      overlay: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Device-pixel positions and colours of an atlas' points (the open model's by default), in an order
+        that mixes the classes. An overlaid second atlas takes one colour, so the two stay apart."""
+        engine = engine or self.state.engine
+        z, labels = engine.atlas()
+        order = np.random.default_rng(0).permutation(len(z)) if engine is not self.state.engine else self._order(len(z))
+        z, labels = z[order], labels[order]
         dx, dy = self.state.dims
         xs = (self.width() / 2 + (z[:, dx] - self.center[0]) * self.scale) * ratio
         ys = (self.height() / 2 - (z[:, dy] - self.center[1]) * self.scale) * ratio
-        if not self.state.engine.model.class_names:  # a dataset without labels: one uncoloured cloud
+        values = self.state.point_values if engine is self.state.engine else None
+        if overlay:
+            return xs, ys, np.broadcast_to(OTHER_ATLAS_RGB, (len(xs), 3))
+        if values is not None:
+            return xs, ys, map_colours(values[order], *self._points_range(values), LAYER_COLOUR_MAPS[self._points_kind()])
+        if not engine.model.class_names:  # a dataset without labels: one uncoloured cloud
             return xs, ys, np.broadcast_to(UNLABELLED_RGB, (len(xs), 3))
         return xs, ys, CLASS_RGB[labels.astype(np.int64) % len(CLASS_RGB)]
+
+    def _order(self, count: int) -> np.ndarray:
+        if self._point_order is None or len(self._point_order) != count:
+            self._point_order = np.random.default_rng(0).permutation(count)
+        return self._point_order
+
+    def _points_kind(self) -> str:
+        return "error" if self.state.points == "error" else "factor"
+
+    def _points_range(self, values: np.ndarray) -> tuple[float, float]:
+        return error_range(values) if self.state.points == "error" else layer_range("factor", values)
 
     def _paint_axes(self, painter: QPainter) -> None:
         (x0, x1), (y0, y1) = self.visible_extent()
@@ -221,26 +357,91 @@ class LatentMap(QWidget):
         painter.setPen(theme.TEXT)
         painter.drawText(box, Qt.AlignmentFlag.AlignCenter, caption)
 
+    def legend_items(self) -> list[tuple]:
+        """What the legend shows, top down: ("row", text, colour) for a class or an atlas, ("bar", title,
+        colour map, low, high) for a colour scale, ("note", text) for why a layer or colouring is empty."""
+        state = self.state
+        items: list[tuple] = []
+        engines = state.shown_atlases()
+        if state.engine in engines and state.point_values is not None:
+            title = "reconstruction error (nats)" if state.points == "error" else state.points.split(":", 1)[1]
+            items.append(("bar", title, LAYER_COLOUR_MAPS[self._points_kind()], *self._points_range(state.point_values)))
+        elif len(engines[0].atlas()[1]):
+            items += [("row", name, QColor(colour)) for name, colour in legend_rows(engines[0].model.class_names)]
+        if len(engines) > 1:
+            items.append(("row", f"{state.compare.model.name} (compared)", QColor(*OTHER_ATLAS_RGB.tolist())))
+        result = state.layer_result
+        if result is not None and result.dims == state.dims:
+            items.append(("bar", LAYER_NAMES[result.name], LAYER_COLOUR_MAPS[result.name],
+                          *layer_range(result.name, result.values)))
+        if state.layer_note:
+            items.append(("note", state.layer_note))
+        return items
+
     def _paint_legend(self, painter: QPainter) -> None:
-        rows = legend_rows(self.state.engine.model.class_names)
-        _, labels = self.state.engine.atlas()
-        if not len(labels) or not rows:
+        items = self.legend_items()
+        if not items:
             return
+        painter.setFont(self.font())
         metrics = QFontMetrics(self.font())
         row = metrics.height() + 4
-        width = max(metrics.horizontalAdvance(name) for name, _ in rows) + 34
-        box = QRectF(self.width() - width - 12, 12, width, row * len(rows) + 12)
+        note_width = min(320, self.width() // 2)
+
+        def height(item: tuple) -> float:
+            if item[0] == "row":
+                return row
+            if item[0] == "bar":
+                return 2 * row + COLOUR_BAR[1] + 4
+            return metrics.boundingRect(QRect(0, 0, note_width, 1000), Qt.TextFlag.TextWordWrap, item[1]).height() + 6
+
+        def width(item: tuple) -> float:
+            if item[0] == "row":
+                return metrics.horizontalAdvance(item[1]) + 34
+            if item[0] == "bar":
+                return max(COLOUR_BAR[0], metrics.horizontalAdvance(item[1])) + 24
+            return note_width + 16
+
+        heights = [height(item) for item in items]
+        width = max(width(item) for item in items)
+        box = QRectF(self.width() - width - 12, 12, width, sum(heights) + 12)
         painter.setPen(QPen(QColor(255, 255, 255, 40), 1))
         painter.setBrush(QColor(18, 20, 24, 215))
         painter.drawRoundedRect(box, 6, 6)
+        top = box.top() + 6
+        for item, height in zip(items, heights):
+            if item[0] == "row":
+                y = top + row / 2
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.setBrush(item[2])
+                painter.drawEllipse(QPointF(box.left() + 14, y), 5, 5)
+                painter.setPen(theme.TEXT)
+                painter.drawText(QRectF(box.left() + 26, top, width - 28, row), Qt.AlignmentFlag.AlignVCenter, item[1])
+            elif item[0] == "bar":
+                self._paint_colour_bar(painter, QPointF(box.left() + 12, top), item[1:], row)
+            else:
+                painter.setPen(theme.MUTED)
+                painter.drawText(QRectF(box.left() + 8, top, note_width, height), Qt.TextFlag.TextWordWrap, item[1])
+            top += height
+
+    def _paint_colour_bar(self, painter: QPainter, at: QPointF, bar: tuple, row: float) -> None:
+        """A titled colour scale with round ticks (explorer_rules.legend_ticks) under it."""
+        title, colour_map, low, high = bar
+        width, height = COLOUR_BAR
+        painter.setPen(theme.TEXT)
+        painter.drawText(QRectF(at.x(), at.y(), width + 200, row), Qt.AlignmentFlag.AlignVCenter, title)
+        ramp = np.ascontiguousarray(map_colours(np.linspace(low, high, width)[None, :], low, high, colour_map))
+        image = QImage(ramp.data, width, 1, 3 * width, QImage.Format.Format_RGB888).copy()
+        bar_rect = QRectF(at.x(), at.y() + row, width, height)
+        painter.drawImage(bar_rect, image)
+        font = QFont(self.font())
+        font.setPointSizeF(8)
+        painter.setFont(font)
+        for value, label in legend_ticks(low, high):
+            x = bar_rect.left() + (value - low) / (high - low) * width
+            painter.setPen(QPen(theme.TEXT, 1))
+            painter.drawLine(QPointF(x, bar_rect.bottom()), QPointF(x, bar_rect.bottom() + 3))
+            painter.drawText(QRectF(x - 30, bar_rect.bottom() + 2, 60, row), Qt.AlignmentFlag.AlignHCenter, label)
         painter.setFont(self.font())
-        for i, (name, colour) in enumerate(rows):
-            y = box.top() + 6 + i * row + row / 2
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(colour))
-            painter.drawEllipse(QPointF(box.left() + 14, y), 5, 5)
-            painter.setPen(theme.TEXT)
-            painter.drawText(QRectF(box.left() + 26, y - row / 2, width - 28, row), Qt.AlignmentFlag.AlignVCenter, name)
 
     def _paint_grid_box(self, painter: QPainter) -> None:
         box = self.state.grid_box()
@@ -263,6 +464,15 @@ class LatentMap(QWidget):
             painter.drawEllipse(point, 2.5, 2.5)
         painter.setPen(QPen(QColor("#000000"), 1.5))
         painter.drawEllipse(points[self.state.frame_index], 6, 6)
+
+    def _paint_ellipses(self, painter: QPainter) -> None:
+        """The focused image's posterior: its 1 and 2 sigma ellipses, solid then dashed."""
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for i, (cx, cy, rx, ry) in enumerate(self.state.ellipses()):
+            centre = self.to_screen(cx, cy)
+            for colour, width in ((QColor(0, 0, 0, 160), 3.5), (theme.POSTERIOR, 1.6)):
+                painter.setPen(QPen(colour, width, Qt.PenStyle.SolidLine if i == 0 else Qt.PenStyle.DashLine))
+                painter.drawEllipse(centre, rx * self.scale, ry * self.scale)
 
     def _paint_markers(self, painter: QPainter) -> None:
         painter.setFont(self.font())

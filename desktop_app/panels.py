@@ -1,4 +1,5 @@
-"""The panels beside the map: preview (with extra-dim sliders), grid, interpolation, encode, draw.
+"""The panels beside the map: preview (with extra-dim sliders), grid, interpolation, encode, draw, and the
+ones that explain the model: uncertainty, neighbours, landscape, compare.
 
 Each panel shows a slice of the ExplorerState and forwards its buttons to state methods; file
 dialogs and the clipboard belong to the window, so panels ask for them with signals.
@@ -6,18 +7,22 @@ dialogs and the clipboard belong to the window, so panels ask for them with sign
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QIcon, QPixmap
-from PyQt6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget,
-                             QListWidgetItem, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+                             QListWidget, QListWidgetItem, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
-from latent_atlas.runtime.explorer_rules import (GRID_SIZES, GRID_SOURCE_NAMES, INTERPOLATION_METHODS,
-                                                 INTERPOLATION_STEPS)
+from latent_atlas.runtime.explorer_rules import (DIFFERENCE_RANGE, GRID_SIZES, GRID_SOURCE_NAMES,
+                                                 INTERPOLATION_METHODS, INTERPOLATION_STEPS, LAYER_COLOUR_MAPS,
+                                                 LAYER_NAMES, NEIGHBOUR_COUNTS, POSTERIOR_SIGMAS, map_colours)
 
 from .drawpad import DrawPad
+from .engine import bundled_names
 from .imageview import ImageView, TiledView, to_qimage
-from .state import ExplorerState
+from .state import ATLAS_CHOICES, ExplorerState
 
 SLIDER_TICKS = 1000
 FRAME_MS = 90
@@ -311,7 +316,7 @@ class EncodePanel(QWidget):
         self.list.currentRowChanged.connect(self._picked)
         buttons = _row(_button("Open image…", "Encode an image file (Ctrl+O)", self.open_requested.emit),
                        _button("Paste", "Encode the image on the clipboard (Ctrl+V)", self.paste_requested.emit), 1)
-        hint = _caption("…or drop one on the window. Preprocessed like the model's training images: grey, 28 × 28.")
+        self.hint = hint = _caption("")
         hint.setWordWrap(True)
         pictures = QGridLayout()
         pictures.addWidget(self.input, 0, 0)
@@ -328,6 +333,17 @@ class EncodePanel(QWidget):
         layout.addWidget(self.list)
         self.setLayout(layout)
         state.markers_changed.connect(self._show_encodings)
+        state.model_changed.connect(self._show_model)
+        self._show_model()
+
+    def _show_model(self) -> None:
+        engine = self.state.engine
+        if engine is None:
+            self.hint.setText("…or drop one on the window.")
+            return
+        channels, height, width = engine.image_shape
+        self.hint.setText(f"…or drop one on the window. Preprocessed like the model's training images: "
+                          f"{'grey' if channels == 1 else 'colour'}, {height} × {width}.")
 
     def _endpoint(self, which: str) -> None:
         row = self.list.currentRow()
@@ -362,7 +378,8 @@ class EncodePanel(QWidget):
 
 
 class DrawPanel(QWidget):
-    """Draw a digit; its encoding follows the pen, its point moves on the map."""
+    """Draw a digit; its encoding follows the pen, its point moves on the map. Grey models only: a colour
+    model's place for the pad says why it is off."""
 
     def __init__(self, state: ExplorerState, parent: QWidget | None = None):
         super().__init__(parent)
@@ -374,14 +391,31 @@ class DrawPanel(QWidget):
         to_cursor = _button("Cursor ← drawing", "Move the cursor to the drawing's point", self._cursor_to_drawing)
         right = _column(self.reconstruction, _caption("reconstruction"), self.z_label, stretch_first=True)
         right.addLayout(_row(self.clear_button, to_cursor))
+        self.colour_note = _caption("")
+        self.colour_note.setWordWrap(True)
         layout = QHBoxLayout()
         layout.addWidget(self.pad, 3)
+        layout.addWidget(self.colour_note, 3)
         layout.addLayout(right, 2)
         self.setLayout(layout)
         self.pad.changed.connect(lambda: state.update_drawing(self.pad.pixels()))
         state.drawing_changed.connect(self._show_drawing)
-        # A new model re-encodes what is on the pad.
-        state.model_changed.connect(lambda: None if self.pad.empty else state.update_drawing(self.pad.pixels()))
+        state.model_changed.connect(self._show_model)
+        self._show_model()
+
+    def _show_model(self) -> None:
+        """The pad on grey models; on a colour one, a note in its place. A new model re-encodes the pad."""
+        engine = self.state.engine
+        grey = engine is None or engine.grey
+        self.pad.setVisible(grey)
+        self.colour_note.setVisible(not grey)
+        self.clear_button.setEnabled(grey)
+        if not grey:
+            channels, height, width = engine.image_shape
+            self.colour_note.setText(f"Drawing is for grey models. {engine.model.name} takes colour images "
+                                     f"({height} × {width} × {channels}): encode a picture in the Encode tab instead.")
+        elif not self.pad.empty:
+            self.state.update_drawing(self.pad.pixels())
 
     def _show_drawing(self) -> None:
         drawing = self.state.drawing
@@ -391,3 +425,226 @@ class DrawPanel(QWidget):
     def _cursor_to_drawing(self) -> None:
         if self.state.drawing is not None:
             self.state.set_cursor(self.state.drawing.z)
+
+
+class UncertaintyPanel(QWidget):
+    """How sure the encoder is about the latest encoded or drawn image: its posterior's spread, the mean's
+    decode, and a handful of decoded posterior samples; the map draws the posterior's ellipses."""
+
+    def __init__(self, state: ExplorerState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.show_ellipses = QCheckBox(f"Ellipses on the map ({', '.join(f'{s}σ' for s in POSTERIOR_SIGMAS)})")
+        self.show_ellipses.setChecked(state.uncertainty)
+        self.show_ellipses.toggled.connect(state.set_uncertainty)
+        self.title = _caption("")
+        self.title.setWordWrap(True)
+        self.mean = ImageView("Encode or draw an image: its posterior q(z|x) shows here.", minimum=96)
+        self.samples = TiledView("", minimum=48)
+        self.samples.tile_clicked.connect(self._sample_clicked)
+        self.resample = _button("New samples", "Decode new draws of the posterior", state.resample_posterior)
+        layout = QVBoxLayout()
+        layout.addWidget(self.show_ellipses)
+        layout.addWidget(self.title)
+        layout.addWidget(self.mean, 2)
+        caption = _caption("decode of the mean · below: decodes of posterior samples (click: cursor there)")
+        caption.setWordWrap(True)
+        layout.addWidget(caption)
+        layout.addWidget(self.samples, 1)
+        layout.addLayout(_row(1, self.resample))
+        self.setLayout(layout)
+        state.uncertainty_changed.connect(self._show)
+        self._show()
+
+    def _show(self) -> None:
+        state, focus = self.state, self.state.focus
+        self.show_ellipses.blockSignals(True)
+        self.show_ellipses.setChecked(state.uncertainty)
+        self.show_ellipses.blockSignals(False)
+        self.resample.setEnabled(focus is not None)
+        self.mean.set_image(None if focus is None else focus.reconstruction)
+        if focus is None or state.posterior_draws is None:
+            self.title.setText("")
+            self.samples.set_tiles(None, 1)
+            return
+        std = np.exp(0.5 * focus.logvar)
+        self.title.setText(f"{focus.name}: mean {format_z(focus.z)}, σ {format_z(std)}")
+        _, images = state.posterior_draws
+        self.samples.set_tiles(images, len(images), padding=2)
+
+    def _sample_clicked(self, index: int) -> None:
+        if self.state.posterior_draws is not None:
+            self.state.set_cursor(self.state.posterior_draws[0][index])
+
+
+class NeighboursPanel(QWidget):
+    """The atlas images nearest the cursor in the whole latent space, nearest first, with their labels."""
+
+    def __init__(self, state: ExplorerState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.count = _spin(NEIGHBOUR_COUNTS, state.neighbour_k, state.set_neighbour_count, suffix=" nearest")
+        self.view = TiledView("", minimum=96)
+        hint = _caption("Label and distance in the latent space on each; click one: cursor there.")
+        hint.setWordWrap(True)
+        layout = QVBoxLayout()
+        layout.addLayout(_row(QLabel("Test images nearest the cursor"), 1, self.count))
+        layout.addWidget(self.view, 1)
+        layout.addWidget(hint)
+        self.setLayout(layout)
+        self.view.tile_clicked.connect(self._picked)
+        state.cursor_changed.connect(self._show)
+        state.model_changed.connect(self._show)
+
+    def _show(self) -> None:
+        if not self.isVisible():
+            return  # hidden behind another tab: nothing to paint; showEvent catches up
+        neighbours = self.state.neighbours
+        if neighbours is None or not len(neighbours.indices):
+            self.view.placeholder = self.state.neighbours_note or "The atlas holds no images."
+            self.view.set_tiles(None, 1)
+            return
+        columns = min(len(neighbours.indices), 4)
+        captions = [f"{label or '#' + str(i)} · {d:.2f}" for label, i, d
+                    in zip(neighbours.labels, neighbours.indices, neighbours.distances)]
+        self.view.set_tiles(neighbours.thumbnails, columns, padding=1, captions=captions)
+
+    def showEvent(self, event) -> None:
+        self._show()
+
+    def _picked(self, index: int) -> None:
+        neighbours = self.state.neighbours
+        if neighbours is not None:
+            self.state.set_cursor(self.state.engine.atlas()[0][neighbours.indices[index]])
+
+
+class LandscapePanel(QWidget):
+    """The map's background layer and what its points are coloured by."""
+
+    def __init__(self, state: ExplorerState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.layer = _combo(LAYER_NAMES, state.layer, state.set_layer)
+        self.points = QComboBox()
+        self.points.currentIndexChanged.connect(self._points_picked)
+        self.note = _caption("")
+        self.note.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Background", self.layer)
+        form.addRow("Points by", self.points)
+        hint = _caption("Layers cover the visible region at screen resolution, computed off the UI thread and "
+                        "kept for views you return to. The legend on the map gives the scale.")
+        hint.setWordWrap(True)
+        layout = QVBoxLayout()
+        layout.addLayout(form)
+        layout.addWidget(self.note)
+        layout.addWidget(hint)
+        layout.addStretch(1)
+        self.setLayout(layout)
+        state.model_changed.connect(self._show_choices)
+        state.points_changed.connect(self._show_choices)
+        state.layer_changed.connect(self._show_note)
+        self._show_choices()
+
+    def _show_choices(self) -> None:
+        self.points.blockSignals(True)
+        self.points.clear()
+        for colouring in self.state.point_colourings():
+            self.points.addItem({"class": "class", "error": "reconstruction error"}.get(
+                colouring, colouring.replace(":", " ")), colouring)
+        self.points.setCurrentIndex(max(0, self.points.findData(self.state.points)))
+        self.points.blockSignals(False)
+        self.layer.blockSignals(True)
+        self.layer.setCurrentIndex(self.layer.findData(self.state.layer))
+        self.layer.blockSignals(False)
+        self._show_note()
+
+    def _show_note(self) -> None:
+        state = self.state
+        missing = "" if state.engine is None or state.engine.atlas_extra() is not None else \
+            state.engine.missing_extra("errors or factors to colour the points by")
+        self.note.setText("\n".join(text for text in (state.layer_note, missing) if text))
+
+    def _points_picked(self) -> None:
+        colouring = self.points.currentData()
+        if colouring is not None and not self.state.set_points(colouring):
+            self._show_choices()
+
+
+class ComparePanel(QWidget):
+    """A second model under the same cursor: both decodes, their difference, both models' headline figures."""
+
+    open_requested = pyqtSignal()
+
+    def __init__(self, state: ExplorerState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.choice = QComboBox()
+        self.choice.setMinimumContentsLength(14)
+        self.choice.activated.connect(lambda _: self._compare_with(self.choice.currentData()))
+        self.close_button = _button("Stop", "Stop comparing", state.close_compare)
+        self.atlases = _combo(ATLAS_CHOICES, state.atlases, state.set_atlases)
+        self.views = {key: ImageView("", minimum=72) for key in ("this", "other", "difference")}
+        self.captions = {key: _caption(key) for key in self.views}
+        self.metrics = QLabel("")
+        self.metrics.setTextFormat(Qt.TextFormat.RichText)
+        pictures = QGridLayout()
+        for column, key in enumerate(self.views):
+            pictures.addWidget(self.views[key], 0, column)
+            pictures.addWidget(self.captions[key], 1, column)
+        layout = QVBoxLayout()
+        layout.addLayout(_row(QLabel("Compare with"), self.choice, 1, self.close_button))
+        layout.addLayout(_row(QLabel("Map shows"), self.atlases, 1,
+                              _button("Open bundle…", "Compare with a bundle directory", self.open_requested.emit)))
+        layout.addLayout(pictures, 1)
+        layout.addWidget(self.metrics)
+        self.setLayout(layout)
+        state.model_changed.connect(self._show_model)
+        state.compare_changed.connect(self._show_model)
+        state.cursor_changed.connect(self._show_decodes)
+        self._show_model()
+
+    def _compare_with(self, source: str | None) -> None:
+        if source and not self.state.load_compare(source):
+            self._show_model()
+
+    def _show_model(self) -> None:
+        state = self.state
+        self.choice.blockSignals(True)
+        self.choice.clear()
+        self.choice.addItem("—", None)
+        for source in state.model_choices():
+            self.choice.addItem(source if source in bundled_names() else Path(source).name, source)
+        if state.compare is not None:
+            self.choice.setCurrentIndex(max(0, self.choice.findData(state.compare.source)))
+        self.choice.blockSignals(False)
+        comparing = state.compare is not None
+        self.close_button.setEnabled(comparing)
+        self.atlases.setEnabled(comparing)
+        self.atlases.setCurrentIndex(self.atlases.findData(state.atlases))
+        engines = [e for e in (state.engine, state.compare) if e is not None]
+        self.captions["this"].setText(state.engine.model.name if state.engine else "this model")
+        self.captions["other"].setText(state.compare.model.name if comparing else "second model")
+        self.captions["difference"].setText("this − other (blue < 0 < red)")
+        self.views["other"].placeholder = "Choose a second model of the same latent size."
+        rows = list(dict.fromkeys(key for engine in engines for key in engine.headline()))
+        header = "".join(f"<th>{e.model.name}</th>" for e in engines)
+        body = "".join(f"<tr><td>{key}</td>" + "".join(f"<td>{e.headline().get(key, '–')}</td>" for e in engines)
+                       + "</tr>" for key in rows)
+        self.metrics.setText(f"<table cellspacing=6><tr><th></th>{header}</tr>{body}</table>" if engines else "")
+        self._show_decodes()
+
+    def showEvent(self, event) -> None:
+        self._show_decodes()
+
+    def _show_decodes(self) -> None:
+        if not self.isVisible():
+            return  # hidden behind another tab: a hover frame need not convert three pictures; showEvent catches up
+        state = self.state
+        self.views["this"].set_image(state.preview)
+        self.views["other"].set_image(state.compare_preview if state.compare is not None else None)
+        difference = state.difference if state.compare is not None else None
+        if difference is not None and difference.ndim == 3:
+            difference = difference.mean(axis=-1)  # colour: one diverging map shows the mean over the channels
+        self.views["difference"].set_image(None if difference is None else map_colours(
+            difference, *DIFFERENCE_RANGE, LAYER_COLOUR_MAPS["difference"]).astype(np.float32) / 255.0)

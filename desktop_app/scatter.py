@@ -22,9 +22,10 @@ def disc_kernel(radius: float) -> list[tuple[int, int, float]]:
     return kernel
 
 
-def splat(xs: np.ndarray, ys: np.ndarray, colours: np.ndarray, size: tuple[int, int], background: tuple[int, int, int],
-          radius: float = 1.6, alpha: float = 0.8) -> np.ndarray:
-    """Draws dots at pixel positions (xs, ys) in colours [N, 3] (uint8) over `background`.
+def splat(xs: np.ndarray, ys: np.ndarray, colours: np.ndarray, size: tuple[int, int],
+          background: tuple[int, int, int] | np.ndarray, radius: float = 1.6, alpha: float = 0.8) -> np.ndarray:
+    """Draws dots at pixel positions (xs, ys) in colours [N, 3] (uint8) over `background`: one RGB colour,
+    or a picture uint8 [height, width, 3] to draw on (a background layer; it is not modified).
 
     Returns an RGB image uint8 [height, width, 3]. Dots are drawn in the given order, so a later dot
     covers an earlier one: shuffle the points beforehand to keep one class from hiding another."""
@@ -39,7 +40,7 @@ def splat(xs: np.ndarray, ys: np.ndarray, colours: np.ndarray, size: tuple[int, 
     colours = colours[inside].astype(np.float32)
     # The canvas stays uint8: float arithmetic on the whole picture would cost more than the dots.
     canvas = np.empty((height * width, 3), np.uint8)
-    canvas[:] = background
+    canvas[:] = np.reshape(background, (-1, 3))
     for dx, dy, coverage in kernel:
         index = base + (dy * width + dx)
         weight = np.float32(alpha * coverage)

@@ -2,7 +2,8 @@
 on a machine without a display).
 
 The tour drives the real widgets with synthetic mouse events, the same way the tests do, so the
-pictures show what a user would see: map and preview, grid, interpolation, draw pad.
+pictures show what a user would see: map and preview, grid, interpolation, draw pad, and what explains
+the model: a posterior's ellipses and samples, the real neighbours, a background layer, two models.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from PyQt6.QtGui import QColor, QFont, QImage, QMouseEvent, QPainter
 from PyQt6.QtTest import QTest
 from PyQt6.QtWidgets import QApplication, QWidget
 
-from .window import MainWindow, qimage_to_pil
+from .imageview import qimage_to_pil
+from .window import MainWindow
 
 WINDOW_SIZE = (1440, 900)
 GRID_SIZE = 20
 GRID_TIMEOUT_S = 60
+# The second model of compare.png: MNIST's binarized sibling, of the same latent size.
+COMPARE_MODEL = "mnist-binarized"
 
 
 def send_mouse(widget: QWidget, kind: QEvent.Type, pos: QPointF, button=Qt.MouseButton.NoButton,
@@ -93,7 +97,8 @@ def pad_point(window: MainWindow, fx: float, fy: float) -> QPointF:
 
 def take_screenshots(window: MainWindow, out_dir: Path) -> list[Path]:
     """Shows the window, visits each view, and writes map.png, grid.png, interpolation.png, draw.png,
-    plus manifold.png (the grid itself) and interpolation.gif. Returns the paths written."""
+    uncertainty.png, neighbours.png, landscape.png, compare.png, plus manifold.png (the grid itself) and
+    interpolation.gif. Returns the paths written."""
     state = window.state
     if state.engine is None:
         raise ValueError("no model could be opened, so there is nothing to photograph")
@@ -150,4 +155,32 @@ def take_screenshots(window: MainWindow, out_dir: Path) -> list[Path]:
     settle()
     drag(window.draw_panel.pad, [pad_point(window, x, y) for x, y in handwritten_three()])
     shoot("draw.png")
+
+    # Uncertainty: the drawn 3's posterior as 1 and 2 sigma ellipses, zoomed in on them, and its samples.
+    state.set_uncertainty(True)
+    window.tools.setCurrentWidget(window.uncertainty_panel)
+    cx, cy, rx, ry = state.ellipses()[-1]
+    the_map.show_extent(((cx - 4 * rx, cx + 4 * rx), (cy - 4 * ry, cy + 4 * ry)))
+    state.set_cursor(state.drawing.z)
+    shoot("uncertainty.png")
+    the_map.reset_view()
+
+    # Real neighbours of a point between classes, the aggregate posterior's landscape behind the map.
+    window.tools.setCurrentWidget(window.neighbours_panel)
+    hover(the_map, QPointF(the_map.width() * 0.47, the_map.height() * 0.55))
+    shoot("neighbours.png")
+    window.tools.setCurrentWidget(window.landscape_panel)
+    state.set_layer("aggregate")
+    state.set_points("error")
+    wait_for(lambda: state.layer_result is not None, GRID_TIMEOUT_S, "the aggregate posterior layer")
+    shoot("landscape.png")
+
+    # Two models under one cursor: both decodes, their difference, both atlases, both models' figures.
+    state.set_points("class")
+    state.set_layer("none")
+    if not state.load_compare(COMPARE_MODEL):
+        raise ValueError(f"the model {COMPARE_MODEL} to compare with did not open")
+    window.tools.setCurrentWidget(window.compare_panel)
+    hover(the_map, QPointF(the_map.width() * 0.4, the_map.height() * 0.45))
+    shoot("compare.png")
     return written

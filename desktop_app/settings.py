@@ -1,5 +1,6 @@
 """What the explorer remembers between runs, in QSettings: the window's geometry and dock layout,
-the last model, the provider, grid and interpolation options, recently opened bundle directories.
+the last model, the provider, grid and interpolation options, recently opened bundle directories, and the
+explaining options that hold for any model (background layer, posterior ellipses, neighbour count).
 
 `open_settings(path)` gives an ini file at `path` (tests, screenshots: isolated from the user's own
 settings); without a path, the platform's usual place under ORGANIZATION/APPLICATION.
@@ -10,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from PyQt6.QtCore import QByteArray, QSettings
+
+from latent_atlas.runtime.explorer_rules import LAYERS, NEIGHBOUR_COUNTS, clamp
 
 from .state import GRID_SOURCES, INTERPOLATION_METHODS, ExplorerState
 
@@ -39,6 +42,10 @@ def restore_state(settings: QSettings, state: ExplorerState) -> str | None:
     state.set_interpolation(method=_choice(settings.value("interpolation/method"), INTERPOLATION_METHODS,
                                                            state.interp_method),
                             steps=int(settings.value("interpolation/steps", state.interp_steps)))
+    state.neighbour_k = clamp(int(settings.value("explain/neighbours", state.neighbour_k)), NEIGHBOUR_COUNTS)
+    # An ini file gives booleans back as the strings "true" and "false".
+    state.uncertainty = str(settings.value("explain/uncertainty", state.uncertainty)).lower() == "true"
+    state.layer = _choice(settings.value("explain/layer"), LAYERS, state.layer)
     model = settings.value("model")
     return str(model) if model else None
 
@@ -56,6 +63,9 @@ def save_state(settings: QSettings, state: ExplorerState) -> None:
     settings.setValue("grid/source", state.grid_source)
     settings.setValue("interpolation/method", state.interp_method)
     settings.setValue("interpolation/steps", state.interp_steps)
+    settings.setValue("explain/neighbours", state.neighbour_k)
+    settings.setValue("explain/uncertainty", state.uncertainty)
+    settings.setValue("explain/layer", state.layer)
     settings.sync()
 
 

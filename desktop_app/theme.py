@@ -21,6 +21,10 @@ CURSOR = QColor("#ffffff")
 CLASS_COLOURS = [QColor(c) for c in explorer_rules.CLASS_COLOURS]
 UNLABELLED = QColor(explorer_rules.UNLABELLED_COLOUR)
 
+# The focused image's posterior ellipses, and a second model's atlas overlaid on the first.
+POSTERIOR = QColor("#ff6bd6")
+OTHER_ATLAS = QColor("#f2f2f2")
+
 MARKER_COLOURS = {"encoded": QColor("#ffffff"), "drawing": QColor("#ff6bd6"), "sample": QColor("#7dff8a"),
                   "a": QColor("#ffd166"), "b": QColor("#ffd166")}
 

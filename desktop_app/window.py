@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PIL import Image
 from PyQt6.QtCore import QSettings, Qt
 from PyQt6.QtGui import QAction, QActionGroup, QImage, QKeySequence
 from PyQt6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
@@ -18,21 +17,17 @@ from PyQt6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog, 
 
 from . import settings as stored
 from .engine import available_providers, bundled_names
+from .imageview import qimage_to_pil
 from .latent_map import ZOOM_STEP, LatentMap
-from .panels import DrawPanel, EncodePanel, GridPanel, InterpolationPanel, PreviewPanel, steady_label
+from .panels import (ComparePanel, DrawPanel, EncodePanel, GridPanel, InterpolationPanel, LandscapePanel,
+                     NeighboursPanel, PreviewPanel, UncertaintyPanel, steady_label)
 from .state import ExplorerState
 
+SESSION_FILTER = "Latent Atlas session (*.json);;All files (*)"
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
 DEFAULT_SIZE = (1440, 900)
 ERROR_SECONDS = 12
 DEFAULT_MODEL = "mnist"
-
-
-def qimage_to_pil(image: QImage) -> Image.Image:
-    """Keeps the alpha channel: a pasted drawing is often dark ink on a transparent background."""
-    rgba = image.convertToFormat(QImage.Format.Format_RGBA8888)
-    data = rgba.constBits().asstring(rgba.sizeInBytes())
-    return Image.frombuffer("RGBA", (rgba.width(), rgba.height()), data, "raw", "RGBA", rgba.bytesPerLine(), 1).copy()
 
 
 class MainWindow(QMainWindow):
@@ -56,9 +51,16 @@ class MainWindow(QMainWindow):
         self.interpolation_panel = InterpolationPanel(state)
         self.encode_panel = EncodePanel(state)
         self.draw_panel = DrawPanel(state)
+        self.uncertainty_panel = UncertaintyPanel(state)
+        self.neighbours_panel = NeighboursPanel(state)
+        self.landscape_panel = LandscapePanel(state)
+        self.compare_panel = ComparePanel(state)
         self.tools = QTabWidget()
+        self.tools.setUsesScrollButtons(True)
         for panel, title in ((self.grid_panel, "Grid"), (self.interpolation_panel, "Interpolation"),
-                             (self.encode_panel, "Encode"), (self.draw_panel, "Draw")):
+                             (self.encode_panel, "Encode"), (self.draw_panel, "Draw"),
+                             (self.uncertainty_panel, "Uncertainty"), (self.neighbours_panel, "Neighbours"),
+                             (self.landscape_panel, "Landscape"), (self.compare_panel, "Compare")):
             self.tools.addTab(panel, title)
         self.preview_dock = self._dock("Preview", self.preview)
         self.tools_dock = self._dock("Tools", self.tools)
@@ -81,6 +83,7 @@ class MainWindow(QMainWindow):
         self.interpolation_panel.save_requested.connect(self.save_with_dialog)
         self.encode_panel.open_requested.connect(self.open_image)
         self.encode_panel.paste_requested.connect(self.paste)
+        self.compare_panel.open_requested.connect(self.open_compare)
         state.error.connect(self.show_error)
         state.model_changed.connect(self._show_model)
         state.provider_changed.connect(self._show_model)
@@ -122,6 +125,14 @@ class MainWindow(QMainWindow):
             "save_grid": self._action("Save grid…", None, lambda: self.save_with_dialog("grid")),
             "save_strip": self._action("Save interpolation strip…", None, lambda: self.save_with_dialog("interpolation")),
             "save_gif": self._action("Save animation (GIF)…", None, lambda: self.save_with_dialog("animation")),
+            "export_map": self._action("Export map…", "Ctrl+E", self.export_with_dialog,
+                                       "Save the map with its layer and markers as PNG or SVG"),
+            "open_session": self._action("Open session…", "Ctrl+Shift+L", self.open_session,
+                                         "Restore a saved view: model, cursor, view, endpoints, layer"),
+            "save_session": self._action("Save session…", "Ctrl+Shift+S", self.save_session,
+                                         "Save the view to a file (the browser's link state, as JSON)"),
+            "compare": self._action("Compare with bundle…", None, self.open_compare,
+                                    "Open a second bundle of the same latent size beside this one"),
             "quit": self._action("Quit", QKeySequence.StandardKey.Quit, self.close),
             "open_bundle": self._action("Open bundle…", "Ctrl+Shift+O", self.open_bundle,
                                         "Open a model bundle directory (made by latent-atlas export)"),
@@ -143,8 +154,8 @@ class MainWindow(QMainWindow):
             self._action(f"Nudge {key.lower()}", key, lambda _=False, dx=dx, dy=dy: state.nudge(dx, dy))
 
         menu = self.menuBar().addMenu("&File")
-        for name in ("open_image", "paste", None, "save", "save_preview", "save_grid", "save_strip", "save_gif",
-                     None, "quit"):
+        for name in ("open_image", "paste", None, "open_session", "save_session", None, "save", "save_preview",
+                     "save_grid", "save_strip", "save_gif", "export_map", None, "quit"):
             menu.addSeparator() if name is None else menu.addAction(a[name])
         self.model_menu = self.menuBar().addMenu("&Model")
         self.provider_menu = self.menuBar().addMenu("&Provider")
@@ -204,6 +215,7 @@ class MainWindow(QMainWindow):
             self.model_combo.setCurrentIndex(self.model_combo.findData(engine.source))
         self.model_menu.addSeparator()
         self.model_menu.addAction(self.actions_by_name["open_bundle"])
+        self.model_menu.addAction(self.actions_by_name["compare"])
 
         self.provider_combo.clear()
         self.provider_menu.clear()
@@ -249,6 +261,11 @@ class MainWindow(QMainWindow):
         path = QFileDialog.getExistingDirectory(self, "Open a model bundle directory")
         if path:
             self._switch_model(path)
+
+    def open_compare(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Compare with a model bundle directory")
+        if path and self.state.load_compare(path):
+            self.tools.setCurrentWidget(self.compare_panel)
 
     # -- your own images: file, clipboard, drops -------------------------------------------------------
 
@@ -327,6 +344,30 @@ class MainWindow(QMainWindow):
         if path:
             self.save_to("interpolation" if what == "animation" else what, path)
 
+    def export_with_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the map", "map.svg", "SVG (*.svg);;PNG image (*.png)")
+        if path:
+            self.export_map(path)
+
+    def export_map(self, path: str | Path) -> bool:
+        try:
+            self.map.export(path)
+        except (ValueError, OSError) as exc:
+            self.show_error(f"Could not export the map to {path}: {exc}")
+            return False
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def save_session(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the session", "session.json", SESSION_FILTER)
+        if path and self.state.save_session(path):
+            self.statusBar().showMessage(f"Saved {path}", 5000)
+
+    def open_session(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a session", "", SESSION_FILTER)
+        if path:
+            self.state.load_session(path)
+
     def save_to(self, what: str, path: str | Path) -> bool:
         if self.state.save(what, path):
             self.statusBar().showMessage(f"Saved {path}", 5000)
@@ -349,5 +390,5 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         stored.save_window(self.settings, self)
         stored.save_state(self.settings, self.state)
-        self.state.worker.wait(5000)
+        self.state.shutdown(5000)
         super().closeEvent(event)

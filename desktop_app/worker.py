@@ -1,19 +1,24 @@
-"""Manifold grids off the UI thread.
+"""Slow computations off the UI thread: manifold grids and the map's background layers.
 
-A 40 x 40 grid is 1,600 decodes: run on the UI thread it would freeze the window for a noticeable
-moment, so it runs on a QThreadPool. onnxruntime releases the GIL while it computes, so the UI
-thread keeps painting. Every job carries the request id it was made for; the receiver drops results
-whose id is no longer the latest (the user asked again, or switched models, meanwhile).
+A 40 x 40 grid is 1,600 decodes, and a layer over the visible map thousands of cells: run on the UI
+thread either would freeze the window for a noticeable moment, so each runs on a QThreadPool.
+onnxruntime and numpy release the GIL while they compute, so the UI thread keeps painting. Every job
+carries the request id it was made for; the receiver drops results whose id is no longer the latest
+(the user asked again, panned, or switched models, meanwhile).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
 
 from .engine import Engine
+
+# What a job may raise that is the user's input or the machine's, not a bug: reported as a message.
+JOB_ERRORS = (ValueError, TypeError, RuntimeError, OSError)
 
 
 @dataclass(frozen=True)
@@ -25,8 +30,8 @@ class GridRequest:
     base: np.ndarray | None        # values of the other latent dims
 
 
-class GridWorker(QObject):
-    """Computes grids on a private one-thread pool; emits finished(id, runtime.Decoded) or failed(id, message).
+class LatestWorker(QObject):
+    """Runs jobs on a private one-thread pool; emits finished(id, result) or failed(id, message).
 
     Only the latest request counts: `submit` and `invalidate` make every earlier request stale, a stale
     request still waiting in the queue is skipped, and a stale result is for the receiver to drop."""
@@ -36,16 +41,16 @@ class GridWorker(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        # One thread: grids queue behind each other instead of competing for the 2 cores with the UI.
+        # One thread: jobs queue behind each other instead of competing for the cores with the UI.
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self.latest_id = 0
 
-    def submit(self, engine: Engine, n: int, extent, dims: tuple[int, int], base: np.ndarray | None) -> GridRequest:
+    def submit_call(self, compute: Callable[[], object], what: str) -> int:
+        """Queues compute(); a failure is reported as "Could not compute {what}: ..."."""
         self.latest_id += 1
-        request = GridRequest(self.latest_id, n, extent, tuple(dims), base)
-        self.pool.start(_GridJob(self, engine, request))
-        return request
+        self.pool.start(_Job(self, self.latest_id, compute, what))
+        return self.latest_id
 
     def invalidate(self) -> None:
         """Makes every submitted request stale (e.g. the model changed)."""
@@ -58,20 +63,28 @@ class GridWorker(QObject):
         return self.pool.waitForDone(msecs)
 
 
-class _GridJob(QRunnable):
-    def __init__(self, worker: GridWorker, engine: Engine, request: GridRequest):
+class GridWorker(LatestWorker):
+    """Manifold grids: emits finished(id, runtime.Decoded)."""
+
+    def submit(self, engine: Engine, n: int, extent, dims: tuple[int, int], base: np.ndarray | None) -> GridRequest:
+        request = GridRequest(self.latest_id + 1, n, extent, tuple(dims), base)
+        self.submit_call(lambda: engine.model.manifold(n, extent=extent, dims=request.dims, base=base),
+                         f"the {n}×{n} grid")
+        return request
+
+
+class _Job(QRunnable):
+    def __init__(self, worker: LatestWorker, request_id: int, compute: Callable[[], object], what: str):
         super().__init__()
-        self.worker, self.engine, self.request = worker, engine, request
+        self.worker, self.request_id, self.compute, self.what = worker, request_id, compute, what
 
     def run(self) -> None:
-        request = self.request
-        if not self.worker.is_current(request.id):
+        if not self.worker.is_current(self.request_id):
             return  # asked for again since: the newer request is queued behind this one
         try:
-            manifold = self.engine.model.manifold(request.n, extent=request.extent, dims=tuple(request.dims),
-                                                  base=request.base)
-        except (ValueError, TypeError, RuntimeError, OSError) as exc:
+            result = self.compute()
+        except JOB_ERRORS as exc:
             # Signals emitted from this thread are queued to the worker's (UI) thread.
-            self.worker.failed.emit(request.id, f"Could not compute the {request.n}×{request.n} grid: {exc}")
+            self.worker.failed.emit(self.request_id, f"Could not compute {self.what}: {exc}")
             return
-        self.worker.finished.emit(request.id, manifold)
+        self.worker.finished.emit(self.request_id, result)

@@ -49,7 +49,7 @@ def state(qapp):
     state.messages = messages
     assert state.load_model(require_bundled("mnist"), "cpu"), messages
     yield state
-    state.worker.wait()
+    state.shutdown()
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def open_explorer(qtbot, settings_path):
 
     yield open_
     for window in windows:
-        window.state.worker.wait()
+        window.state.shutdown()
 
 
 @pytest.fixture
@@ -110,3 +110,38 @@ def digit_png(tmp_path, qapp) -> Path:
     assert typed_digit("3").save(str(path))
     return path
 
+
+
+def _copied_mnist(target: Path) -> Path:
+    return Path(shutil.copytree(bundle_format.read(require_bundled("mnist")).path, target))
+
+
+def _relist(folder: Path) -> None:
+    """bundle.json's files entries brought up to date with what the folder holds (a deliberate edit)."""
+    manifest = bundle_format.Manifest.load(folder)
+    names = [n for n in manifest.files if (folder / n).exists()]
+    manifest.replace(files=bundle_format.file_entries(folder, names)).write(folder)
+
+
+@pytest.fixture(scope="session")
+def bundle_without_extra(tmp_path_factory) -> Path:
+    """MNIST exported with --no-atlas-extra: no thumbnails, posterior variances or errors."""
+    folder = _copied_mnist(tmp_path_factory.mktemp("no-extra") / "mnist-plain")
+    (folder / bundle_format.ATLAS_EXTRA).unlink()
+    _relist(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def bundle_with_factors(tmp_path_factory) -> Path:
+    """MNIST whose atlas points carry two known factors (as a procedural data set's do): z0 and |z1|."""
+    folder = _copied_mnist(tmp_path_factory.mktemp("factors") / "mnist-factors")
+    arrays = dict(np.load(folder / bundle_format.ATLAS_EXTRA))
+    z, _ = bundle_format.read(folder).read_atlas()
+    bundle_format.write_npz(folder / bundle_format.ATLAS_EXTRA, **arrays,
+                            factors=np.c_[z[:, 0], np.abs(z[:, 1])].astype(np.float32))
+    _relist(folder)
+    manifest = bundle_format.Manifest.load(folder)
+    dataset = manifest.dataset.to_json() | {"factor_names": ["slant", "width"]}
+    manifest.replace(dataset=bundle_format.DatasetEntry.from_json(dataset, folder)).write(folder)
+    return folder

@@ -213,6 +213,9 @@ def test_layout_and_settings_are_restored_on_restart(open_explorer, bundle_3d, s
     window = open_explorer("mnist", size=(790, 700))  # within the offscreen screen: 800 x 800
     window.grid_panel.size.setValue(33)
     window.interpolation_panel.method.setCurrentIndex(1)  # slerp
+    window.neighbours_panel.count.setValue(5)
+    window.uncertainty_panel.show_ellipses.setChecked(True)
+    window.landscape_panel.layer.setCurrentIndex(window.landscape_panel.layer.findData("prior"))
     window._switch_model(str(bundle_3d))
     window._switch_model("mnist")
     window.move(QPoint(40, 30))
@@ -226,6 +229,9 @@ def test_layout_and_settings_are_restored_on_restart(open_explorer, bundle_3d, s
     assert (again.width(), again.height()) == (790, 700)
     assert again.state.engine.source == "mnist" and again.state.grid_n == 33
     assert again.grid_panel.size.value() == 33 and again.state.interp_method == "slerp"
+    assert again.state.neighbour_k == 5 and again.neighbours_panel.count.value() == 5
+    assert again.state.uncertainty and again.uncertainty_panel.show_ellipses.isChecked()
+    assert again.state.layer == "prior" and again.landscape_panel.layer.currentData() == "prior"
     assert again.state.recent_bundles == [str(bundle_3d.resolve())]
     assert again.model_combo.findData(str(bundle_3d.resolve())) >= 0
 
@@ -259,3 +265,113 @@ def test_an_unlabelled_bundle_shows_an_uncoloured_map_without_a_legend(open_expl
     picture = np.zeros((40, 80), np.uint8)
     picture[5:35, 10:30] = 255
     np.testing.assert_array_equal(window.state.engine.model.preprocess(picture), runtime.preprocess(picture, "resize"))
+
+
+def test_colour_and_non_square_tiles_are_shown_and_picked(qtbot):
+    """Issue 49: a colour model's images come as [N, H, W, 3], and need not be square."""
+    from latent_atlas.desktop_app.imageview import TiledView, to_qimage
+
+    rgb = np.zeros((4, 6, 3), np.float32)
+    rgb[..., 0], rgb[1, 2] = 1.0, (0.0, 0.5, 1.0)
+    qimage = to_qimage(rgb)
+    assert (qimage.width(), qimage.height()) == (6, 4)
+    assert qimage.pixelColor(0, 0).getRgb()[:3] == (255, 0, 0)
+    assert qimage.pixelColor(2, 1).getRgb()[:3] == (0, 128, 255)
+    view = TiledView(minimum=300)
+    qtbot.addWidget(view)
+    view.resize(400, 400)
+    tiles = np.random.default_rng(0).random((6, 8, 12), np.float32)  # six 8 x 12 tiles, three per row
+    view.set_tiles(tiles, 3, padding=1)
+    assert view.tile_size == (8, 12)
+    for index in range(6):
+        assert view.tile_at(view.tile_rect(index).center()) == index
+    rect = view.tile_rect(4)
+    assert abs(rect.width() / rect.height() - 12 / 8) < 1e-6
+
+
+def test_the_map_exports_as_png_and_svg_with_its_layer_and_markers(explorer, digit_png, tmp_path, qtbot):
+    from PIL import Image
+    from PyQt6.QtSvg import QSvgRenderer
+
+    state = explorer.state
+    state.set_uncertainty(True)
+    explorer.encode(digit_png)
+    state.set_layer("prior")
+    qtbot.waitUntil(lambda: state.layer_result is not None, timeout=30_000)
+    legend = [item[1] for item in explorer.map.legend_items()]
+    assert "prior log-density (nats)" in legend and "0" in legend  # the layer's scale and the classes
+    assert explorer.export_map(tmp_path / "map.png") and explorer.export_map(tmp_path / "map.svg")
+    with Image.open(tmp_path / "map.png") as png:
+        assert png.size == (explorer.map.width(), explorer.map.height())
+    svg = (tmp_path / "map.svg").read_text()
+    assert QSvgRenderer(str(tmp_path / "map.svg")).isValid()
+    # Vector points (one per atlas image), the layer as an embedded picture, and the posterior's ellipses.
+    assert svg.count("<circle") + svg.count("<ellipse") > len(state.engine.atlas()[0]) and "<image" in svg
+    assert not explorer.export_map(tmp_path / "map.jpg")
+    assert "expected a file name ending in .png or .svg" in explorer.errors[-1]
+
+
+def test_the_neighbours_and_compare_panels_follow_the_cursor(explorer, fashion, qtbot):
+    state = explorer.state
+    explorer.tools.setCurrentWidget(explorer.neighbours_panel)
+    hover(explorer.map, QPointF(300, 260))
+    panel = explorer.neighbours_panel
+    assert panel.view.count == len(state.neighbours.indices) == 8
+    assert panel.view.captions[0] == f"{state.neighbours.labels[0]} · {state.neighbours.distances[0]:.2f}"
+    click(panel.view, panel.view.tile_rect(0).center())
+    np.testing.assert_array_equal(state.cursor, state.engine.atlas()[0][state.neighbours.indices[0]])
+    compare = explorer.compare_panel
+    explorer.tools.setCurrentWidget(compare)
+    compare.choice.setCurrentIndex(compare.choice.findData("fashion-mnist"))
+    compare.choice.activated.emit(compare.choice.currentIndex())
+    hover(explorer.map, QPointF(200, 200))
+    np.testing.assert_array_equal(compare.views["other"].image, fashion.decode(state.cursor))
+    assert "fashion-mnist" in compare.metrics.text() and "test −ELBO" in compare.metrics.text()
+    compare.atlases.setCurrentIndex(compare.atlases.findData("other"))
+    assert state.atlases == "other"
+
+
+def test_a_colour_model_shows_colour_tiles_and_no_draw_pad(open_explorer, colour_bundle, qtbot, tmp_path):
+    """Issue 49: preview, grid, encodings, neighbours and the posterior's samples in colour at the model's
+    size; the draw pad is for grey models, and says so in its place."""
+    window = open_explorer(str(colour_bundle))
+    state = window.state
+    model = runtime.load(colour_bundle, providers="cpu")
+    _, height, width = state.engine.image_shape
+    hover(window.map, QPointF(300, 250))
+    np.testing.assert_array_equal(window.preview.view.image, model.decode(state.cursor))
+    assert window.preview.view.image.shape == (height, width, 3)
+    assert window.preview.view._qimage.format() == window.preview.view._qimage.Format.Format_RGB888
+    state.set_grid_options(n=4, source="percentiles")
+    with qtbot.waitSignal(state.grid_changed, timeout=30_000):
+        state.request_grid()
+    assert window.grid_panel.view.tile_size == (height, width) and window.grid_panel.view.image.shape[-1] == 3
+    photo = np.zeros((50, 70, 3), np.uint8)
+    photo[10:40, 20:50] = (220, 40, 30)
+    assert window.encode(photo, "red square") and state.encodings[-1].image.shape == (height, width, 3)
+    assert f"colour, {height} × {width}" in window.encode_panel.hint.text()
+    state.set_uncertainty(True)
+    assert state.posterior_draws[1].shape[1:] == (height, width, 3)
+    assert state.neighbours.thumbnails.shape[-1] == 3
+    window.tools.setCurrentWidget(window.draw_panel)
+    panel = window.draw_panel
+    assert not panel.pad.isVisible() and panel.colour_note.isVisible()
+    assert "Drawing is for grey models" in panel.colour_note.text()
+    assert state.save("preview", tmp_path / "preview.png") and state.save("grid", tmp_path / "grid.png")
+
+
+def test_a_restored_session_shows_its_view_on_the_map(explorer, tmp_path):
+    state, the_map = explorer.state, explorer.map
+    the_map.zoom(2.0, QPointF(200, 300))
+    drag(the_map, [QPointF(300, 300), QPointF(340, 280)], button=Qt.MouseButton.RightButton)
+    saved = state.view_state()
+    assert state.save_session(tmp_path / "session.json")
+    the_map.reset_view()
+    assert state.load_session(tmp_path / "session.json"), explorer.errors
+    # The same widget shows the same region: the view comes back exactly.
+    np.testing.assert_allclose(np.ravel(state.view_extent), np.ravel(saved.view), atol=1e-6)
+    (tmp_path / "bad.json").write_text("{")
+    assert {"open_session", "save_session", "export_map", "compare"} <= set(explorer.actions_by_name)
+    assert not state.load_session(tmp_path / "bad.json")
+    assert explorer.errors[-1].startswith("Could not open the session bad.json")
+    np.testing.assert_allclose(np.ravel(state.view_extent), np.ravel(saved.view), atol=1e-6)

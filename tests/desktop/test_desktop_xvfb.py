@@ -16,7 +16,8 @@ from PIL import Image, ImageStat
 
 from latent_atlas.desktop_app.screenshots import WINDOW_SIZE
 
-VIEWS = ("map.png", "grid.png", "interpolation.png", "draw.png")
+VIEWS = ("map.png", "grid.png", "interpolation.png", "draw.png", "uncertainty.png", "neighbours.png", "landscape.png",
+         "compare.png")
 START_TIMEOUT_S = 15
 
 pytestmark = pytest.mark.xvfb
