@@ -19,14 +19,11 @@ import numpy as np
 from latent_atlas import runtime
 from latent_atlas.runtime import bundle as bundle_format
 from latent_atlas.runtime import explain
-from latent_atlas.runtime.explorer_rules import VIEW_PERCENTILES
+from latent_atlas.runtime.explorer_rules import HEADLINE_METRICS, VIEW_PERCENTILES
 from latent_atlas.runtime.image_shape import shape_text
 
 
 SESSION_THREADS = 1
-# bundle.json metrics the compare view shows: (key, label, unit).
-HEADLINE_METRICS = (("test_neg_elbo", "test −ELBO", "nats"), ("test_iw_nll", "test IW NLL", "nats"),
-                    ("test_bits_per_dim", "test bits/dim", "bits/dim"))
 
 
 def bundled_names() -> list[str]:
@@ -180,9 +177,9 @@ class Engine:
         manifest = self.model.bundle.manifest
         metrics = manifest.metrics
         rows = {"variant": manifest.variant, "image": shape_text(tuple(manifest.image_shape))}
-        for key, label, unit in HEADLINE_METRICS:
+        for key, label, unit, decimals in HEADLINE_METRICS:
             if isinstance(metrics.get(key), (int, float)):
-                rows[label] = f"{metrics[key]:.{3 if unit == 'bits/dim' else 2}f} {unit}"
+                rows[label] = f"{metrics[key]:.{decimals}f} {unit}"
         return rows
 
     def percentile_extent(self, dims: tuple[int, int]) -> tuple[tuple[float, float], tuple[float, float]]:

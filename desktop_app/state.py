@@ -25,7 +25,8 @@ from latent_atlas.runtime.image_shape import shape_text
 from latent_atlas.runtime.explorer_rules import (DEFAULT_NEIGHBOURS, FACTOR_PREFIX, GRID_SIZES, GRID_SOURCES,
                                                  INTERPOLATION_METHODS, INTERPOLATION_STEPS, LAYERS,
                                                  NEIGHBOUR_COUNTS, POINT_COLOURINGS, POSTERIOR_SAMPLES,
-                                                 POSTERIOR_SIGMAS, clamp, layer_shape)
+                                                 POSTERIOR_SIGMAS, SLIDER_MARGIN, SLIDER_PRIOR_RANGE, clamp,
+                                                 layer_shape)
 
 from . import saving
 
@@ -40,8 +41,6 @@ MAX_ENCODINGS = 12
 MAX_RECENT_BUNDLES = 8
 # Arrow keys move the cursor by this fraction of the visible extent.
 NUDGE_FRACTION = 0.02
-# Slider range (+-) for a dim without spread in the test set: 3 standard deviations of the prior.
-PRIOR_RANGE = 3.0
 # Computed layers kept per model: panning back and forth, or toggling a layer, finds them again.
 LAYER_CACHE_SIZE = 16
 # How the map shows the atlases while comparing: this model's, the other's, or both overlaid.
@@ -302,8 +301,8 @@ class ExplorerState(QObject):
         stats = self.engine.model.latent_stats
         lo, hi = float(stats["min"][dim]), float(stats["max"][dim])
         if not hi - lo > 1e-6:  # a dim the test set never moves: offer the prior's range
-            return -PRIOR_RANGE, PRIOR_RANGE
-        pad = 0.1 * (hi - lo)
+            return -SLIDER_PRIOR_RANGE, SLIDER_PRIOR_RANGE
+        pad = SLIDER_MARGIN * (hi - lo)
         return lo - pad, hi + pad
 
     # -- markers: encoded images, the drawing, prior samples -------------------------------------
