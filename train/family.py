@@ -19,7 +19,6 @@ Torch-free arithmetic (numbers and shapes only), so that tools which only make o
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 from latent_atlas.runtime.image_shape import SEED_IMAGE_SHAPE, check_image_shape, shape_text
