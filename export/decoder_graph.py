@@ -19,8 +19,8 @@ sub-pixel view of a strided transposed convolution: Shi et al., 2016, https://ar
   28x28 image. ONNX Runtime runs that as a small GEMM and a 16-tap scatter into one channel, instead
   of the im2col of the original layer.
 - Every earlier transposed stage of a larger image is computed on its phases the same way; its four
-  phase planes are then interleaved into the next stage's full map (a reshape and a transpose, ONNX's
-  DepthToSpace in CRD order), which costs a copy, not arithmetic.
+  phase planes are then interleaved into the next stage's full map (ONNX's DepthToSpace), which costs a
+  copy, not arithmetic.
 
 The graph ends with the likelihood's mean (train/likelihoods.py): pixel values in [0, 1] whatever the
 likelihood (a sigmoid for the Bernoulli and the discretized logistic). The weight layout, and its
@@ -78,7 +78,7 @@ class DecoderGraph(nn.Module):
 
 def _interleave(phases: list[torch.Tensor]) -> torch.Tensor:
     """The four phase planes [N, C, h, w] (PHASES order) -> the map [N, C, 2h, 2w] whose pixel (2m + a,
-    2n + b) is phase (a, b)'s (m, n)."""
+    2n + b) is phase (a, b)'s (m, n): a pixel shuffle, exported as one DepthToSpace (CRD), which ONNX
+    Runtime runs faster on a batch than the same reshape as a Transpose."""
     n, c, h, w = phases[0].shape
-    stacked = torch.stack(phases, 2).view(-1, c, 2, 2, h, w)  # [N, C, a, b, h, w]
-    return stacked.permute(0, 1, 4, 2, 5, 3).reshape(-1, c, 2 * h, 2 * w)
+    return F.pixel_shuffle(torch.stack(phases, 2).reshape(-1, 4 * c, h, w), 2)  # channel c * 4 + (2a + b)

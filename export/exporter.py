@@ -314,7 +314,8 @@ def _rounded(metrics: dict, likelihood: Likelihood, image_shape) -> dict:
 
 def _measure_torch(model: VAE | None, config: TrainConfig, x_test: np.ndarray, prior: Prior, options: ExportOptions,
                    likelihood: Likelihood) -> dict:
-    """The -ELBO of a non-Bernoulli model under its likelihood, by train.evaluate (PyTorch, float32)."""
+    """The -ELBO of a non-Bernoulli model under its likelihood, by train.evaluate (PyTorch, float32); no
+    importance-weighted bound (the runtime's, which the exporter records, is the Bernoulli's)."""
     if model is None or not isinstance(prior, StandardNormal):
         raise ValueError(f"a {likelihood.name} model is measured with PyTorch under the prior N(0, I); a fitted "
                          f"prior is for Bernoulli models")

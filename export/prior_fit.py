@@ -25,7 +25,7 @@ ENCODE_BATCH = 5000
 def fit_prior(encoder, train_images: np.ndarray, components: int, seed: int, binarize: bool,
               log=lambda message: None) -> GaussianMixture:
     """A `components`-Gaussian mixture fitted by EM to CODES_PER_IMAGE draws from q(z|x) of every training
-    image (uint8 [N, 28, 28]); images of a model trained on binarized pixels are binarized once (seeded),
+    image (uint8 [N, H, W] grey or [N, H, W, 3] colour); images of a model trained on binarized pixels are binarized once (seeded),
     as the trainer would show them. encoder: a runtime.Encoder."""
     if len(train_images) * CODES_PER_IMAGE < components:
         raise ValueError(f"cannot fit a {components}-component prior to the codes of {len(train_images)} training "

@@ -184,8 +184,9 @@ class Manifest:
         return {**out, **self.extra}
 
     def content(self) -> dict:
-        """What the bundle is, without how it was made: two exports of the same weights compare equal."""
-        values = self.to_json()
+        """What the bundle is, without how it was made: two exports of the same weights compare equal. As
+        bundle.json holds it (tuples as lists), so a manifest just built compares equal to the one read back."""
+        values = json.loads(json.dumps(self.to_json()))
         values.pop("export_command", None)
         return values
 
