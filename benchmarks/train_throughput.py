@@ -66,7 +66,7 @@ class PresetRunner:
 
 
 # The demo model's shape and likelihood (scripts/make-models.sh, `make sprites-model`), on sprites drawn here.
-SPRITES = dict(dataset="sprites.npz", image_shape=(3, 64, 64), likelihood="discretized-logistic")
+SPRITES = dict(dataset="sprites.npz", image_shape=(3, 64, 64), likelihood="bernoulli")
 SPRITES_DRAWN = 2048
 
 

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from latent_atlas.cli.main import main as cli
 from latent_atlas.train.config import TrainConfig
@@ -118,7 +119,11 @@ def test_a_tiny_colour_run_trains_resumes_and_evaluates(tmp_path, capsys):
     saved = json.loads((run / "checkpoint.json").read_text())
     assert saved["config"]["image_shape"] == [3, 32, 32] and saved["config"]["likelihood"] == "discretized-logistic"
     assert saved["dataset"]["factor_names"] == ["shape", "hue", "scale", "rotation", "x", "y"]
-    assert (run / "plots" / "epoch-0002-reconstructions.png").is_file()
+    for kind in ("reconstructions", "samples", "manifold"):  # drawn in colour, at the model's size
+        with Image.open(run / "plots" / f"epoch-0002-{kind}.png") as picture:
+            assert picture.mode == "RGB"
+    with Image.open(run / "plots" / "epoch-0002-manifold.png") as picture:
+        assert picture.size == (10 * 32 * 2, 10 * 32 * 2)
     model, _ = load_model(run)
     assert model.image_shape == SHAPE and model.likelihood.name == "discretized-logistic"
     capsys.readouterr()

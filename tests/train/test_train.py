@@ -140,7 +140,7 @@ def test_early_stopping_and_the_best_epoch_follow_the_validation_split(tmp_path,
 
     def fake_evaluate(model, x, **kwargs):
         value = next(test) if len(x) == 10000 else next(validation)
-        return dict(neg_elbo=value, recon=0.0, kl=0.0)
+        return dict(neg_elbo=value, recon=0.0, kl=0.0, bits_per_dim=0.0)
 
     monkeypatch.setattr(train_module, "evaluate_elbo", fake_evaluate)
     state = train(TrainConfig(limit=64, epochs=10, patience=2, val_size=300), tmp_path / "run", data_dir=data_dir,
@@ -158,7 +158,7 @@ def test_an_iwae_run_is_selected_on_its_k_sample_bound_not_on_the_elbo(tmp_path,
     """The validation ELBO improves every epoch while the trained bound gets worse: the bound decides."""
     elbo = iter(range(100, 0, -1))  # validation, then test, each epoch: 100, 99; 98, 97; ...
     bound = iter([90.0, 80.0, 91.0, 81.0, 92.0, 82.0])
-    monkeypatch.setattr(train_module, "evaluate_elbo", lambda model, x, **k: dict(neg_elbo=next(elbo), recon=0.0, kl=0.0))
+    monkeypatch.setattr(train_module, "evaluate_elbo", lambda model, x, **k: dict(neg_elbo=next(elbo), recon=0.0, kl=0.0, bits_per_dim=0.0))
     ks = []
 
     def fake_bound(model, x, k, **kwargs):
@@ -187,7 +187,7 @@ def test_an_iwae_run_is_selected_on_its_k_sample_bound_not_on_the_elbo(tmp_path,
 @pytest.mark.slow
 def test_val_size_zero_selects_on_the_test_set_and_says_so(tmp_path, data_dir, monkeypatch):
     test = iter([100.0, 101.0, 102.0])
-    monkeypatch.setattr(train_module, "evaluate_elbo", lambda model, x, **k: dict(neg_elbo=next(test), recon=0.0, kl=0.0))
+    monkeypatch.setattr(train_module, "evaluate_elbo", lambda model, x, **k: dict(neg_elbo=next(test), recon=0.0, kl=0.0, bits_per_dim=0.0))
     state = train(TrainConfig(limit=64, epochs=10, patience=2, val_size=0), tmp_path / "run", data_dir=data_dir,
                   progress=False, plots=False)
     assert state.epoch == 3 and state.selected_on == "test"
