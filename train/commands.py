@@ -64,6 +64,8 @@ def register(subparsers) -> None:
     p.add_argument("--size", type=int, default=SPRITES_SIZE,
                    help=f"side in pixels, a multiple of 4 the model family supports (default {SPRITES_SIZE})")
     p.add_argument("--seed", type=int, default=SPRITES_SEED, help=f"the same seed gives the same file (default {SPRITES_SEED})")
+    p.add_argument("--centred", action="store_true",
+                   help="every shape at the image's centre: a 2-D latent then sorts shape and colour, not position")
     p.set_defaults(handler=run_make_dataset)
 
 
@@ -148,8 +150,9 @@ def run_evaluate(args) -> int:
 def run_make_dataset(args) -> int:
     from .sprites import FACTOR_NAMES, write_sprites
 
-    path = write_sprites(args.out, count=args.count, size=args.size, seed=args.seed)
-    print(f"{path}: {args.count:,} sprites, {args.size}x{args.size} RGB, seed {args.seed}; labelled by shape, "
+    path = write_sprites(args.out, count=args.count, size=args.size, seed=args.seed, centred=args.centred)
+    print(f"{path}: {args.count:,} {'centred ' if args.centred else ''}sprites, {args.size}x{args.size} RGB, seed "
+          f"{args.seed}; labelled by shape, "
           f"factors {', '.join(FACTOR_NAMES)}")
     return 0
 

@@ -12,7 +12,8 @@ Each image is one filled shape on black, drawn from six known, independent facto
               shape is whole whatever its scale and rotation
 
 each uniform, from numpy's PCG64 seeded with `seed`: the same (count, size, seed) always gives the
-same file. Shapes are filled at 4 times the size and averaged down, so their edges are antialiased.
+same file. `centred` puts every shape at the image's centre (x = y = 0.5): position is the factor that
+moves the most pixels, so a 2-D latent spends itself on it; held fixed, the map sorts shape and colour. Shapes are filled at 4 times the size and averaged down, so their edges are antialiased.
 
 `write_sprites` saves an .npz that `--dataset PATH` reads as it reads any other (train/sources.py):
 `images` uint8 [N, size, size, 3], `labels` int32 [N] (the shape) and `class_names`, plus `factors`
@@ -115,14 +116,15 @@ def _between(u: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
     return bounds[0] + u * (bounds[1] - bounds[0])
 
 
-def draw_factors(count: int, seed: int) -> np.ndarray:
-    """float32 [count, 6]: each image's factors (columns FACTOR_NAMES), uniform and independent. One row of
-    uniforms per image, so a larger count keeps the smaller one's images as its first ones."""
+def draw_factors(count: int, seed: int, centred: bool = False) -> np.ndarray:
+    """float32 [count, 6]: each image's factors (columns FACTOR_NAMES), uniform and independent (x = y = 0.5
+    if `centred`). One row of uniforms per image, so a larger count keeps the smaller one's images as its
+    first ones."""
     u = np.random.default_rng(seed).random((count, len(FACTOR_NAMES)))
     shape = np.minimum((u[:, 0] * len(SHAPES)).astype(int), len(SHAPES) - 1)
     rotation = u[:, 3] * np.array([SYMMETRY[name] for name in SHAPES])[shape]
-    columns = [shape, u[:, 1], _between(u[:, 2], SCALE_RANGE), rotation, _between(u[:, 4], POSITION_RANGE),
-               _between(u[:, 5], POSITION_RANGE)]
+    x, y = (np.full(count, 0.5) if centred else _between(u[:, i], POSITION_RANGE) for i in (4, 5))
+    columns = [shape, u[:, 1], _between(u[:, 2], SCALE_RANGE), rotation, x, y]
     return np.stack(columns, axis=1).astype(np.float32)
 
 
@@ -143,21 +145,22 @@ def render(factors: np.ndarray, size: int) -> np.ndarray:
     return images
 
 
-def make_sprites(count: int = DEFAULT_COUNT, size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED) -> Sprites:
+def make_sprites(count: int = DEFAULT_COUNT, size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED,
+                 centred: bool = False) -> Sprites:
     check_request(count, size, seed)
-    factors = draw_factors(count, seed)
+    factors = draw_factors(count, seed, centred)
     return Sprites(render(factors, size), factors)
 
 
 def write_sprites(out_dir: str | Path, count: int = DEFAULT_COUNT, size: int = DEFAULT_SIZE,
-                  seed: int = DEFAULT_SEED) -> Path:
+                  seed: int = DEFAULT_SEED, centred: bool = False) -> Path:
     """Writes OUT_DIR/sprites.npz and returns its path. An existing file is never replaced."""
     path = Path(out_dir).expanduser() / FILE_NAME
     if path.exists():
         raise FileExistsError(f"{path} exists; expected a folder without {FILE_NAME}: remove it or choose "
                               f"another --out")
     check_request(count, size, seed)  # before the folder is created
-    sprites = make_sprites(count, size, seed)
+    sprites = make_sprites(count, size, seed, centred)
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:  # a file object: given a name, numpy would add its own .npz suffix

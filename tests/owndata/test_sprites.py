@@ -160,3 +160,16 @@ def test_bad_requests_are_one_line_and_write_nothing(tmp_path, capsys, options, 
     assert cli(["make-dataset", "sprites", "--out", str(out), *options]) == 2
     assert message in one_line(capsys.readouterr().err)
     assert not out.exists()
+
+
+def test_centred_sprites_keep_every_factor_but_position(tmp_path, capsys):
+    free, centred = sprites.draw_factors(500, seed=3), sprites.draw_factors(500, seed=3, centred=True)
+    x, y = sprites.FACTOR_NAMES.index("x"), sprites.FACTOR_NAMES.index("y")
+    assert (centred[:, [x, y]] == 0.5).all() and free[:, x].std() > 0.1
+    np.testing.assert_array_equal(np.delete(centred, [x, y], axis=1), np.delete(free, [x, y], axis=1))
+    assert cli(["make-dataset", "sprites", "--out", str(tmp_path), "--count", "40", "--size", "32", "--centred"]) == 0
+    assert "40 centred sprites" in capsys.readouterr().out
+    with np.load(tmp_path / sprites.FILE_NAME) as data:
+        ink = data["images"].astype(np.float32).sum(axis=(0, 3))  # every sprite's pixels, summed over the set
+    rows, cols = np.nonzero(ink)
+    assert abs(np.average(rows, weights=ink[rows, cols]) - 15.5) < 1 and abs(np.average(cols, weights=ink[rows, cols]) - 15.5) < 1
