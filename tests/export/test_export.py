@@ -26,7 +26,7 @@ def session(path: Path) -> ort.InferenceSession:
 
 
 def test_bundle_files_are_self_contained_and_checked(bundle_dir):
-    assert sorted(p.name for p in bundle_dir.iterdir()) == sorted([fmt.ENCODER, fmt.DECODER, fmt.MANIFEST, fmt.ATLAS])
+    assert sorted(p.name for p in bundle_dir.iterdir()) == sorted([fmt.ENCODER, fmt.DECODER, fmt.MANIFEST, fmt.ATLAS, fmt.ATLAS_EXTRA])
     for name in (fmt.ENCODER, fmt.DECODER):
         model = onnx.load(bundle_dir / name, load_external_data=False)
         onnx.checker.check_model(model, full_check=True)
@@ -100,7 +100,7 @@ def test_atlas_holds_test_set_means_without_pickles(bundle_dir):
 def test_export_is_byte_identical(run_dir, bundle_dir, tmp_path, data_dir):
     again = export_bundle(run_dir, tmp_path / "again", iw_samples=2, iw_images=None, data_dir=data_dir,
                           log=lambda _: None)
-    for name in (fmt.ENCODER, fmt.DECODER, fmt.ATLAS):
+    for name in (fmt.ENCODER, fmt.DECODER, fmt.ATLAS, fmt.ATLAS_EXTRA):
         assert (again / name).read_bytes() == (bundle_dir / name).read_bytes(), name
 
 

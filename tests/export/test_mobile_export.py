@@ -61,7 +61,7 @@ def test_static_batch_is_fixed_recorded_and_gives_the_dynamic_numbers(static_bun
 
 def test_ort_files_are_listed_load_and_give_the_same_outputs(static_bundle, bundle_dir):
     manifest = json.loads((static_bundle / fmt.MANIFEST).read_text())
-    assert sorted(manifest["files"]) == sorted([fmt.ENCODER, fmt.DECODER, fmt.ATLAS, "encoder.ort", "decoder.ort"])
+    assert sorted(manifest["files"]) == sorted([fmt.ENCODER, fmt.DECODER, fmt.ATLAS, fmt.ATLAS_EXTRA, "encoder.ort", "decoder.ort"])
     assert manifest["ort_optimization_style"] == "Runtime"  # a static batch is for NNAPI / CoreML
     fmt.read(static_bundle, verify=True)  # the .ort files' SHA-256 match
     feeds = inputs(np.random.default_rng(2), STATIC_BATCH)
