@@ -18,7 +18,6 @@ docs/benchmarks.md's section "sprites-demo":
 from __future__ import annotations
 
 import argparse
-import colorsys
 import json
 import sys
 from pathlib import Path
@@ -31,7 +30,8 @@ from report import publish, section, table  # noqa: E402
 
 from latent_atlas import runtime  # noqa: E402
 from latent_atlas.runtime.explain import NeighbourIndex  # noqa: E402
-from latent_atlas.runtime.explorer_rules import CLASS_COLOURS  # noqa: E402
+from latent_atlas.runtime.explorer_rules import CLASS_COLOURS, rgb  # noqa: E402
+from latent_atlas.train.sprites import hue_colour  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PICTURE = ROOT / "docs" / "screenshots" / "sprites-map.png"
@@ -78,9 +78,9 @@ def _points(z: np.ndarray, colours: np.ndarray) -> Image.Image:
 
 def picture(model, z: np.ndarray, factors: np.ndarray, names: tuple[str, ...]) -> Image.Image:
     shape = factors[:, names.index("shape")].astype(int)
-    by_shape = np.array([[int(CLASS_COLOURS[s][i:i + 2], 16) for i in (1, 3, 5)] for s in shape])
+    by_shape = np.array([rgb(CLASS_COLOURS[s]) for s in shape])
     hue = factors[:, names.index("hue")]
-    by_hue = np.array([[255 * c for c in colorsys.hsv_to_rgb(h, 1.0, 0.9)] for h in hue])
+    by_hue = np.array([hue_colour(h) for h in hue])
     grid = model.manifold(12).grid(padding=1).resize((PANEL, PANEL), Image.Resampling.NEAREST)
     out = Image.new("RGB", (3 * PANEL + 20, PANEL), (255, 255, 255))
     for i, panel in enumerate((_points(z, by_shape), _points(z, by_hue), grid.convert("RGB"))):

@@ -112,14 +112,15 @@ def layer_shape(layer: str, width: float, height: float) -> tuple[int, int]:
     return cols, rows
 
 
-def _rgb(colour: str) -> tuple[int, int, int]:
+def rgb(colour: str) -> tuple[int, int, int]:
+    """'#4e79a7' -> (78, 121, 167): the rules' colours as 8-bit RGB."""
     return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
 
 
 def map_colours(values, low: float, high: float, colour_map: str) -> np.ndarray:
     """uint8 RGB [..., 3] of `values` on COLOUR_MAPS[colour_map] spanning low..high: below low (and NaN) the
     first stop, above high the last; between stops linear in RGB, rounded half up."""
-    stops = np.array([_rgb(c) for c in COLOUR_MAPS[colour_map]], np.float64)
+    stops = np.array([rgb(c) for c in COLOUR_MAPS[colour_map]], np.float64)
     values = np.asarray(values, np.float64)
     t = np.nan_to_num((values - low) / (high - low) if high > low else np.zeros_like(values), nan=0.0)
     position = np.clip(t, 0.0, 1.0) * (len(stops) - 1)

@@ -128,6 +128,11 @@ def draw_factors(count: int, seed: int, centred: bool = False) -> np.ndarray:
     return np.stack(columns, axis=1).astype(np.float32)
 
 
+def hue_colour(hue: float) -> tuple[int, int, int]:
+    """The 8-bit RGB a sprite of this hue is filled with: full saturation and brightness."""
+    return tuple(round(255 * c) for c in colorsys.hsv_to_rgb(float(hue), 1.0, 1.0))
+
+
 def render(factors: np.ndarray, size: int) -> np.ndarray:
     """uint8 [N, size, size, 3]: one sprite per row of `factors`."""
     images = np.zeros((len(factors), size, size, CHANNELS), np.uint8)
@@ -138,7 +143,7 @@ def render(factors: np.ndarray, size: int) -> np.ndarray:
         radius = scale * MAX_RADIUS * big
         # Pixel (column, row) coordinates, pixel i covering [i, i + 1): the outline's y points up, rows go down.
         points = np.stack([x * big + radius * outline[:, 0], y * big - radius * outline[:, 1]], axis=1)
-        colour = tuple(round(255 * c) for c in colorsys.hsv_to_rgb(hue, 1.0, 1.0))
+        colour = hue_colour(hue)
         canvas = Image.new("RGB", (big, big))
         ImageDraw.Draw(canvas).polygon([tuple(p) for p in points.tolist()], fill=colour)
         images[i] = np.asarray(canvas.resize((size, size), Image.Resampling.BOX))

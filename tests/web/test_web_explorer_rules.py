@@ -51,10 +51,6 @@ def test_the_browser_app_retypes_none_of_the_rules():
     assert re.search(r'<select id="grid-source">\s*</select>', html)
 
 
-def _rgb(colour: str) -> tuple[int, int, int]:
-    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
-
-
 @pytest.mark.browser
 def test_the_page_takes_its_controls_ranges_and_colours_from_config(page):
     ranges = page.evaluate("['grid-n', 'interp-steps'].map(id => { const f = document.getElementById(id); "
@@ -65,7 +61,7 @@ def test_the_page_takes_its_controls_ranges_and_colours_from_config(page):
     assert options[0] == [list(item) for item in explorer_rules.GRID_SOURCE_NAMES.items()]
     assert [value for value, _ in options[1]] == list(explorer_rules.INTERPOLATION_METHODS)
     dots = page.evaluate("Array.from(document.querySelectorAll('#legend span'), s => getComputedStyle(s).backgroundColor)")
-    assert dots == [f"rgb({', '.join(map(str, _rgb(c)))})" for _, c in explorer_rules.legend_rows(
+    assert dots == [f"rgb({', '.join(map(str, explorer_rules.rgb(c)))})" for _, c in explorer_rules.legend_rows(
         page.evaluate("window.__atlas.state.model.manifest.dataset.class_names"))]
     # A size below the range decodes the smallest grid the range allows.
     page.fill("#grid-n", "1")
